@@ -1,0 +1,96 @@
+"""Preference data: trajectory segments and labelled comparisons, saved as JSONL.
+
+Simulated raters, constitution (AI) labellers and people answering in the terminal all produce
+:class:`Preference` rows in this one format, and the reward model trains on any mix of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Segment:
+    """A piece of one trajectory, as the learner experienced it.
+
+    Attributes:
+        obs: Numeric observations, one list per step.
+        actions: Actions taken.
+        rewards: The env's task reward per step.
+        events: ``info["events"]`` per step (ground truth; raters may read it, policies never do).
+        texts: ``info["text"]`` per step, plus the chosen action's text, for text features and people.
+        stage: Name of the curriculum stage the segment comes from.
+    """
+
+    obs: list[list[float]]
+    actions: list[int]
+    rewards: list[float]
+    events: list[dict[str, float]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    stage: str = ""
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+@dataclass
+class Preference:
+    """One answered comparison of two segments.
+
+    Attributes:
+        a: First segment.
+        b: Second segment.
+        label: Probability that ``a`` is preferred: 1.0 (a), 0.0 (b), 0.5 (equally good); None when skipped.
+        rater: Who answered (``"sim:<name>"``, ``"constitution:<name>"``, ``"human:<name>"``).
+        query_id: Stable id of the query.
+        meta: Anything else worth keeping (selection method, step, disagreement, ...).
+    """
+
+    a: Segment
+    b: Segment
+    label: float | None
+    rater: str
+    query_id: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> Preference:
+        row = json.loads(line)
+        return cls(
+            a=Segment(**row["a"]),
+            b=Segment(**row["b"]),
+            label=row["label"],
+            rater=row["rater"],
+            query_id=row.get("query_id", ""),
+            meta=row.get("meta", {}),
+        )
+
+
+def write_jsonl(path: str | Path, prefs: Iterable[Preference]) -> None:
+    """Write ``prefs`` to ``path`` atomically (a temp file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        for p in prefs:
+            f.write(p.to_json() + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: str | Path) -> Iterator[Preference]:
+    """Read the preferences saved in ``path``."""
+    with Path(path).open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield Preference.from_json(line)
