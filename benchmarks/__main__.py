@@ -25,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name == "all":
-        results = {n: importlib.import_module(f"benchmarks.{n}").main([a for a in rest if a != "--json"])
-                   for n in names}
+        results = {
+            n: importlib.import_module(f"benchmarks.{n}").main([a for a in rest if a != "--json"]) for n in names
+        }
         if "--json" in rest:
             print(json.dumps(results))
         return 0
