@@ -1,0 +1,18 @@
+"""The agent section of a run config: one typed model per kind of learner, chosen by ``kind``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.base import Agent
+from agents.sb3 import SB3PPOAgent, SB3PPOConfig
+
+# The learners a config may name by ``kind``; with more than one, a discriminated union on ``kind``.
+AgentConfig = SB3PPOConfig
+
+
+def build_agent(config: AgentConfig, seed: int, observation_space: Any, action_space: Any, n_envs: int) -> Agent:
+    """Construct the agent a run config names. Numeric agents get the curriculum-wide padded spaces."""
+    if config.kind == "sb3_ppo":
+        return SB3PPOAgent(config, seed, observation_space, action_space, n_envs)
+    raise ValueError(f"unknown agent kind {config.kind!r}")

@@ -1,0 +1,165 @@
+"""Stable-Baselines3 PPO on the numeric view: the baseline that runs every curriculum without language models.
+
+Different stages have different observation and action sizes, so the engine wraps every env in
+:class:`NumericView`, which pads observations to one size and maps actions outside an env's own action set (or
+masked) to its first valid action. SB3's PPO then trains one MLP policy through the whole curriculum.
+Checkpoints are safetensors (policy and optimizer tensors) plus JSON (counters), never pickles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from safetensors.torch import load_file, save_file
+
+from agents.base import Agent
+from agents.checkpoint import optimizer_from_tensors, optimizer_to_tensors, write_json_atomic
+
+
+class SB3PPOConfig(BaseModel):
+    """Settings of the SB3 PPO baseline (see the SB3 PPO docs for each)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["sb3_ppo"] = Field(default="sb3_ppo", description="Stable-Baselines3 PPO on the numeric view.")
+    n_steps: int = Field(default=256, gt=0, description="Steps per env per rollout.")
+    batch_size: int = Field(default=64, gt=1, description="Minibatch size.")
+    n_epochs: int = Field(default=4, gt=0, description="Epochs over each rollout.")
+    learning_rate: float = Field(default=3e-4, gt=0, description="Adam learning rate (constant).")
+    gamma: float = Field(default=0.99, gt=0, le=1, description="Discount factor.")
+    gae_lambda: float = Field(default=0.95, ge=0, le=1, description="GAE lambda.")
+    clip_range: float = Field(default=0.2, gt=0, description="PPO clip range (constant).")
+    ent_coef: float = Field(default=0.01, ge=0, description="Entropy bonus coefficient.")
+    vf_coef: float = Field(default=0.5, ge=0, description="Value loss coefficient.")
+    max_grad_norm: float = Field(default=0.5, gt=0, description="Gradient clipping norm.")
+    net_arch: list[int] = Field(default_factory=lambda: [64, 64], description="Hidden layer sizes of the MLPs.")
+
+
+class NumericView(gym.Wrapper):
+    """Pad the observation to ``obs_dim`` and widen the action space to ``n_actions``.
+
+    An action the inner env does not have, or that its ``action_mask`` marks invalid, becomes the env's first valid
+    action, so one fixed-size policy can act in every stage.
+    """
+
+    def __init__(self, env: gym.Env, obs_dim: int, n_actions: int):
+        super().__init__(env)
+        self._inner_n = int(env.action_space.n)
+        self._inner_dim = int(np.prod(env.observation_space.shape))
+        # Unbounded so every stage's padded space is the same space (SB3 checks equality when envs are swapped).
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(n_actions)
+        self._mask: np.ndarray | None = None
+
+    def _pad(self, obs: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.observation_space.shape, dtype=np.float32)
+        out[: self._inner_dim] = np.asarray(obs, dtype=np.float32).ravel()
+        return out
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._mask = info.get("action_mask")
+        return self._pad(obs), info
+
+    def step(self, action: Any):
+        a = int(action)
+        if a >= self._inner_n or (self._mask is not None and not self._mask[a]):
+            a = int(np.flatnonzero(self._mask)[0]) if self._mask is not None else 0
+        obs, reward, terminated, truncated, info = self.env.step(a)
+        self._mask = info.get("action_mask")
+        return self._pad(obs), reward, terminated, truncated, info
+
+
+class SB3PPOAgent(Agent):
+    """SB3 PPO (MlpPolicy) behind the :class:`agents.base.Agent` interface."""
+
+    uses_text = False
+
+    def __init__(
+        self, config: SB3PPOConfig, seed: int, observation_space: gym.Space, action_space: gym.Space, n_envs: int
+    ):
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.env_util import DummyVecEnv
+        from stable_baselines3.common.logger import Logger
+
+        self.config = config
+        # Placeholders so SB3 can build its networks for these spaces; learn() swaps in the stage's envs.
+        self.model = PPO(
+            "MlpPolicy",
+            DummyVecEnv([lambda: _SpacesEnv(observation_space, action_space)] * n_envs),
+            n_steps=config.n_steps,
+            batch_size=config.batch_size,
+            n_epochs=config.n_epochs,
+            learning_rate=config.learning_rate,
+            gamma=config.gamma,
+            gae_lambda=config.gae_lambda,
+            clip_range=config.clip_range,
+            ent_coef=config.ent_coef,
+            vf_coef=config.vf_coef,
+            max_grad_norm=config.max_grad_norm,
+            policy_kwargs={"net_arch": list(config.net_arch)},
+            seed=seed,
+            device="cpu",
+            verbose=0,
+        )
+        # A logger with no outputs: after learn() its values hold the last update's losses, which we return.
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
+
+    def act(self, obs: np.ndarray, infos: Sequence[dict[str, Any]], deterministic: bool = False) -> np.ndarray:
+        actions, _ = self.model.predict(obs, deterministic=deterministic)
+        return np.asarray(actions)
+
+    def learn(self, venv: Any, steps: int) -> dict[str, float]:
+        self.model.set_env(venv, force_reset=True)
+        self.model._last_obs = None  # learn() resets the (freshly seeded) envs: chunks are independent of history
+        self.model.learn(total_timesteps=steps, reset_num_timesteps=False, progress_bar=False)
+        values = self.model.logger.name_to_value
+        return {k: float(v) for k, v in values.items() if k.startswith("train/") and isinstance(v, int | float)}
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        policy = self.model.policy
+        save_file({k: v.contiguous() for k, v in policy.state_dict().items()}, str(path / "policy.safetensors"))
+        tensors, meta = optimizer_to_tensors(policy.optimizer)
+        save_file(tensors, str(path / "optimizer.safetensors"))
+        write_json_atomic(
+            path / "agent.json",
+            {
+                "kind": "sb3_ppo",
+                "num_timesteps": self.model.num_timesteps,
+                "n_updates": self.model._n_updates,
+                "optimizer": meta,
+            },
+        )
+
+    def load(self, path: Path) -> None:
+        policy = self.model.policy
+        policy.load_state_dict(load_file(str(path / "policy.safetensors")))
+        state = json.loads((path / "agent.json").read_text())
+        optimizer_from_tensors(policy.optimizer, load_file(str(path / "optimizer.safetensors")), state["optimizer"])
+        self.model.num_timesteps = int(state["num_timesteps"])
+        self.model._n_updates = int(state["n_updates"])
+
+
+class _SpacesEnv(gym.Env):
+    """Carries an observation and action space for SB3's constructor; never stepped."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space):
+        self.observation_space = observation_space
+        self.action_space = action_space
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action: Any):  # pragma: no cover - never stepped
+        raise RuntimeError("placeholder env for SB3's constructor; the engine supplies the real envs")
+
+
+__all__ = ["NumericView", "SB3PPOAgent", "SB3PPOConfig"]

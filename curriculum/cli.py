@@ -1,0 +1,191 @@
+"""The ``upbringing`` command.
+
+    upbringing train CONFIG [key=value ...] [--run-dir DIR]   train through the config's curriculum
+    upbringing resume RUN_DIR                                  continue an interrupted run from its last checkpoint
+    upbringing check FILE [FILE ...]                           validate configs (and other files users write)
+    upbringing envs [--json]                                   list the registered environments
+
+Every user error (a bad file, an unknown env, a bad argument) is printed as one line per problem, naming the file,
+the line or key and what was expected, and the command exits with status 1; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from curriculum.yamlfile import FileError, Problem, load_yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The developmental summary as a readable table."""
+    rows = [("stage", "env", "steps to mastery", "final held-out score")]
+    for s in summary["stages"]:
+        if s["skipped"]:
+            mastery = "skipped (direct control)"
+        elif s["mastered"]:
+            mastery = f"{s['steps_to_mastery']:,}"
+        else:
+            mastery = f"not mastered (level {s['level'] + 1}/{s['levels']}, {s['steps']:,} steps)"
+        score = "-" if s["final_score"] is None else f"{s['final_score']:.2f} ({s['metric']})"
+        rows.append((s["name"], s["env"], mastery, score))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [
+        f"Developmental summary: {summary['name']} (seed {summary['seed']}, teacher {summary['teacher']}, "
+        f"{summary['global_step']:,} env steps)"
+    ]
+    for k, r in enumerate(rows):
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        if k == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from curriculum.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    from curriculum.runner import train
+
+    run_dir, summary = train(config, Path(args.run_dir) if args.run_dir else None, progress=not args.quiet)
+    print(format_summary(summary))
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from curriculum.runner import resume
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise FileError([Problem(str(run_dir), "run folder not found")])
+    summary = resume(run_dir, progress=not args.quiet)
+    print(format_summary(summary))
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+def _file_kind(data: Any) -> str:
+    if isinstance(data, dict):
+        if "stages" in data or "extends" in data:
+            return "config"
+        if "principles" in data:
+            return "constitution"
+        if "scenes" in data:
+            return "story"
+    return "unknown"
+
+
+# Validators by file kind: each takes a path and returns its problems (an empty list when the file is valid).
+CHECKERS: dict[str, Callable[[Path], list[Problem]]] = {}
+
+
+def _check_config(path: Path) -> list[Problem]:
+    from curriculum.config import load_config
+
+    try:
+        load_config(path)
+    except FileError as err:
+        return err.problems
+    return []
+
+
+CHECKERS["config"] = _check_config
+
+
+def check_file(path: Path) -> list[Problem]:
+    """Validate any file a user writes; the kind is recognised from its top-level keys."""
+    try:
+        data, _ = load_yaml(path)
+    except FileError as err:
+        return err.problems
+    kind = _file_kind(data)
+    if kind not in CHECKERS:
+        expected = "a run config (stages:)" + "".join(
+            f", a {k} ({ {'constitution': 'principles:', 'story': 'scenes:'}[k] })"
+            for k in ("constitution", "story")
+            if k in CHECKERS
+        )
+        return [Problem(str(path), f"unrecognised file: expected {expected}", line=1)]
+    return CHECKERS[kind](path)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    failed = False
+    for name in args.files:
+        problems = check_file(Path(name))
+        if problems:
+            failed = True
+            for p in problems:
+                print(str(p), file=sys.stderr)
+        else:
+            print(f"{name}: ok")
+    return 1 if failed else 0
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    import envs
+
+    rows = [s.row() for s in envs.list_specs()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        print("no environments registered")
+        return 0
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        age = f"  (from ~{r['age_months'][0]} months)" if "age_months" in r else ""
+        print(f"{r['id'].ljust(width)}  {r['family']:<8} {r['api']:<10} levels={r['levels']}  {r['description']}{age}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="upbringing", description="Raise agents through a developmental curriculum.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train through a config's curriculum")
+    p.add_argument("config", help="run config (YAML), e.g. configs/quickstart.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. seed=3")
+    p.add_argument("--run-dir", help="run folder (default runs/<name>-<timestamp>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("run_dir", help="the run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_resume)
+
+    p = sub.add_parser("check", help="validate files you write (configs, constitutions, stories)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("envs", help="list registered environments")
+    p.add_argument("--json", action="store_true", help="one JSON list of {id, family, api, ...}")
+    p.set_defaults(func=_cmd_envs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``upbringing`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except FileError as err:
+        for p in err.problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; continue with `upbringing resume RUN_DIR`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,401 @@
+"""The training runner: config -> seed -> envs -> agent -> curriculum loop -> evaluation -> log -> checkpoint.
+
+Training advances in chunks of ``curriculum.chunk_steps`` env steps. Each chunk's envs and global RNGs are seeded
+from (run seed, chunk index), and a checkpoint is taken at chunk boundaries, so ``resume`` continues exactly as the
+uninterrupted run would have (DESIGN.md, "Exact resume").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agents.base import Agent
+from agents.checkpoint import write_json_atomic
+from agents.config import build_agent
+from curriculum.config import RunConfig, config_from_text, dump_config, stage_levels
+from curriculum.stage_envs import (
+    EvalResult,
+    StageEnvFactory,
+    chunk_seed,
+    eval_seeds,
+    evaluate,
+    make_vec_env,
+    numeric_shape,
+)
+from curriculum.teachers import TEACHERS, Task, Teacher
+from curriculum.tracking import Tracker, git_commit
+from curriculum.yamlfile import FileError, Problem
+
+CONFIG_FILE = "config.yaml"
+SUMMARY_FILE = "summary.json"
+RETENTION_FILE = "retention.json"
+CHECKPOINTS = "checkpoints"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (the global RNGs SB3 and torch code draw from)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def default_run_dir(config: RunConfig, root: Path = Path("runs")) -> Path:
+    """``runs/<name>-<timestamp>``."""
+    return root / f"{config.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass
+class RunState:
+    """Everything beyond the agent and teacher that a checkpoint must restore."""
+
+    chunk: int = 0
+    global_step: int = 0
+    level_scores: dict[int, list[float]] = field(default_factory=dict)  # held-out scores at the current level
+    evaluations: dict[int, int] = field(default_factory=dict)  # evaluations made per stage (fresh seeds each)
+    retention: list[list[float | None]] = field(default_factory=list)  # row k: scores after stage k finished
+    retention_after: list[int] = field(default_factory=list)  # which stage each retention row follows
+
+
+class Run:
+    """One training run in its run folder."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, *, progress: bool = True):
+        self.config = config
+        self.run_dir = run_dir
+        self.progress = progress
+        self.state = RunState()
+        self.levels = [stage_levels(s) for s in config.stages]
+        self.rules = [s.promotion for s in config.stages]
+        seed_everything(config.seed)
+        self.numeric = None
+        obs_space = act_space = None
+        if config.agent.kind == "sb3_ppo":
+            self.numeric = numeric_shape(config.stages)
+            obs_space = gym.spaces.Box(-np.inf, np.inf, (self.numeric[0],), dtype=np.float32)
+            act_space = gym.spaces.Discrete(self.numeric[1])
+        self.agent: Agent = build_agent(config.agent, config.seed, obs_space, act_space, config.curriculum.n_envs)
+        self.teacher: Teacher = TEACHERS[config.curriculum.teacher](
+            [len(lv) for lv in self.levels],
+            [s.budget for s in config.stages],
+            config.curriculum.review_fraction,
+            seed=config.seed,
+        )
+        self.tracker: Tracker | None = None
+        self._bars: dict[int, tqdm] = {}
+
+    # ------------------------------------------------------------------------------------------------ building
+    def factory(self, stage: int, level: int) -> StageEnvFactory:
+        return StageEnvFactory(self.config.stages[stage], self.levels[stage][level], self.numeric)
+
+    def open_tracker(self, run_id: str | None = None, events_offset: int | None = None) -> None:
+        c = self.config
+        self.tracker = Tracker(
+            self.run_dir,
+            c.tracking.wandb,
+            c.tracking.project,
+            c.tracking.entity,
+            c.name,
+            {**c.model_dump(mode="json"), "git_commit": git_commit()},
+            run_id=run_id,
+            events_offset=events_offset,
+        )
+
+    # ------------------------------------------------------------------------------------------------ the loop
+    def run(self) -> dict[str, Any]:
+        """Train until the teacher is done, then evaluate every stage and write the summary."""
+        assert self.tracker is not None
+        c = self.config
+        while (task := self.teacher.next_task()) is not None:
+            seed = chunk_seed(c.seed, self.state.chunk)
+            seed_everything(seed)
+            venv = make_vec_env(self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env)
+            venv.seed(seed)
+            start = time.perf_counter()
+            train_metrics = self.agent.learn(venv, c.curriculum.chunk_steps)
+            seconds = time.perf_counter() - start
+            episodes = venv.finished
+            venv.close()
+
+            self.state.global_step += c.curriculum.chunk_steps
+            self.teacher.record_training(task, c.curriculum.chunk_steps)
+            self._log_training(task, train_metrics, episodes, seconds)
+            if not task.review:
+                self._evaluate_and_advance(task)
+            self.state.chunk += 1
+            if self.state.chunk % c.tracking.checkpoint_every == 0 or self.teacher.done:
+                self.save_checkpoint()
+        return self._finish()
+
+    def _log_training(
+        self, task: Task, train: dict[str, float], episodes: list[dict[str, Any]], seconds: float
+    ) -> None:
+        stage = self.config.stages[task.stage]
+        metrics = dict(train)
+        metrics["train/steps_per_s"] = self.config.curriculum.chunk_steps / max(seconds, 1e-9)
+        metrics["curriculum/stage"] = task.stage
+        metrics["curriculum/level"] = task.level
+        metrics["curriculum/review"] = float(task.review)
+        metrics[f"curriculum/{stage.name}/steps"] = self.teacher.progress[task.stage].steps
+        if episodes:
+            metrics["train/episodes"] = len(episodes)
+            metrics["train/episode_return"] = float(np.mean([e["return"] for e in episodes]))
+            metrics["train/episode_length"] = float(np.mean([e["length"] for e in episodes]))
+            if any(e["has_success"] for e in episodes):
+                metrics["train/success_rate"] = float(np.mean([e["success"] for e in episodes]))
+            for name in sorted({k for e in episodes for k in e["terms"]}):
+                metrics[f"train/reward_terms/{name}"] = float(np.mean([e["terms"].get(name, 0.0) for e in episodes]))
+        self.tracker.log(metrics, self.state.global_step)  # type: ignore[union-attr]
+        bar = self._bar(task.stage)
+        if bar is not None and not task.review:
+            bar.update(self.config.curriculum.chunk_steps)
+
+    def _evaluate(self, stage: int, level: int, transcripts: int = 0) -> EvalResult:
+        count = self.state.evaluations.get(stage, 0)
+        self.state.evaluations[stage] = count + 1
+        s = self.config.stages[stage]
+        seeds = eval_seeds(self.config.seed, stage, count, s.eval_episodes)
+        return evaluate(self.agent, self.factory(stage, level), seeds, self.rules[stage].metric, transcripts)
+
+    def _evaluate_and_advance(self, task: Task) -> None:
+        stage = self.config.stages[task.stage]
+        step = self.state.global_step
+        result = self._evaluate(task.stage, task.level, self.config.tracking.sample_episodes)
+        scores = self.state.level_scores.setdefault(task.stage, [])
+        scores.extend(result.scores)
+        verdict = self.rules[task.stage].judge(scores)
+        prefix = f"eval/{stage.name}/"
+        metrics = {
+            prefix + "score": result.score,
+            prefix + "level": task.level,
+            prefix + "return": float(np.mean(result.returns)),
+        }
+        if result.successes:
+            metrics[prefix + "success_rate"] = float(np.mean(result.successes))
+        self.tracker.log(metrics, step)  # type: ignore[union-attr]
+        self.tracker.event(  # type: ignore[union-attr]
+            "evaluation", step, stage=stage.name, level=task.level, score=result.score, evidence=verdict.evidence
+        )
+        if result.transcripts:
+            rows = [
+                [stage.name, task.level, i, t, turn["text"], turn["action"], turn["reward"]]
+                for i, episode in enumerate(result.transcripts)
+                for t, turn in enumerate(episode)
+            ]
+            self.tracker.table(  # type: ignore[union-attr]
+                f"eval/{stage.name}/episodes",
+                ["stage", "level", "episode", "t", "text", "action", "reward"],
+                rows,
+                step,
+            )
+        bar = self._bar(task.stage)
+        if bar is not None:
+            bar.set_postfix(level=task.level, score=f"{result.score:.2f}")
+
+        outcome = self.teacher.record_evaluation(task, verdict)
+        if outcome is None:
+            return
+        progress = self.teacher.progress[task.stage]
+        self.state.level_scores[task.stage] = []
+        self.tracker.event(  # type: ignore[union-attr]
+            outcome, step, stage=stage.name, level=task.level, stage_steps=progress.steps, evidence=verdict.evidence
+        )
+        self.tracker.log(  # type: ignore[union-attr]
+            {
+                "curriculum/promotions": float(outcome == "promotion"),
+                f"curriculum/{stage.name}/level": progress.level,
+                f"curriculum/{stage.name}/mastered": float(progress.mastered),
+            },
+            step,
+        )
+        if outcome in ("promotion", "not_mastered"):
+            self._retention_row(task.stage)
+            bar = self._bars.pop(task.stage, None)
+            if bar is not None:
+                bar.close()
+
+    def _retention_row(self, after: int) -> None:
+        """Evaluate every stage up to ``after`` at its last level: row ``after`` of the retention matrix."""
+        row: list[float | None] = [None] * len(self.config.stages)
+        for j in range(after + 1):
+            if self.teacher.progress[j].skipped:
+                continue
+            row[j] = self._evaluate(j, len(self.levels[j]) - 1).score
+        self.state.retention.append(row)
+        self.state.retention_after.append(after)
+        names = [s.name for s in self.config.stages]
+        self.tracker.event(  # type: ignore[union-attr]
+            "retention", self.state.global_step, after=names[after], scores=dict(zip(names, row))
+        )
+        self.tracker.log(  # type: ignore[union-attr]
+            {f"curriculum/retention/{names[j]}": v for j, v in enumerate(row) if v is not None}, self.state.global_step
+        )
+
+    def _finish(self) -> dict[str, Any]:
+        names = [s.name for s in self.config.stages]
+        final = {}
+        for i, name in enumerate(names):
+            final[name] = None if self.teacher.progress[i].skipped else self._evaluate(i, len(self.levels[i]) - 1).score
+        stages = []
+        for i, stage in enumerate(self.config.stages):
+            p = self.teacher.progress[i]
+            stages.append(
+                {
+                    "name": stage.name,
+                    "env": stage.env,
+                    "mastered": p.mastered,
+                    "skipped": p.skipped,
+                    "steps_to_mastery": p.steps_to_mastery,
+                    "steps": p.steps,
+                    "level": p.level,
+                    "levels": len(self.levels[i]),
+                    "final_score": final[stage.name],
+                    "metric": self.rules[i].metric,
+                }
+            )
+        summary = {
+            "name": self.config.name,
+            "seed": self.config.seed,
+            "teacher": self.teacher.name,
+            "global_step": self.state.global_step,
+            "stages": stages,
+        }
+        retention = {
+            "stages": names,
+            "after": [names[a] for a in self.state.retention_after],
+            "matrix": self.state.retention,
+        }
+        write_json_atomic(self.run_dir / RETENTION_FILE, retention)
+        write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
+        self.tracker.event("run_end", self.state.global_step, summary=summary)  # type: ignore[union-attr]
+        self.tracker.log(
+            {f"eval/{n}/final_score": v for n, v in final.items() if v is not None}, self.state.global_step
+        )  # type: ignore[union-attr]
+        self.tracker.summary({f"final/{n}": v for n, v in final.items() if v is not None})  # type: ignore[union-attr]
+        self.tracker.close()  # type: ignore[union-attr]
+        return summary
+
+    def _bar(self, stage: int) -> tqdm | None:
+        if not self.progress or self.teacher.progress[stage].finished:
+            return self._bars.get(stage)
+        if stage not in self._bars:
+            s = self.config.stages[stage]
+            self._bars[stage] = tqdm(
+                total=self.teacher.budgets[stage],
+                initial=self.teacher.progress[stage].steps,
+                desc=f"stage {stage + 1}/{len(self.config.stages)} {s.name}",
+                unit="step",
+                leave=True,
+                dynamic_ncols=True,
+            )
+        return self._bars[stage]
+
+    # ------------------------------------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> Path:
+        """Write agent + engine state at this chunk boundary, atomically (a temp dir renamed into place)."""
+        assert self.tracker is not None
+        root = self.run_dir / CHECKPOINTS
+        root.mkdir(exist_ok=True)
+        name = f"chunk-{self.state.chunk:06d}"
+        tmp = root / f".tmp-{name}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        self.agent.save(tmp / "agent")
+        engine = {
+            "chunk": self.state.chunk,
+            "global_step": self.state.global_step,
+            "level_scores": {str(k): v for k, v in self.state.level_scores.items()},
+            "evaluations": {str(k): v for k, v in self.state.evaluations.items()},
+            "retention": self.state.retention,
+            "retention_after": self.state.retention_after,
+            "teacher": self.teacher.state_dict(),
+            "events_offset": self.tracker.events_offset,
+            "wandb_run_id": self.tracker.run_id,
+        }
+        write_json_atomic(tmp / "engine.json", engine)
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                with f.open("rb") as fh:
+                    os.fsync(fh.fileno())
+        final = root / name
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(tmp, final)
+        write_json_atomic(root / "latest.json", {"checkpoint": name})
+        kept = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("chunk-"))
+        for old in kept[: -self.config.tracking.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def load_checkpoint(self, path: Path) -> dict[str, Any]:
+        engine = json.loads((path / "engine.json").read_text())
+        self.agent.load(path / "agent")
+        self.teacher.load_state_dict(engine["teacher"])
+        self.state = RunState(
+            chunk=engine["chunk"],
+            global_step=engine["global_step"],
+            level_scores={int(k): v for k, v in engine["level_scores"].items()},
+            evaluations={int(k): v for k, v in engine["evaluations"].items()},
+            retention=engine["retention"],
+            retention_after=engine["retention_after"],
+        )
+        return engine
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run folder, or None."""
+    pointer = run_dir / CHECKPOINTS / "latest.json"
+    if not pointer.exists():
+        return None
+    path = run_dir / CHECKPOINTS / json.loads(pointer.read_text())["checkpoint"]
+    return path if (path / "engine.json").exists() else None
+
+
+def train(config: RunConfig, run_dir: Path | None = None, *, progress: bool = True) -> tuple[Path, dict[str, Any]]:
+    """Train ``config`` in a new run folder; return the folder and the developmental summary.
+
+    The config must already be validated (:func:`curriculum.config.load_config`); the run folder is created only
+    now, so a bad config never leaves one behind.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise FileError([Problem(str(run_dir), "run folder already exists and is not empty; use `upbringing resume`")])
+    run = Run(config, run_dir, progress=progress)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG_FILE).write_text(dump_config(config), encoding="utf-8")
+    run.open_tracker()
+    run.tracker.event("run_start", 0, name=config.name, seed=config.seed, git_commit=git_commit())  # type: ignore[union-attr]
+    return run_dir, run.run()
+
+
+def resume(run_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Continue an interrupted run from its last checkpoint; return the developmental summary."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.exists():
+        raise FileError([Problem(str(run_dir), f"not a run folder (no {CONFIG_FILE})")])
+    if (run_dir / SUMMARY_FILE).exists():
+        raise FileError([Problem(str(run_dir), "this run already finished (summary.json exists)")])
+    config = config_from_text(config_path.read_text(encoding="utf-8"), str(config_path))
+    run = Run(config, run_dir, progress=progress)
+    checkpoint = latest_checkpoint(run_dir)
+    for stale in (run_dir / CHECKPOINTS).glob(".tmp-*") if (run_dir / CHECKPOINTS).exists() else []:
+        shutil.rmtree(stale, ignore_errors=True)  # half-written checkpoints of the interrupted process
+    if checkpoint is None:
+        run.open_tracker(events_offset=0)
+        run.tracker.event("run_start", 0, name=config.name, seed=config.seed, git_commit=git_commit())  # type: ignore[union-attr]
+    else:
+        engine = run.load_checkpoint(checkpoint)
+        run.open_tracker(run_id=engine["wandb_run_id"], events_offset=engine["events_offset"])
+    return run.run()

@@ -1,0 +1,229 @@
+"""Building a stage's environments: one env stack, vectorized for training and played out for evaluation.
+
+The stack, bottom to top: the registered env (``envs.make``), :class:`envs.terms.RecordEnvReward` (term ``env``),
+the stage's shaping wrappers (each adds its own named terms), :class:`EpisodeStats` (per-episode sums of the terms,
+events and success), and for numeric agents :class:`agents.sb3.NumericView` (one observation and action size for the
+whole curriculum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnvWrapper
+
+import envs
+from agents.base import Agent
+from agents.sb3 import NumericView
+from curriculum.config import StageConfig, accepts_split, stage_levels
+from envs.terms import RecordEnvReward
+
+# Episode seeds for held-out evaluation come from their own stream, disjoint from training's.
+_EVAL_STREAM = 0xE7A1
+
+
+def chunk_seed(run_seed: int, chunk: int) -> int:
+    """The seed of training chunk ``chunk``: a function of the run seed and the chunk index only (exact resume)."""
+    return int(np.random.SeedSequence([run_seed, chunk]).generate_state(1)[0])
+
+
+def eval_seeds(run_seed: int, stage: int, evaluation: int, n: int) -> list[int]:
+    """Seeds of ``n`` fresh held-out episodes for the ``evaluation``-th evaluation of ``stage``."""
+    return [int(s) for s in np.random.SeedSequence([run_seed, _EVAL_STREAM, stage, evaluation]).generate_state(n)]
+
+
+class EpisodeStats(gym.Wrapper):
+    """Sum each episode's reward terms and events; put them in ``info["episode_stats"]`` at its last step."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self._ret = 0.0
+        self._len = 0
+        self._terms: dict[str, float] = {}
+        self._events: dict[str, float] = {}
+        self._costs: dict[str, float] = {}
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._ret += float(reward)
+        self._len += 1
+        for src, dst in (("reward_terms", self._terms), ("events", self._events), ("costs", self._costs)):
+            for k, v in info.get(src, {}).items():
+                dst[k] = dst.get(k, 0.0) + float(v)
+        if terminated or truncated:
+            info["episode_stats"] = {
+                "return": self._ret,
+                "length": self._len,
+                "success": float(bool(info.get("success", False))),
+                "has_success": "success" in info,
+                "terms": dict(self._terms),
+                "events": dict(self._events),
+                "costs": dict(self._costs),
+            }
+        return obs, reward, terminated, truncated, info
+
+
+Shaper = Callable[[gym.Env], gym.Env]
+
+
+@dataclass(frozen=True)
+class StageEnvFactory:
+    """Builds the env stack of one stage at one level."""
+
+    stage: StageConfig
+    level_kwargs: dict[str, Any]  # the env's full kwargs at this level (see config.stage_levels)
+    numeric: tuple[int, int] | None = None  # (obs_dim, n_actions) for numeric agents
+    shapers: tuple[Shaper, ...] = field(default_factory=tuple)
+
+    def __call__(self, split: str = "train") -> gym.Env:
+        kwargs = dict(self.level_kwargs)
+        if accepts_split(self.stage.env):
+            kwargs["split"] = split
+        env: gym.Env = RecordEnvReward(envs.make(self.stage.env, **kwargs))
+        for shape in self.shapers:
+            env = shape(env)
+        env = EpisodeStats(env)
+        if self.numeric is not None:
+            env = NumericView(env, *self.numeric)
+        return env
+
+
+def numeric_shape(stages: Sequence[StageConfig]) -> tuple[int, int]:
+    """The one (observation size, action count) that fits every level of every stage."""
+    dim, n = 1, 1
+    for stage in stages:
+        for kwargs in stage_levels(stage):
+            env = envs.make(stage.env, **kwargs)
+            dim = max(dim, int(np.prod(env.observation_space.shape)))
+            n = max(n, int(env.action_space.n))
+            env.close()
+    return dim, n
+
+
+def make_vec_env(factory: StageEnvFactory, n_envs: int, kind: str) -> Any:
+    """An SB3 VecEnv of ``n_envs`` copies of the stage's env stack, wrapped to collect finished episodes."""
+    fns = [factory for _ in range(n_envs)]
+    venv = SubprocVecEnv(fns, start_method="forkserver") if kind == "subprocess" else DummyVecEnv(fns)
+    return EpisodeLog(venv)
+
+
+class EpisodeLog(VecEnvWrapper):
+    """A VecEnv wrapper that keeps the ``episode_stats`` of every episode finished during training."""
+
+    def __init__(self, venv: Any):
+        super().__init__(venv)
+        self.finished: list[dict[str, Any]] = []
+
+    def reset(self) -> np.ndarray:
+        return self.venv.reset()
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        for done, info in zip(dones, infos):
+            if done and "episode_stats" in info:
+                self.finished.append(info["episode_stats"])
+        return obs, rewards, dones, infos
+
+    @property
+    def reset_infos(self) -> list[dict[str, Any]]:
+        """The wrapped VecEnv's reset infos (it owns the list; it updates it when an env restarts)."""
+        return self.venv.reset_infos
+
+    @reset_infos.setter
+    def reset_infos(self, value: list[dict[str, Any]]) -> None:
+        pass  # VecEnv.__init__ assigns a fresh list; the wrapped VecEnv's own list is the real one
+
+
+@dataclass
+class EvalResult:
+    """Held-out episodes of one stage at one level."""
+
+    scores: list[float]
+    returns: list[float]
+    successes: list[float]
+    stats: list[dict[str, Any]]
+    transcripts: list[list[dict[str, Any]]]
+
+    @property
+    def score(self) -> float:
+        return float(np.mean(self.scores)) if self.scores else float("nan")
+
+
+def evaluate(
+    agent: Agent,
+    factory: StageEnvFactory,
+    seeds: Sequence[int],
+    metric: str,
+    transcripts: int = 0,
+    batch: int = 8,
+    max_steps: int = 10_000,
+) -> EvalResult:
+    """Play one held-out episode per seed (``split="eval"`` where the env has one), acting deterministically.
+
+    Episodes run ``batch`` at a time so batched policies (LMs) score many envs per forward pass.
+    """
+    result = EvalResult([], [], [], [], [])
+    seeds = list(seeds)
+    for start in range(0, len(seeds), batch):
+        group = seeds[start : start + batch]
+        env_list = [factory("eval") for _ in group]
+        obs, infos = [], []
+        for env, seed in zip(env_list, group):
+            o, info = env.reset(seed=seed)
+            obs.append(o)
+            infos.append(info)
+        active = list(range(len(group)))
+        logs: list[list[dict[str, Any]]] = [[] for _ in group]
+        steps = 0
+        while active:
+            actions = agent.act(np.stack([obs[i] for i in active]), [infos[i] for i in active], deterministic=True)
+            still = []
+            for i, action in zip(active, actions):
+                texts = infos[i].get("action_texts", [])
+                a = int(action)
+                o, r, term, trunc, info = env_list[i].step(a)
+                if start + i < transcripts:
+                    logs[i].append(
+                        {
+                            "text": infos[i].get("text", ""),
+                            "action": texts[a] if a < len(texts) else str(a),
+                            "reward": float(r),
+                        }
+                    )
+                obs[i], infos[i] = o, info
+                if term or trunc:
+                    st = info["episode_stats"]
+                    ret = float(st["terms"].get("env", st["return"]))
+                    result.stats.append(st)
+                    result.returns.append(ret)
+                    result.successes.append(st["success"])
+                    result.scores.append(st["success"] if metric == "success" else ret)
+                else:
+                    still.append(i)
+            active = still
+            steps += 1
+            if steps > max_steps:
+                raise RuntimeError(f"{factory.stage.env}: an evaluation episode ran past {max_steps} steps")
+        for i, env in enumerate(env_list):
+            if start + i < transcripts:
+                result.transcripts.append(logs[i])
+            env.close()
+    return result
+
+
+__all__ = [
+    "EpisodeLog",
+    "EpisodeStats",
+    "EvalResult",
+    "StageEnvFactory",
+    "chunk_seed",
+    "eval_seeds",
+    "evaluate",
+    "make_vec_env",
+    "numeric_shape",
+    "stage_levels",
+]

@@ -1,0 +1,211 @@
+"""Tracking: every run writes a local events JSONL, and mirrors metrics to Weights & Biases.
+
+W&B runs offline by default (files in the run folder, no account or network needed; ``wandb sync`` uploads them
+later), online when the config asks, or not at all. The global env step is the x-axis of every metric
+(``global_step``), so a resumed run continues its curves where the checkpoint left them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import struct
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+EVENTS_FILE = "events.jsonl"
+
+
+def git_commit(path: Path | None = None) -> str | None:
+    """The commit of the source tree Upbringing runs from, or None outside a git checkout."""
+    where = path or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+class Tracker:
+    """Writes metrics and curriculum events to ``<run_dir>/events.jsonl`` and to W&B.
+
+    Args:
+        run_dir: The run folder.
+        mode: ``offline``, ``online`` or ``off`` (W&B).
+        project: W&B project.
+        entity: W&B entity, or None.
+        name: Run name.
+        config: The resolved config (logged as the W&B run config).
+        run_id: W&B run id to resume, or None for a new run.
+        events_offset: Truncate the events file to this many bytes first (resume drops what the killed run wrote
+            after its last checkpoint, so the file matches an uninterrupted run's).
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        mode: str,
+        project: str,
+        entity: str | None,
+        name: str,
+        config: dict[str, Any],
+        run_id: str | None = None,
+        events_offset: int | None = None,
+    ):
+        self.run_dir = run_dir
+        path = run_dir / EVENTS_FILE
+        if events_offset is not None and path.exists():
+            with path.open("r+b") as f:
+                f.truncate(events_offset)
+        self._events = path.open("a", encoding="utf-8")
+        self._wandb = None
+        self.run_id = run_id
+        if mode != "off":
+            os.environ.setdefault("WANDB_SILENT", "true")  # no banners or hints in the user's terminal
+            import wandb
+
+            if run_id is None:
+                run_id = secrets.token_hex(6)
+            self._wandb = wandb.init(
+                project=project,
+                entity=entity,
+                name=name,
+                id=run_id,
+                resume="allow",
+                dir=str(run_dir),
+                mode=mode,
+                config=config,
+                settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True),
+            )
+            self._wandb.define_metric("global_step")
+            self._wandb.define_metric("*", step_metric="global_step")
+            self.run_id = run_id
+
+    @property
+    def events_offset(self) -> int:
+        """Bytes written to the events file so far (saved with each checkpoint)."""
+        self._events.flush()
+        return self._events.tell()
+
+    def event(self, kind: str, step: int, **data: Any) -> None:
+        """Append one event (``metrics``, ``evaluation``, ``promotion``, ...) to the JSONL file."""
+        row = _clean({"kind": kind, "step": int(step), **data})
+        self._events.write(json.dumps(row, sort_keys=True) + "\n")
+        self._events.flush()
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        """Log namespaced metrics at global env step ``step``."""
+        self.event("metrics", step, metrics=metrics)
+        if self._wandb is not None:
+            self._wandb.log({**metrics, "global_step": int(step)})
+
+    def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        """Log a W&B table (sample episode transcripts); the rows also go to the events file."""
+        self.event("table", step, key=key, columns=columns, rows=rows)
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb.log({key: wandb.Table(columns=columns, data=rows), "global_step": int(step)})
+
+    def summary(self, values: dict[str, Any]) -> None:
+        """Set W&B summary values (final scores)."""
+        if self._wandb is not None:
+            for k, v in values.items():
+                self._wandb.summary[k] = v
+
+    def close(self) -> None:
+        """Flush and close; finish the W&B run."""
+        self._events.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+
+def read_events(run_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    """The events of a run folder, optionally only those of one ``kind``."""
+    path = Path(run_dir) / EVENTS_FILE
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if kind is None or r["kind"] == kind]
+
+
+# W&B's offline .wandb file is a LevelDB-style log: a 7-byte header, then 32 KiB blocks of chunks, each with a 7-byte
+# header (crc32c: u32, length: u16, type: u8 full/first/middle/last), holding serialized ``Record`` protobufs.
+_BLOCK = 32768
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+def read_wandb_records(path: str | Path) -> Iterator[Any]:
+    """Yield the ``wandb_internal_pb2.Record`` messages of an offline ``.wandb`` file (for tests and reports)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = Path(path).read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{path} is not a W&B transaction log")
+    pos = 7
+    pending = b""
+    while pos + 7 <= len(data):
+        left_in_block = _BLOCK - (pos % _BLOCK)
+        if left_in_block < 7:
+            pos += left_in_block
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        pos += 7
+        chunk = data[pos : pos + length]
+        pos += length
+        if kind == 0 and length == 0:
+            pos += _BLOCK - (pos % _BLOCK) if pos % _BLOCK else 0
+            continue
+        if kind == _FULL:
+            pending = b""
+            payload = chunk
+        elif kind == _FIRST:
+            pending = chunk
+            continue
+        elif kind == _MIDDLE:
+            pending += chunk
+            continue
+        elif kind == _LAST:
+            payload = pending + chunk
+            pending = b""
+        else:
+            break
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(payload)
+        yield record
+
+
+def wandb_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The logged history rows of every offline W&B run file under ``run_dir`` (decoded JSON values)."""
+    rows = []
+    for path in sorted(Path(run_dir).rglob("*.wandb"), key=lambda p: p.stat().st_mtime):
+        for record in read_wandb_records(path):
+            if record.WhichOneof("record_type") == "history":
+                rows.append(
+                    {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+                )
+    return rows
+
+
+def wandb_files(run_dir: Path) -> list[Path]:
+    """Offline W&B transaction logs written under ``run_dir``."""
+    return sorted(Path(run_dir).rglob("*.wandb"))
