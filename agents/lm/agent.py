@@ -1,0 +1,240 @@
+"""``LMAgent``: a language-model policy trained with PPO, behind the curriculum engine's :class:`Agent` interface.
+
+A training run reads top to bottom in :meth:`LMAgent.learn`: reset the envs, then repeat
+``collect -> (optional reward hook) -> PPO update`` until the step budget is spent, and return ``train/`` metrics.
+Checkpoints are a directory of safetensors files (trainable weights incl. the value head, optimizer state, RNG
+states) plus ``state.json`` (counters, numpy RNG state, config), so a resumed run continues bit-identically on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from agents.base import Agent
+from agents.lm.config import LMConfig
+from agents.lm.policy import CausalLMPolicy, TextPolicy
+from agents.lm.ppo import PPOTrainer
+from agents.lm.prompt import EpisodeHistory
+from agents.lm.rollout import Rollouts, collect
+
+CHECKPOINT_FORMAT = 1
+RewardHook = Callable[[Rollouts], np.ndarray]
+
+
+def build_policy(config: LMConfig, seed: int) -> TextPolicy:
+    """The policy ``config.architecture`` names: a causal LM (default) or a DRRN-style encoder."""
+    if config.architecture == "encoder":
+        from agents.lm.encoder import EncoderPolicy
+
+        return EncoderPolicy(config, seed)
+    return CausalLMPolicy(config, seed)
+
+
+class LMAgent(Agent):
+    """A language-model agent: scores each action's text with an LM and learns with PPO.
+
+    Args:
+        config: Model, scoring and PPO settings.
+        seed: Seeds the value head, the action sampling and the minibatch order.
+
+    Attributes:
+        reward_hook: Optional ``f(rollouts) -> [T, N] rewards`` applied before each update (e.g. a Lagrangian cost
+            penalty built from ``rollouts.costs``); None learns from the rewards ``step`` returned.
+    """
+
+    uses_text = True
+
+    def __init__(self, config: LMConfig, seed: int) -> None:
+        self.config = config
+        self.seed = seed
+        self.policy = build_policy(config, seed)
+        self.trainer = PPOTrainer(self.policy, config)
+        # Separate streams so evaluation (act) never shifts what training samples.
+        self.train_generator = torch.Generator().manual_seed(seed)
+        self.act_generator = torch.Generator().manual_seed(seed + 1)
+        self.rng = np.random.default_rng(seed)
+        self.num_timesteps = 0
+        self.n_updates = 0
+        self.reward_hook: RewardHook | None = None
+        self._act_history: EpisodeHistory | None = None
+
+    # -- acting -------------------------------------------------------------------------------------------------
+    def reset_history(self) -> None:
+        """Forget the earlier turns :meth:`act` remembers (call before evaluating fresh episodes)."""
+        self._act_history = None
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: np.ndarray,
+        infos: Sequence[dict[str, Any]],
+        deterministic: bool = False,
+        episode_starts: Sequence[bool] | np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Choose one action per env from the text views in ``infos`` (``obs`` is not used).
+
+        Args:
+            obs: The numeric observations (ignored: this agent reads text).
+            infos: One info dict per env (``text``, ``action_texts``, ``action_mask``).
+            deterministic: Take the most likely action instead of sampling.
+            episode_starts: True for envs whose episode just began (their remembered turns are dropped), as in
+                Stable-Baselines3's ``predict``. Without it, a new batch size starts every history afresh.
+        """
+        n = len(infos)
+        if self._act_history is None or len(self._act_history) != n:
+            self._act_history = EpisodeHistory(n, self.config.history_window)
+        history = self._act_history
+        if episode_starts is not None:
+            for i, start in enumerate(episode_starts):
+                if start:
+                    history.reset(i)
+        queries = [self.policy.prompts.query(info, history.turns(i)) for i, info in enumerate(infos)]
+        chosen = self.policy.evaluate(queries).sample(self.act_generator, deterministic).numpy()
+        for i, info in enumerate(infos):
+            history.push(i, info["text"], queries[i].actions[chosen[i]])
+        return chosen.astype(np.int64)
+
+    # -- learning -----------------------------------------------------------------------------------------------
+    def learn(self, venv: Any, steps: int) -> dict[str, float]:
+        """Reset ``venv`` and train on about ``steps`` env steps (rounded up to whole updates).
+
+        Returns:
+            ``train/`` metrics of the last update plus episode statistics over the whole call.
+        """
+        n_envs = venv.num_envs
+        per_update = n_envs * self.config.n_steps
+        n_iterations = max(1, math.ceil(steps / per_update))
+        state = None
+        episodes: list[dict[str, Any]] = []
+        metrics: dict[str, float] = {}
+        forwards = 0
+        t0 = time.perf_counter()
+        costs = []
+        for _ in range(n_iterations):
+            rollouts = collect(self.policy, venv, self.config.n_steps, state, self.train_generator)
+            state = rollouts.state
+            episodes.extend(rollouts.episodes)
+            forwards += rollouts.n_forwards
+            costs.append(float(rollouts.costs.mean()))
+            rewards = self.reward_hook(rollouts) if self.reward_hook is not None else None
+            metrics = self.trainer.update(rollouts, self.rng, rewards)
+            self.num_timesteps += per_update
+            self.n_updates += 1
+        elapsed = time.perf_counter() - t0
+        done_steps = n_iterations * per_update
+        successes = [e["success"] for e in episodes if e["success"] is not None]
+        metrics.update(
+            {
+                "train/env_steps": float(self.num_timesteps),
+                "train/updates": float(self.n_updates),
+                "train/episodes": float(len(episodes)),
+                "train/episode_return": float(np.mean([e["return"] for e in episodes])) if episodes else math.nan,
+                "train/episode_length": float(np.mean([e["length"] for e in episodes])) if episodes else math.nan,
+                "train/success_rate": float(np.mean(successes)) if successes else math.nan,
+                "train/cost": float(np.mean(costs)),
+                "train/forwards_per_step": forwards / (n_iterations * self.config.n_steps),
+                "train/env_steps_per_s": done_steps / elapsed if elapsed > 0 else math.nan,
+            }
+        )
+        return metrics
+
+    # -- checkpoints --------------------------------------------------------------------------------------------
+    def _identity(self) -> dict[str, Any]:
+        """What must match between the agent that saved and the one that loads."""
+        ident = self.config.model_dump(mode="json", include={"architecture", "model", "encoder_model", "lora", "kind"})
+        tokenizer = getattr(self.policy, "tokenizer", None)
+        if tokenizer is not None:
+            vocab = json.dumps(sorted(tokenizer.get_vocab().items())).encode()
+            ident["tokenizer_sha256"] = hashlib.sha256(vocab).hexdigest()
+        return ident
+
+    def save(self, path: Path) -> None:
+        """Write weights (incl. value head), optimizer and RNG states (safetensors) and counters (JSON) to ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.policy.trainable_state().items()}
+        save_file(weights, str(path / "weights.safetensors"))
+        opt_tensors, opt_meta = _optimizer_split(self.trainer.optimizer)
+        save_file(opt_tensors, str(path / "optimizer.safetensors"))
+        rng = {
+            "train_generator": self.train_generator.get_state(),
+            "act_generator": self.act_generator.get_state(),
+            "torch_global": torch.get_rng_state(),
+        }
+        save_file(rng, str(path / "rng.safetensors"))
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "identity": self._identity(),
+            "config": self.config.model_dump(mode="json"),
+            "seed": self.seed,
+            "num_timesteps": self.num_timesteps,
+            "n_updates": self.n_updates,
+            "numpy_rng": self.rng.bit_generator.state,
+            "optimizer": opt_meta,
+        }
+        tmp = path / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        tmp.replace(path / "state.json")  # written last: its presence marks a complete checkpoint
+
+    def load(self, path: Path) -> None:
+        """Restore what :meth:`save` wrote; the agent must have been built with the same model and tokenizer."""
+        path = Path(path)
+        state = json.loads((path / "state.json").read_text())
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+        if state["identity"] != self._identity():
+            raise ValueError(
+                f"{path}: checkpoint was saved by a different model/tokenizer/adapter setup: "
+                f"{state['identity']} != {self._identity()}"
+            )
+        weights = load_file(str(path / "weights.safetensors"))
+        own = self.policy.trainable_state()
+        if set(weights) != set(own):
+            missing, extra = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+            raise ValueError(f"{path}: weights do not match the model (missing {missing[:5]}, unexpected {extra[:5]})")
+        with torch.no_grad():
+            for name, tensor in own.items():
+                tensor.copy_(weights[name])
+        _optimizer_join(self.trainer.optimizer, load_file(str(path / "optimizer.safetensors")), state["optimizer"])
+        rng = load_file(str(path / "rng.safetensors"))
+        self.train_generator.set_state(rng["train_generator"])
+        self.act_generator.set_state(rng["act_generator"])
+        torch.set_rng_state(rng["torch_global"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        self.num_timesteps = int(state["num_timesteps"])
+        self.n_updates = int(state["n_updates"])
+        self._act_history = None
+
+
+def _optimizer_split(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimizer state dict as tensors (``<param index>.<name>``) and JSON metadata."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, pstate in sd["state"].items():
+        for name, value in pstate.items():
+            if torch.is_tensor(value):
+                tensors[f"{idx}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[name] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _optimizer_join(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        idx, _, name = key.partition(".")
+        state.setdefault(int(idx), {})[name] = value
+    for idx, values in meta["scalars"].items():
+        state.setdefault(int(idx), {}).update(values)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

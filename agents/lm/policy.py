@@ -1,0 +1,198 @@
+"""Language-model policies over text actions: a causal LM scoring each candidate, plus a value head.
+
+:class:`CausalLMPolicy` wraps any ``AutoModelForCausalLM`` (by hub id, local path, or ``"tiny"``, the offline
+default). One call to :meth:`CausalLMPolicy.evaluate` runs one forward pass for a whole batch of queries and returns
+the action distribution's logits and the state values (see :mod:`agents.lm.scoring`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from agents.lm.config import LMConfig
+from agents.lm.prompt import PromptFormat, Query
+from agents.lm.scoring import JointTokenizer, normalize, pack, score_packed, to_matrix
+
+
+@dataclass
+class PolicyOutput:
+    """A batch's action distribution and values.
+
+    Attributes:
+        logits: ``[B, K]`` action logits (normalised, tempered); ``-inf`` for invalid or absent actions.
+        values: ``[B]`` state values.
+        logprobs: ``[B, K]`` raw summed token log-probabilities of each action (``-inf`` where not scored).
+    """
+
+    logits: torch.Tensor
+    values: torch.Tensor
+    logprobs: torch.Tensor
+
+    @property
+    def log_probs(self) -> torch.Tensor:
+        """``[B, K]`` log-probabilities of the action distribution."""
+        return torch.log_softmax(self.logits, dim=-1)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        """``[B]`` log-probability of the given action indices."""
+        return self.log_probs.gather(-1, actions[:, None].to(self.logits.device)).squeeze(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """``[B]`` entropy of each action distribution (invalid actions contribute nothing)."""
+        logp = self.log_probs
+        return -(logp.exp() * logp.masked_fill(~torch.isfinite(logp), 0.0)).sum(-1)
+
+    def sample(self, generator: torch.Generator | None = None, deterministic: bool = False) -> torch.Tensor:
+        """``[B]`` action indices: sampled (from ``generator``, on CPU for reproducibility) or the argmax."""
+        if deterministic:
+            return self.logits.argmax(-1).cpu()
+        probs = torch.softmax(self.logits.detach().float(), dim=-1).cpu()
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+class TextPolicy(Protocol):
+    """What rollout collection and PPO need from a text policy (the causal-LM and encoder policies both are)."""
+
+    prompts: PromptFormat
+
+    def evaluate(self, queries: Sequence[Query]) -> PolicyOutput:
+        """Action logits and values for a batch of queries, in one forward pass."""
+        ...
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Trainable parameters as optimizer groups (``params``, ``lr``, ``name``)."""
+        ...
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is the GPU when one is present, else the CPU."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def resolve_amp_dtype(dtype: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype (None: plain float32). ``auto`` is bfloat16 on a GPU that supports it."""
+    if dtype == "bfloat16":
+        return torch.bfloat16
+    if dtype == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def load_causal_lm(config: LMConfig) -> tuple[Any, Any]:
+    """Load ``config.model`` (``"tiny"``, a hub id or a local path) as a float32 causal LM and its tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if config.model == "tiny":
+        from agents.lm.tiny import build_tiny
+
+        source: str = str(build_tiny())
+    else:
+        source = config.model
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
+    kwargs = {"trust_remote_code": config.trust_remote_code, "dtype": torch.float32}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, attn_implementation="sdpa", **kwargs)
+    except (ValueError, ImportError):  # an architecture without SDPA support: fall back to eager attention
+        model = AutoModelForCausalLM.from_pretrained(source, attn_implementation="eager", **kwargs)
+    return model, tokenizer
+
+
+def apply_lora(model: Any, config: LMConfig) -> Any:
+    """Wrap ``model`` with LoRA adapters through peft (imported only here: it is slow to import)."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as err:  # pragma: no cover - depends on the optional extra
+        raise ImportError("LoRA needs the optional 'lora' extra: pip install 'upbringing[lora]'") from err
+    lora = config.lora
+    targets = list(lora.target_modules) if lora.target_modules else "all-linear"
+    peft_config = LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, bias="none"
+    )
+    return get_peft_model(model, peft_config)
+
+
+class CausalLMPolicy(nn.Module):
+    """A causal LM that scores each valid action's text given the prompt, with a value head on the same pass.
+
+    Args:
+        config: The agent's configuration.
+        seed: Seeds the value head's initial weights.
+        model: An already loaded causal LM (default: load ``config.model``).
+        tokenizer: Its fast tokenizer (required with ``model``).
+    """
+
+    def __init__(self, config: LMConfig, seed: int = 0, model: Any = None, tokenizer: Any = None) -> None:
+        super().__init__()
+        if model is None:
+            model, tokenizer = load_causal_lm(config)
+        self.config = config
+        self.prompts = PromptFormat(config.history_window, config.list_options)
+        self.tokenizer = tokenizer
+        self.joint = JointTokenizer(tokenizer)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = int(pad or 0)  # pads are masked out, so any id will do
+        if config.lora.enabled:
+            model = apply_lora(model, config)
+        self.lm = model
+        hidden = model.get_output_embeddings().weight.shape[1]
+        self.value_head = nn.Linear(hidden, 1)
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            self.value_head.weight.copy_(torch.randn(self.value_head.weight.shape, generator=gen))
+            self.value_head.weight.mul_(config.value_head_init_std)
+            self.value_head.bias.zero_()
+        self.device = resolve_device(config.device)
+        self.amp_dtype = resolve_amp_dtype(config.dtype, self.device)
+        self.to(self.device)
+        # Always in eval mode: dropout would make the PPO ratio differ from 1 on the first minibatch and add noise to
+        # the policy gradient (as in Ziegler et al., 2019, who fine-tune with dropout off). Gradients still flow.
+        self.eval()
+
+    def train(self, mode: bool = True) -> CausalLMPolicy:
+        """Kept in eval mode whatever is asked (see the constructor); returns self."""
+        return super().train(False)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def evaluate(self, queries: Sequence[Query]) -> PolicyOutput:
+        """One forward pass: action logits (normalised, tempered, masked) and values for ``queries``."""
+        packed = pack(
+            self.joint,
+            queries,
+            pad_id=self.pad_id,
+            padding_side=self.config.padding_side,
+            max_prompt_tokens=self.config.max_prompt_tokens,
+        ).to(self.device)
+        with self._autocast():
+            logprobs, hidden = score_packed(self.lm, packed)
+        scores = normalize(logprobs, packed, self.config.normalization) / self.config.temperature
+        values = self.value_head(hidden.float()).squeeze(-1)
+        return PolicyOutput(to_matrix(scores, packed), values, to_matrix(logprobs, packed))
+
+    def lm_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """The language model's trainable parameters (its adapters only, with LoRA)."""
+        return ((n, p) for n, p in self.lm.named_parameters() if p.requires_grad)
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Optimizer groups with their own learning rates: the LM (``lr_lm``) and the value head."""
+        return [
+            {"params": [p for _, p in self.lm_parameters()], "lr": self.config.lr_lm, "name": "lm"},
+            {"params": list(self.value_head.parameters()), "lr": self.config.lr_value_head, "name": "value_head"},
+        ]
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Every trainable tensor by a stable name (``lm.*``, ``value_head.*``), for checkpoints."""
+        state = {f"lm.{n}": p for n, p in self.lm_parameters()}
+        state.update({f"value_head.{n}": p for n, p in self.value_head.named_parameters()})
+        return state

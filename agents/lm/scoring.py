@@ -1,0 +1,313 @@
+"""Exact action scoring with a causal LM: one packed forward scores every candidate of every env.
+
+A candidate's score is the log-probability of its tokens given the prompt, ``sum_t log_softmax(logits)[token_t]``
+over the action's token span. The span comes from tokenising ``prompt + " " + action`` jointly and reading the
+character offsets (never from a separately tokenised length), so merges across the boundary cannot shift it.
+
+Packing: for each env the prompt tokens appear once, followed by each candidate's tokens; a block attention mask
+lets a candidate's tokens see the prompt and their own earlier tokens only, and position ids restart at the prompt's
+end for each candidate. One forward over ``[B, prompt + sum of candidate lengths]`` thus equals K separate forwards
+of ``prompt + action`` (the prompt is encoded once), and the hidden state at the last prompt token feeds the value
+head in the same pass. This is the packed-sequence trick of "Efficient Sequence Packing without
+Cross-contamination" (Krell et al., 2021) applied to one shared prefix.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from agents.lm.prompt import Query
+
+Normalization = Literal["sum", "token_mean", "word_mean"]
+
+
+def continuation(action: str) -> str:
+    """The text appended to a prompt to score ``action``: one space, then the action."""
+    return " " + action
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """``prompt + continuation(action)`` tokenised jointly.
+
+    Attributes:
+        ids: All token ids up to the end of the action (trailing special tokens dropped).
+        start: Index of the action's first token in ``ids``.
+    """
+
+    ids: tuple[int, ...]
+    start: int
+
+
+class JointTokenizer:
+    """Tokenises prompt/action pairs jointly and finds each action's token span from the offsets; caches results.
+
+    Args:
+        tokenizer: A fast (Rust) Hugging Face tokenizer, which reports character offsets.
+        cache_size: How many pairs to remember (prompts repeat a lot within an episode and across envs).
+    """
+
+    def __init__(self, tokenizer: Any, cache_size: int = 65536) -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise TypeError("action scoring needs a fast tokenizer (it reads character offsets)")
+        self.tokenizer = tokenizer
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str], Encoded] = OrderedDict()
+
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> list[Encoded]:
+        """Encode ``(prompt, action)`` pairs; raises ``ValueError`` if an action has no tokens of its own."""
+        missing = list(dict.fromkeys(p for p in pairs if p not in self._cache))
+        if missing:
+            texts = [prompt + continuation(action) for prompt, action in missing]
+            batch = self.tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
+            for (prompt, action), ids, offsets in zip(missing, batch["input_ids"], batch["offset_mapping"]):
+                cut = len(prompt)
+                # Tokens that end past the prompt's last character belong to the action (special tokens have
+                # empty offsets and are skipped).
+                span = [i for i, (a, b) in enumerate(offsets) if b > cut and b > a]
+                if not span:
+                    raise ValueError(f"action {action!r} has no tokens after the prompt")
+                if span != list(range(span[0], span[-1] + 1)):
+                    raise ValueError(f"action {action!r} does not form one contiguous token span")
+                if span[0] == 0:
+                    raise ValueError("the prompt must contribute at least one token")
+                self._cache[(prompt, action)] = Encoded(tuple(ids[: span[-1] + 1]), span[0])
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        out = []
+        for pair in pairs:
+            enc = self._cache[pair]
+            self._cache.move_to_end(pair)
+            out.append(enc)
+        return out
+
+
+@dataclass
+class Packed:
+    """A batch of queries packed for one forward pass (see the module docstring).
+
+    Attributes:
+        input_ids: ``[B, L]`` token ids.
+        position_ids: ``[B, L]`` positions; each candidate's tokens continue from its prompt's end.
+        segment: ``[B, L]``: -1 pad, 0 prompt, ``c + 1`` the c-th packed candidate of that row.
+        prompt_last: ``[B]`` column of each row's last prompt token (the value head reads it).
+        pred_row, pred_col: ``[T]`` where the hidden state predicting each scored token sits.
+        target_ids: ``[T]`` the scored tokens.
+        target_cand: ``[T]`` which candidate (index into the flat candidate list) each scored token belongs to.
+        cand_query, cand_action: ``[N]`` each scored candidate's query index and action index.
+        n_tokens, n_words: ``[N]`` each candidate's token and word count (for normalisation).
+        n_actions: Width of the ``[B, n_actions]`` score matrix (the largest action count in the batch).
+        span_ids: Each candidate's action token ids (for inspection and tests).
+    """
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    segment: torch.Tensor
+    prompt_last: torch.Tensor
+    pred_row: torch.Tensor
+    pred_col: torch.Tensor
+    target_ids: torch.Tensor
+    target_cand: torch.Tensor
+    cand_query: torch.Tensor
+    cand_action: torch.Tensor
+    n_tokens: torch.Tensor
+    n_words: torch.Tensor
+    n_actions: int
+    span_ids: list[tuple[int, ...]]
+
+    def to(self, device: torch.device | str) -> Packed:
+        """The same batch with every tensor on ``device``."""
+        moved = {k: v.to(device) if torch.is_tensor(v) else v for k, v in self.__dict__.items()}
+        return Packed(**moved)
+
+    def attention_mask(self, kind: Literal["bool", "float"] = "bool", dtype: torch.dtype = torch.float32):
+        """The ``[B, 1, L, L]`` block mask: bool (True = attend) or additive float (0 or the dtype's minimum)."""
+        seg = self.segment
+        length = seg.shape[1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=seg.device).tril()
+        same = (seg[:, None, :] == 0) | (seg[:, None, :] == seg[:, :, None])
+        allowed = causal[None] & same & (seg[:, :, None] >= 0)
+        # A pad attends to itself so no row is fully masked (fully masked rows give NaN in SDPA).
+        allowed |= torch.eye(length, dtype=torch.bool, device=seg.device)[None] & (seg[:, :, None] < 0)
+        allowed = allowed[:, None]
+        if kind == "bool":
+            return allowed
+        zero = torch.zeros((), dtype=dtype, device=seg.device)
+        return torch.where(allowed, zero, torch.finfo(dtype).min)
+
+
+def pack(
+    joint: JointTokenizer,
+    queries: Sequence[Query],
+    *,
+    pad_id: int,
+    padding_side: Literal["left", "right"] = "right",
+    max_prompt_tokens: int | None = None,
+) -> Packed:
+    """Pack ``queries`` (only their valid actions) into one batch for :func:`score_packed`."""
+    pairs = [(q.prompt, q.actions[a]) for q in queries for a in q.valid]
+    encoded = iter(joint.encode(pairs))
+    rows: list[tuple[list[int], list[int], list[int]]] = []  # (ids, positions, segments) per query
+    prompt_lens: list[int] = []
+    targets: list[tuple[int, int, int, int]] = []  # (query, column before padding, token id, candidate)
+    cand_query: list[int] = []
+    cand_action: list[int] = []
+    n_tokens: list[int] = []
+    n_words: list[int] = []
+    span_ids: list[tuple[int, ...]] = []
+    for qi, query in enumerate(queries):
+        encs = [next(encoded) for _ in query.valid]
+        # The shared prompt: the longest common prefix of the candidates' token sequences before their spans
+        # (normally the prompt's own tokens; shorter only if a tokenizer merged across the boundary).
+        shared = min(e.start for e in encs)
+        first = encs[0].ids
+        for e in encs[1:]:
+            shared = next((j for j in range(shared) if e.ids[j] != first[j]), shared)
+        if shared == 0:
+            raise ValueError("candidates share no prompt tokens")
+        drop = max(0, shared - max_prompt_tokens) if max_prompt_tokens else 0
+        ids = list(first[drop:shared])
+        plen = len(ids)
+        positions = list(range(plen))
+        segments = [0] * plen
+        for a, e in zip(query.valid, encs):
+            c = len(cand_query)
+            col0 = len(ids)
+            suffix = e.ids[shared:]
+            ids.extend(suffix)
+            positions.extend(range(plen, plen + len(suffix)))
+            segments.extend([c + 1] * len(suffix))
+            for g in range(e.start, len(e.ids)):
+                j = g - shared  # index within the suffix
+                # The token at full index g is predicted by the token at g - 1: the prompt's last token when the
+                # suffix starts at g, else the previous suffix token.
+                col = plen - 1 if j == 0 else col0 + j - 1
+                targets.append((qi, col, e.ids[g], c))
+            cand_query.append(qi)
+            cand_action.append(a)
+            n_tokens.append(len(e.ids) - e.start)
+            n_words.append(max(1, len(query.actions[a].split())))
+            span_ids.append(tuple(e.ids[e.start :]))
+        rows.append((ids, positions, segments))
+        prompt_lens.append(plen)
+    width = max(len(r[0]) for r in rows)
+    batch = len(rows)
+    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    position_ids = torch.zeros((batch, width), dtype=torch.long)
+    segment = torch.full((batch, width), -1, dtype=torch.long)
+    shifts = []
+    for qi, (ids, positions, segments) in enumerate(rows):
+        shift = width - len(ids) if padding_side == "left" else 0
+        shifts.append(shift)
+        input_ids[qi, shift : shift + len(ids)] = torch.tensor(ids)
+        position_ids[qi, shift : shift + len(ids)] = torch.tensor(positions)
+        segment[qi, shift : shift + len(ids)] = torch.tensor(segments)
+    t = torch.tensor(targets, dtype=torch.long).reshape(-1, 4)
+    shift_t = torch.tensor(shifts, dtype=torch.long)
+    return Packed(
+        input_ids=input_ids,
+        position_ids=position_ids,
+        segment=segment,
+        prompt_last=torch.tensor(prompt_lens, dtype=torch.long) - 1 + shift_t,
+        pred_row=t[:, 0],
+        pred_col=t[:, 1] + shift_t[t[:, 0]],
+        target_ids=t[:, 2],
+        target_cand=t[:, 3],
+        cand_query=torch.tensor(cand_query, dtype=torch.long),
+        cand_action=torch.tensor(cand_action, dtype=torch.long),
+        n_tokens=torch.tensor(n_tokens, dtype=torch.float32),
+        n_words=torch.tensor(n_words, dtype=torch.float32),
+        n_actions=max(len(q.actions) for q in queries),
+        span_ids=span_ids,
+    )
+
+
+def final_logits(model: Any, hidden: torch.Tensor) -> torch.Tensor:
+    """The model's output logits for final hidden states, including the logit transforms some models apply
+    after the output projection (Cohere's ``logit_scale``, Gemma 2's ``final_logit_softcapping``)."""
+    logits = model.get_output_embeddings()(hidden)
+    config = model.config
+    scale = getattr(config, "logit_scale", None)
+    if isinstance(scale, int | float):
+        logits = logits * scale
+    cap = getattr(config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+def score_packed(model: Any, packed: Packed) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the one forward pass.
+
+    Returns:
+        ``(logprobs, prompt_hidden)``: ``[N]`` float32 summed log-probability of each packed candidate's tokens,
+        and ``[B, H]`` the final hidden state at each query's last prompt token.
+    """
+    impl = getattr(model.config, "_attn_implementation", "eager")
+    if impl not in ("eager", "sdpa"):
+        raise ValueError(f"packed scoring needs eager or sdpa attention with a 4D mask, not {impl!r}")
+    param = next(model.parameters())
+    mask = packed.attention_mask("float" if impl == "eager" else "bool", param.dtype)
+    out = model(
+        input_ids=packed.input_ids,
+        attention_mask=mask,
+        position_ids=packed.position_ids,
+        output_hidden_states=True,
+        use_cache=False,
+        logits_to_keep=1,  # the output projection is applied below to the scored positions only
+    )
+    hidden = out.hidden_states[-1]
+    logits = final_logits(model, hidden[packed.pred_row, packed.pred_col]).float()
+    token_lp = torch.log_softmax(logits, dim=-1).gather(-1, packed.target_ids[:, None]).squeeze(-1)
+    n = packed.cand_query.shape[0]
+    logprobs = torch.zeros(n, dtype=torch.float32, device=token_lp.device).index_add(0, packed.target_cand, token_lp)
+    rows = torch.arange(packed.input_ids.shape[0], device=hidden.device)
+    return logprobs, hidden[rows, packed.prompt_last]
+
+
+def normalize(logprobs: torch.Tensor, packed: Packed, how: Normalization) -> torch.Tensor:
+    """Combine token log-probabilities into a score: ``sum``, per-token mean or per-word mean."""
+    if how == "sum":
+        return logprobs
+    if how == "token_mean":
+        return logprobs / packed.n_tokens.to(logprobs.device)
+    if how == "word_mean":
+        return logprobs / packed.n_words.to(logprobs.device)
+    raise ValueError(f"unknown normalisation {how!r}")
+
+
+def to_matrix(values: torch.Tensor, packed: Packed, fill: float = float("-inf")) -> torch.Tensor:
+    """Scatter per-candidate ``values`` ``[N]`` into ``[B, n_actions]``; unscored (invalid) actions get ``fill``."""
+    out = torch.full((packed.input_ids.shape[0], packed.n_actions), fill, dtype=values.dtype, device=values.device)
+    return out.index_put((packed.cand_query.to(values.device), packed.cand_action.to(values.device)), values)
+
+
+@torch.no_grad()
+def reference_logprob(model: Any, tokenizer: Any, prompt: str, action: str) -> float:
+    """The unbatched reference: ``model(prompt + " " + action)`` alone, summed over the action's tokens.
+
+    The span is found from offsets exactly as in :class:`JointTokenizer`; used by tests and the benchmark.
+    """
+    enc = JointTokenizer(tokenizer).encode([(prompt, action)])[0]
+    ids = torch.tensor([enc.ids], device=next(model.parameters()).device)
+    logits = model(input_ids=ids, use_cache=False).logits[0].float()
+    logp = torch.log_softmax(logits[:-1], dim=-1)
+    targets = ids[0, 1:]
+    token_lp = logp.gather(-1, targets[:, None]).squeeze(-1)
+    return float(token_lp[enc.start - 1 :].sum())
+
+
+def score_naive(model: Any, joint: JointTokenizer, query: Query) -> torch.Tensor:
+    """Score a query the naive way, one full forward of ``prompt + action`` per valid candidate (for comparison)."""
+    device = next(model.parameters()).device
+    out = []
+    for enc in joint.encode([(query.prompt, query.actions[a]) for a in query.valid]):
+        ids = torch.tensor([enc.ids], device=device)
+        logits = model(input_ids=ids, use_cache=False).logits[0, enc.start - 1 : -1].float()
+        out.append(torch.log_softmax(logits, -1).gather(-1, ids[0, enc.start :, None]).sum())
+    return torch.stack(out)
