@@ -1,0 +1,105 @@
+"""Constitutions: written principles that shape the reward at every stage of an agent's upbringing.
+
+A constitution file (YAML, see ``constitutions/FORMAT.md``) lists principles, each with a tier (``hard``: a budgeted
+constraint enforced by a Lagrange multiplier; ``soft``: a weighted penalty; ``aspirational``: a bonus), the contexts
+it applies to (layers), a priority and a judge (a declarative rule over ``info["events"]``, or a model judge).
+
+Typical use by the engine::
+
+    constitution = load_constitution("default")                # or a path; FileError lists every problem
+    context = Context.for_env(env_id, stage="moral-stories", risk="high")
+    lagrangian = Lagrangian.from_constitution(constitution)
+    env = ConstitutionalShaping(RecordEnvReward(envs.make(env_id)), constitution, context, lagrangian)
+    ...  # train a chunk, feeding an EpisodeCostTracker (or SB3's ConstitutionCallback)
+    lagrangian.update(mean_costs(tracker.pop(), lagrangian.budgets))
+    compliance(eval_episodes, constitution, context)["compliant"]  # promotion needs it
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from constitutions.constitution import (
+    CANONICAL_EVENTS,
+    SHIPPED,
+    Constitution,
+    Context,
+    Principle,
+    check_constitution_file,
+    known_event_names,
+    load_constitution,
+    looks_like_constitution,
+    parse_constitution,
+    resolve_constitution,
+    shipped_path,
+)
+from constitutions.judges import Judge, RuleJudge
+from constitutions.labeler import ConstitutionLabeler
+from constitutions.lagrangian import Lagrangian, Multipliers
+from constitutions.shaping import (
+    ConstitutionalShaping,
+    ParallelConstitutionalShaping,
+    ShapingPlan,
+    sync_multipliers,
+)
+from constitutions.tracking import (
+    EpisodeCostTracker,
+    EpisodeRecord,
+    compliance,
+    episode_metrics,
+    format_compliance,
+    mean_costs,
+    violation_rates,
+)
+
+# imported on first use: the SB3 callback pulls in torch, the model judges transformers
+_LAZY = {
+    "ConstitutionCallback": "constitutions.sb3",
+    "EmbeddingJudge": "constitutions.model_judges",
+    "ClassifierJudge": "constitutions.model_judges",
+    "NLIJudge": "constitutions.model_judges",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'constitutions' has no attribute {name!r}")
+
+
+__all__ = [
+    "CANONICAL_EVENTS",
+    "SHIPPED",
+    "ClassifierJudge",
+    "Constitution",
+    "ConstitutionCallback",
+    "ConstitutionLabeler",
+    "ConstitutionalShaping",
+    "Context",
+    "EmbeddingJudge",
+    "EpisodeCostTracker",
+    "EpisodeRecord",
+    "Judge",
+    "Lagrangian",
+    "Multipliers",
+    "NLIJudge",
+    "ParallelConstitutionalShaping",
+    "Principle",
+    "RuleJudge",
+    "ShapingPlan",
+    "check_constitution_file",
+    "compliance",
+    "episode_metrics",
+    "format_compliance",
+    "known_event_names",
+    "load_constitution",
+    "looks_like_constitution",
+    "mean_costs",
+    "parse_constitution",
+    "resolve_constitution",
+    "shipped_path",
+    "sync_multipliers",
+    "violation_rates",
+]

@@ -1,0 +1,514 @@
+"""Constitution files: the schema, loading with one clear problem per mistake, and the context that switches layers.
+
+A constitution is a YAML file (see ``constitutions/FORMAT.md``) with a name, a version, a description and a list of
+principles. :func:`load_constitution` reads one into a frozen :class:`Constitution` (or raises
+:class:`~curriculum.yamlfile.FileError` listing every problem with file, line and key); :func:`check_constitution_file`
+returns the problems instead, for ``upbringing check``. Each principle's judge is compiled at load time, so a
+broken rule or an unknown event name is reported before any training starts.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import typing
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from constitutions.judges import Judge, RuleJudge
+from constitutions.rules import compile_condition, event_problem
+from curriculum.yamlfile import FileError, KeyPath, LineMap, Problem, dotted, parse_yaml, pydantic_problems
+
+Tier = Literal["hard", "soft", "aspirational"]
+Family = Literal["physics", "social", "moral"]
+Risk = Literal["low", "medium", "high"]
+
+CANONICAL_EVENTS: frozenset[str] = frozenset(
+    {
+        # physics
+        "tower_fell",
+        "object_dropped",
+        "object_broken",
+        "target_hit",
+        # social
+        "defected",
+        "betrayed_cooperator",
+        "cooperated",
+        "overharvested",
+        "free_rode",
+        "punished",
+        "was_punished",
+        "broke_pledge",
+        "kept_pledge",
+        # moral
+        "harm_other",
+        "harm_self",
+        "deceived",
+        "broke_promise",
+        "kept_promise",
+        "unfair",
+        "stole",
+        "helped",
+    }
+)
+"""The project's agreed event names, shared by every env family so one constitution can judge them all."""
+
+SHIPPED_DIR = Path(__file__).resolve().parent
+SHIPPED = ("default", "minimal", "layered")
+"""Names of the constitutions shipped in this package (``constitutions/<name>.yaml``)."""
+
+
+def known_event_names() -> frozenset[str]:
+    """Every event name a constitution may use by default: the canonical names plus all that registered envs declare."""
+    import envs
+
+    declared = {name for spec in envs.list_specs() for name in spec.event_names}
+    return CANONICAL_EVENTS | declared
+
+
+def shipped_path(name: str) -> Path:
+    """Path of a shipped constitution by name (``default``, ``minimal``, ``layered``)."""
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped constitution {name!r}; shipped: {', '.join(SHIPPED)}")
+    return SHIPPED_DIR / f"{name}.yaml"
+
+
+def resolve_constitution(name_or_path: str | Path) -> Path:
+    """A shipped constitution's path for a bare name (``"default"``), else the given path."""
+    if isinstance(name_or_path, str) and name_or_path in SHIPPED:
+        return shipped_path(name_or_path)
+    return Path(name_or_path)
+
+
+def looks_like_constitution(data: Any) -> bool:
+    """True if parsed YAML ``data`` is meant as a constitution (a mapping with a top-level ``principles`` key)."""
+    return isinstance(data, dict) and "principles" in data
+
+
+# ----------------------------------------------------------------------------------------------------------- schema
+
+
+def _version(value: Any) -> Any:
+    # `version: 2` is a natural thing to write; a float such as 1.10 would silently become "1.1", so it is refused
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError('quote a dotted version so it stays as written, e.g. version: "1.0"')
+    return value
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PIDSettings(_Frozen):
+    """Gains of the PID Lagrangian (Stooke, Achiam & Abbeel 2020, "Responsive Safety in RL by PID Lagrangian ...")."""
+
+    kp: float = Field(0.0, ge=0, description="Proportional gain on (smoothed cost - budget).")
+    ki: float = Field(0.05, ge=0, description="Integral gain; with kp = kd = 0 this is gradient ascent with eta = ki.")
+    kd: float = Field(0.0, ge=0, description="Derivative gain on rises of the smoothed cost (never on falls).")
+    ema: float = Field(0.0, ge=0, lt=1, description="Smoothing of the cost for the P and D terms (0: none).")
+
+
+class LagrangianSettings(_Frozen):
+    """How the multipliers of hard principles are updated after each chunk of training."""
+
+    method: Literal["gradient", "pid"] = Field("gradient", description="Projected gradient ascent, or PID control.")
+    lr: float = Field(0.05, gt=0, description="eta of lambda <- clamp(lambda + eta * (J - d), 0, lambda_max).")
+    lambda_init: float = Field(0.0, ge=0, description="Every multiplier's starting value.")
+    lambda_max: float = Field(100.0, gt=0, description="Upper clamp of every multiplier.")
+    pid: PIDSettings = Field(default_factory=PIDSettings, description="Gains used when method is pid.")
+
+
+class Applies(_Frozen):
+    """Where a principle applies; every given field must match (a layer), an omitted field matches everything."""
+
+    stages: tuple[str, ...] | None = Field(None, description="Stage names or glob patterns (e.g. 'moral-*').")
+    families: tuple[Family, ...] | None = Field(None, description="Env families: physics, social, moral.")
+    risk: tuple[Risk, ...] | None = Field(None, description="Risk levels of the stage: low, medium, high.")
+    events: tuple[str, ...] | None = Field(None, description="Applies where the env can report any of these events.")
+
+    def matches(self, context: Context) -> bool:
+        """True if this principle is active in ``context``."""
+        if self.stages is not None and not any(fnmatch.fnmatchcase(context.stage, s) for s in self.stages):
+            return False
+        if self.families is not None and context.family not in self.families:
+            return False
+        if self.risk is not None and context.risk not in self.risk:
+            return False
+        return self.events is None or any(e in context.events for e in self.events)
+
+
+class ModelJudgeSettings(_Frozen):
+    """A judge that scores the text of situation + action with a model."""
+
+    type: Literal["embedding", "classifier", "nli"] = Field(description="Embedding similarity, a classifier, NLI.")
+    model: str | None = Field(
+        None, description="HF id or path (./ or / relative to this file); embedding default: the offline MiniLM."
+    )
+    examples: tuple[str, ...] = Field((), description="Embedding: texts describing a violation (default: the text).")
+    counter_examples: tuple[str, ...] = Field((), description="Embedding: texts describing the opposite.")
+    label: str | int | None = Field(None, description="Classifier: the label (name or index) meaning a violation.")
+    hypothesis: str | None = Field(None, description="NLI: hypothesis (default 'This violates the principle: <text>').")
+    threshold: float | None = Field(0.5, description="Cost 1 when the score reaches it; null: the score is the cost.")
+    input: Literal["situation_and_action", "action", "situation"] = Field(
+        "situation_and_action", description="Which text the model reads."
+    )
+
+
+class JudgeSettings(_Frozen):
+    """How a principle is judged: exactly one of ``rule`` and ``model``."""
+
+    rule: Any = Field(None, description="A condition over info['events'] (see FORMAT.md); data, never code.")
+    model: ModelJudgeSettings | None = Field(None, description="A model judge over the text.")
+    cost: Literal["indicator", "magnitude"] = Field(
+        "indicator", description="Rule judges: 1 per step where the rule holds, or the named events' magnitudes."
+    )
+
+
+class Principle(_Frozen):
+    """One principle of a constitution."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Identifier (lower_snake_case), used in metric names.")
+    text: str = Field(min_length=1, description="The principle in words (read by people and by model judges).")
+    tier: Tier = Field(description="hard: a budgeted constraint; soft: a weighted penalty; aspirational: a bonus.")
+    priority: int = Field(0, description="Higher wins conflicts between principles judged on the same step.")
+    applies: Applies = Field(default_factory=Applies, description="Contexts where the principle is active.")
+    judge: JudgeSettings = Field(description="How a step is judged.")
+    budget: float | None = Field(None, ge=0, description="Hard: allowed expected cost per episode (d_k).")
+    weight: float | None = Field(None, gt=0, description="Soft: the penalty per unit of cost (default 1).")
+    bonus: float | None = Field(None, gt=0, description="Aspirational: the bonus per unit of virtue (default 1).")
+
+    @property
+    def coefficient(self) -> float:
+        """Soft: the weight; aspirational: the bonus; hard: 0 (its coefficient is the current multiplier)."""
+        if self.tier == "soft":
+            return 1.0 if self.weight is None else self.weight
+        if self.tier == "aspirational":
+            return 1.0 if self.bonus is None else self.bonus
+        return 0.0
+
+
+class ConstitutionFile(_Frozen):
+    """The top level of a constitution file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Short name, logged with every run.")
+    version: Annotated[str, BeforeValidator(_version)] = Field(description="Version string, logged with every run.")
+    description: str = Field("", description="What this constitution is for.")
+    lagrangian: LagrangianSettings = Field(default_factory=LagrangianSettings, description="Multiplier updates.")
+    principles: tuple[Principle, ...] = Field(description="The principles (at least one), in any order.")
+
+
+# --------------------------------------------------------------------------------------------------------- runtime
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where the agent is: decides which principles (layers) are active.
+
+    Attributes:
+        stage: Curriculum stage name.
+        family: Env family (``physics``, ``social``, ``moral``).
+        risk: The stage's risk level (``low``, ``medium``, ``high``), or None if it has none.
+        events: The event names the stage's env can report (``EnvSpec.event_names``); layers with
+            ``applies.events`` switch on only where one of theirs is possible.
+    """
+
+    stage: str
+    family: str
+    risk: str | None = None
+    events: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "events", frozenset(self.events))
+
+    @classmethod
+    def for_env(cls, env_id: str, stage: str | None = None, risk: str | None = None) -> Context:
+        """The context of a registered env: its family and declared event names from ``envs.spec(env_id)``."""
+        import envs
+
+        env_spec = envs.spec(env_id)
+        return cls(stage=stage or env_id, family=env_spec.family, risk=risk, events=frozenset(env_spec.event_names))
+
+
+@dataclass(frozen=True)
+class Constitution:
+    """A loaded, validated constitution.
+
+    Attributes:
+        name: Its name.
+        version: Its version string.
+        description: What it is for.
+        sha256: SHA-256 of the file's bytes (logged with every run that uses it).
+        path: The file it was read from ("" when parsed from text).
+        principles: The principles, in file order.
+        lagrangian: Multiplier-update settings for its hard principles.
+        judges: The compiled judge of each principle, by id.
+    """
+
+    name: str
+    version: str
+    description: str
+    sha256: str
+    path: str
+    principles: tuple[Principle, ...]
+    lagrangian: LagrangianSettings
+    judges: Mapping[str, Judge] = field(repr=False, compare=False)
+
+    def principle(self, principle_id: str) -> Principle:
+        """The principle with this id (KeyError naming the known ids otherwise)."""
+        for p in self.principles:
+            if p.id == principle_id:
+                return p
+        raise KeyError(f"{self.name} has no principle {principle_id!r}; ids: {', '.join(self.ids)}")
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Principle ids in file order."""
+        return tuple(p.id for p in self.principles)
+
+    def active(self, context: Context) -> tuple[Principle, ...]:
+        """The principles that apply in ``context``, in file order."""
+        return tuple(p for p in self.principles if p.applies.matches(context))
+
+    def hard(self, context: Context | None = None) -> tuple[Principle, ...]:
+        """Hard principles (active in ``context`` when one is given)."""
+        pool = self.principles if context is None else self.active(context)
+        return tuple(p for p in pool if p.tier == "hard")
+
+    def budgets(self, context: Context | None = None) -> dict[str, float]:
+        """Budget ``d_k`` of each hard principle (active in ``context`` when one is given)."""
+        return {p.id: float(p.budget or 0.0) for p in self.hard(context)}
+
+    def run_record(self) -> dict[str, str]:
+        """What every run logs about its constitution (name, version, content hash, file)."""
+        return {
+            "constitution/name": self.name,
+            "constitution/version": self.version,
+            "constitution/sha256": self.sha256,
+            "constitution/path": self.path,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------- loading
+
+
+def _allowed_keys(loc: KeyPath) -> list[str] | None:
+    """The keys the schema accepts at the mapping that holds ``loc[-1]`` (for 'unknown key' messages)."""
+    model: Any = ConstitutionFile
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        model = _model_in(model.model_fields[part].annotation)
+        if model is None:
+            return None
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _schema_problems(err: ValidationError, file: str, lines: LineMap) -> list[Problem]:
+    problems = pydantic_problems(err, file, lines)
+    out = []
+    for e, problem in zip(err.errors(include_url=False), problems):
+        message = problem.message
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(tuple(e["loc"]))
+            if allowed:
+                message = f"unknown key; expected one of: {', '.join(allowed)}"
+        elif e["type"] == "tuple_type":
+            message = message.replace("a valid tuple", "a list")
+        elif e["type"] == "string_pattern_mismatch" and e["loc"][-1] == "id":
+            message = f"a principle id is lower_snake_case (letters, digits, _) (got {e['input']!r})"
+        out.append(Problem(problem.file, message, key=problem.key, line=problem.line))
+    return out
+
+
+def _is_path(model: str) -> bool:
+    return model.startswith(("./", "../", "/", "~"))
+
+
+def _principle_problems(
+    spec: ConstitutionFile, raw: dict[str, Any], file: str, lines: LineMap, known: Collection[str] | None
+) -> tuple[dict[str, Judge], list[Problem]]:
+    """Checks the schema cannot express: tier fields, unique ids, rules, event names, model paths."""
+    problems: list[Problem] = []
+    judges: dict[str, Judge] = {}
+    base = Path(file).resolve().parent
+    seen: dict[str, int] = {}
+
+    def add(message: str, path: KeyPath) -> None:
+        problems.append(Problem(file, message, key=dotted(path), line=lines.line(path)))
+
+    tier_fields = {"hard": "budget", "soft": "weight", "aspirational": "bonus"}
+    if not spec.principles:
+        add("a constitution needs at least one principle", ("principles",))
+    for i, p in enumerate(spec.principles):
+        at: KeyPath = ("principles", i)
+        raw_p = raw["principles"][i]
+        if p.id in seen:
+            add(f"duplicate principle id {p.id!r} (first used by principles[{seen[p.id]}])", (*at, "id"))
+        seen.setdefault(p.id, i)
+        if p.tier == "hard" and p.budget is None:
+            add("a hard principle needs a budget (its allowed expected cost per episode, >= 0)", (*at, "tier"))
+        for tier, name in tier_fields.items():
+            if name in raw_p and p.tier != tier:
+                add(f"{name} is only for {tier} principles (this one is {p.tier})", (*at, name))
+        for j, event in enumerate(p.applies.events or ()):
+            problems.extend(event_problem(event, known, file, (*at, "applies", "events", j), lines))
+        judge = p.judge
+        if (judge.rule is None) == (judge.model is None):
+            add("a judge needs exactly one of rule or model", (*at, "judge"))
+            continue
+        if judge.rule is not None:
+            condition, found = compile_condition(judge.rule, file, (*at, "judge", "rule"), lines, known)
+            problems.extend(found)
+            if condition is None:
+                continue
+            if judge.cost == "magnitude" and not condition.names:
+                add("cost: magnitude needs a rule that names an event outside 'not'", (*at, "judge", "cost"))
+                continue
+            judges[p.id] = RuleJudge(condition, judge.cost)
+            continue
+        if "cost" in raw_p.get("judge", {}):
+            add("cost is only for rule judges (a model judge's cost comes from its threshold)", (*at, "judge", "cost"))
+        built = _model_judge(p, base, file, (*at, "judge", "model"), lines, problems)
+        if built is not None:
+            judges[p.id] = built
+    return judges, problems
+
+
+def _model_judge(
+    p: Principle, base: Path, file: str, at: KeyPath, lines: LineMap, problems: list[Problem]
+) -> Judge | None:
+    from constitutions.model_judges import MINILM, ClassifierJudge, EmbeddingJudge, NLIJudge
+
+    m = p.judge.model
+    assert m is not None
+    n_before = len(problems)
+
+    def add(message: str, key: str) -> None:
+        problems.append(Problem(file, message, key=dotted((*at, key)), line=lines.line((*at, key))))
+
+    model = m.model
+    if model is not None and _is_path(model):
+        resolved = (base / Path(model).expanduser()).resolve()
+        if not resolved.exists():
+            add(f"model path {model!r} does not exist (looked at {resolved})", "model")
+        model = str(resolved)
+    irrelevant = {
+        "embedding": ("label", "hypothesis"),
+        "classifier": ("examples", "counter_examples", "hypothesis"),
+        "nli": ("examples", "counter_examples", "label"),
+    }[m.type]
+    for name in irrelevant:
+        if getattr(m, name) not in (None, ()):
+            add(f"{name} is not used by a {m.type} judge", name)
+    if m.type != "embedding" and model is None:
+        add(f"a {m.type} judge needs a model (Hugging Face id or local path)", "type")
+    if len(problems) > n_before:
+        return None
+    if m.type == "embedding":
+        return EmbeddingJudge(m.examples or (p.text,), m.counter_examples, model or MINILM, m.threshold, m.input)
+    if m.type == "classifier":
+        return ClassifierJudge(model or "", m.label, m.threshold, m.input)
+    hypothesis = m.hypothesis or f"This violates the principle: {p.text}"
+    return NLIJudge(model or "", hypothesis, m.threshold, m.input)
+
+
+def _build(data: bytes, file: str, known_events: Iterable[str] | None) -> tuple[Constitution | None, list[Problem]]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, [Problem(file, f"cannot read file: {err}")]
+    try:
+        raw, lines = parse_yaml(text, file)
+    except FileError as err:
+        return None, err.problems
+    if not isinstance(raw, dict):
+        return None, [Problem(file, f"expected a mapping with name, version, principles; got {type(raw).__name__}")]
+    try:
+        spec = ConstitutionFile.model_validate(raw)
+    except ValidationError as err:
+        return None, _schema_problems(err, file, lines)
+    known = known_event_names() if known_events is None else frozenset(known_events)
+    judges, problems = _principle_problems(spec, raw, file, lines, known)
+    if problems:
+        return None, problems
+    constitution = Constitution(
+        name=spec.name,
+        version=spec.version,
+        description=spec.description,
+        sha256=hashlib.sha256(data).hexdigest(),
+        path=file,
+        principles=spec.principles,
+        lagrangian=spec.lagrangian,
+        judges=judges,
+    )
+    return constitution, []
+
+
+def _read(path: str | Path) -> tuple[bytes | None, list[Problem]]:
+    path = resolve_constitution(path)
+    try:
+        return path.read_bytes(), []
+    except FileNotFoundError:
+        return None, [Problem(str(path), "file not found")]
+    except OSError as err:
+        return None, [Problem(str(path), f"cannot read file: {err}")]
+
+
+def load_constitution(path: str | Path, known_events: Iterable[str] | None = None) -> Constitution:
+    """Load and validate a constitution file.
+
+    Args:
+        path: The YAML file, or the name of a shipped constitution (``"default"``, ``"minimal"``, ``"layered"``).
+        known_events: Event names its rules and layers may use; None: :func:`known_event_names`.
+
+    Raises:
+        FileError: with one :class:`~curriculum.yamlfile.Problem` (file, line, key, what was expected) per problem.
+    """
+    data, problems = _read(path)
+    if data is None:
+        raise FileError(problems)
+    constitution, problems = _build(data, str(resolve_constitution(path)), known_events)
+    if constitution is None:
+        raise FileError(problems)
+    return constitution
+
+
+def parse_constitution(text: str, file: str = "<string>", known_events: Iterable[str] | None = None) -> Constitution:
+    """Like :func:`load_constitution`, from YAML text (model paths resolve against the working directory)."""
+    constitution, problems = _build(text.encode("utf-8"), file, known_events)
+    if constitution is None:
+        raise FileError(problems)
+    return constitution
+
+
+def check_constitution_file(path: str | Path, known_events: Iterable[str] | None = None) -> list[Problem]:
+    """Every problem in a constitution file (empty when it is valid), for ``upbringing check``.
+
+    Args:
+        path: The YAML file (or a shipped constitution's name).
+        known_events: Event names its rules and layers may use; None: :func:`known_event_names`. A run checks
+            against the names of every registered env, not only the envs it uses: a general constitution names
+            events from all three families, and a rule over an event an env never reports simply never fires.
+    """
+    data, problems = _read(path)
+    if data is None:
+        return problems
+    return _build(data, str(resolve_constitution(path)), known_events)[1]
