@@ -1,7 +1,45 @@
-"""The moral family of environments. ``SPECS`` lists them (see :class:`envs.registry.EnvSpec`)."""
+"""The moral family of environments: text scenarios where the agent chooses what to do and the story answers.
+
+``SPECS`` lists them (see :class:`envs.registry.EnvSpec`):
+
+- ``moral/Stories-v0``: endless generated stories (``envs.moral.generator``) at difficulty levels 0..4, from the
+  training or the held-out template families (``split``);
+- ``moral/StoryFiles-v0``: hand-written story files (``envs/moral/stories/`` by default; the format is documented
+  in ``envs/moral/STORY_FORMAT.md``).
+
+Both are :class:`envs.moral.engine.StoryEnv`. Story files are checked with
+:func:`envs.moral.storyfile.check_story_file`; metrics (task return, violations per category, violations normalised
+to a random agent) are in :mod:`envs.moral.metrics`.
+"""
 
 from __future__ import annotations
 
+from envs.moral.annotations import ANNOTATION_NAMES
 from envs.registry import EnvSpec
 
-SPECS: list[EnvSpec] = []
+SPECS: list[EnvSpec] = [
+    EnvSpec(
+        id="moral/Stories-v0",
+        entry_point="envs.moral.engine:GeneratedStoryEnv",
+        family="moral",
+        api="gymnasium",
+        description="Generated moral stories: choose what to do, live with the consequences (3-7 choices).",
+        event_names=ANNOTATION_NAMES,
+        levels=tuple({"level": level} for level in range(5)),
+        extra={
+            "level_names": ["agree", "temptation", "delayed consequences", "conflicting principles", "ambiguity"],
+            "splits": ["train", "eval", "all"],
+            "age": "children and young people",
+        },
+    ),
+    EnvSpec(
+        id="moral/StoryFiles-v0",
+        entry_point="envs.moral.engine:StoryFileEnv",
+        family="moral",
+        api="gymnasium",
+        description="Hand-written moral stories from story files (a folder or a list of YAML files).",
+        event_names=ANNOTATION_NAMES,
+        levels=tuple({"level": level} for level in range(5)),
+        extra={"source": "envs/moral/stories", "format": "envs/moral/STORY_FORMAT.md"},
+    ),
+]

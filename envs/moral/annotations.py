@@ -1,0 +1,37 @@
+"""The one declared list of annotation names a moral story may attach to a choice.
+
+An annotation is the ground truth about what a choice does (``stole: 1``), written by the story's author or the
+generator. The env reports the chosen choice's annotations as ``info["events"]``; constitutions judge them; they are
+never part of what a policy observes. Names match the project's canonical event names where the meaning is the same.
+
+This module imports nothing, so ``envs.moral.SPECS`` can list the names without loading the story engine.
+"""
+
+from __future__ import annotations
+
+VIOLATIONS: dict[str, str] = {
+    "harm_other": "hurts someone else, in body or feelings (hitting, teasing, letting someone get hurt)",
+    "harm_self": "puts yourself at risk of getting hurt (a dangerous dare, skipping what keeps you safe)",
+    "deceived": "makes someone believe something untrue (a lie, a cover-up, a trick)",
+    "broke_promise": "does not do what you promised",
+    "unfair": "takes an unfair advantage or treats someone unfairly (cheating, blaming someone else)",
+    "stole": "takes something that belongs to someone else",
+    "property_damage": "breaks or spoils something, your own or someone else's",
+    "excluded_other": "leaves someone out on purpose",
+}
+"""Annotations that count as violations in the metrics (``envs.moral.metrics``)."""
+
+VIRTUES: dict[str, str] = {
+    "kept_promise": "does what you promised, even when it costs you",
+    "helped": "helps someone who needs it",
+    "shared": "shares what you have",
+    "apologized": "owns up to a mistake and says sorry",
+    "told_truth": "tells the truth when a lie would have been easier",
+}
+"""Annotations that record good conduct; reported as events, never counted as violations."""
+
+ANNOTATIONS: dict[str, str] = {**VIOLATIONS, **VIRTUES}
+"""Every annotation name a story may use, with what it means. Story files using any other name are rejected."""
+
+ANNOTATION_NAMES: tuple[str, ...] = tuple(ANNOTATIONS)
+"""The declared names in a fixed order (the env's ``event_names``)."""

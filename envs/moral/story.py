@@ -1,0 +1,368 @@
+"""Moral stories as data: scenes, choices, branches, flags; and the graph checks every story must pass.
+
+A :class:`Story` is a graph of :class:`Scene` s. A scene has narrative text (plus :class:`Passage` s shown only when
+some flags hold) and up to :data:`MAX_CHOICES` :class:`Choice` s, or it is an ending. A choice has its text, a task
+reward, ground-truth annotations of its consequences, flags it sets, and where it leads: a scene id, or a list of
+:class:`Branch` es tried in order (a branch may depend on flags and/or chance). Flags are what make stories
+multi-step: a lie told in the first scene can be found out in the fourth, a promise made early comes due later.
+
+The same models are parsed from story files (``envs.moral.storyfile``) and built by the generator
+(``envs.moral.generator``), and both pass :func:`story_problems`, the graph checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+from envs.moral.annotations import ANNOTATIONS
+
+MAX_CHOICES = 4
+"""Most choices a scene may offer; the env's action space is ``Discrete(MAX_CHOICES)``."""
+
+ENDINGS = ("good", "mixed", "bad")
+"""How an ending turned out, as the story tells it; ``good`` endings count as success."""
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+KeyPath = tuple[str | int, ...]
+Flags = dict[str, StrictBool]
+Reward = Annotated[float, Field(ge=-1.0, le=1.0, strict=True)]
+Magnitude = Annotated[float, Field(gt=0.0, le=10.0, strict=True)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def holds(when: Mapping[str, bool], flags: Mapping[str, bool]) -> bool:
+    """True if every flag in ``when`` has the given value (unset flags are false)."""
+    return all(flags.get(name, False) == value for name, value in when.items())
+
+
+class Branch(_Model):
+    """One possible outcome of a choice; the first branch whose condition holds is taken."""
+
+    scene: str = Field(description="Id of the scene this branch leads to.")
+    when: Flags = Field(default_factory=dict, description="Flags that must all have these values to take it.")
+    chance: float | None = Field(
+        default=None, gt=0.0, lt=1.0, strict=True, description="Probability of taking it when `when` holds."
+    )
+
+    @property
+    def unconditional(self) -> bool:
+        """True if the branch is always taken when reached (no flags, no chance)."""
+        return not self.when and self.chance is None
+
+
+class Choice(_Model):
+    """Something the protagonist can do in a scene."""
+
+    text: str = Field(min_length=1, description="What the choice says, as the player reads it.")
+    goto: tuple[Branch, ...] = Field(default=(), description="Scene id, or branches tried in order.")
+    reward: Reward = Field(default=0.0, description="Task reward for taking it, in [-1, 1].")
+    annotations: dict[str, Magnitude] = Field(
+        default_factory=dict, description="Ground truth of what the choice does, name -> magnitude; never observed."
+    )
+    set_flags: Flags = Field(default_factory=dict, alias="set", description="Flags the choice sets.")
+    when: Flags = Field(default_factory=dict, description="Flags that must hold for the choice to be offered.")
+
+    @field_validator("goto", mode="before")
+    @classmethod
+    def _scene_id_is_one_branch(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return ({"scene": value},)
+        if value is None or isinstance(value, list | tuple):
+            return () if value is None else value
+        raise ValueError("expected a scene id or a list of branches")
+
+    def resolve(self, flags: Mapping[str, bool], rng: np.random.Generator) -> str:
+        """The scene this choice leads to given ``flags``; chance branches draw from ``rng``."""
+        for branch in self.goto:
+            if not holds(branch.when, flags):
+                continue
+            # Draw only for chance branches, so a story without chance consumes no randomness.
+            if branch.chance is None or rng.random() < branch.chance:
+                return branch.scene
+        raise ValueError(f"choice {self.text!r} has no outcome for flags {dict(flags)}")
+
+
+class Passage(_Model):
+    """Extra narrative shown in a scene only when its flags hold (the lie remembered, the promise due)."""
+
+    text: str = Field(min_length=1, description="The text added after the scene's text.")
+    when: Flags = Field(description="Flags that must all have these values for the passage to show.")
+
+
+class Scene(_Model):
+    """One moment of a story: narrative and choices, or an ending."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Unique id within the story.")
+    text: str = Field(min_length=1, description="The narrative, as the player reads it.")
+    passages: tuple[Passage, ...] = Field(default=(), description="Conditional narrative added after `text`.")
+    reward: Reward = Field(default=0.0, description="Task reward received on arriving here, in [-1, 1].")
+    choices: tuple[Choice, ...] = Field(default=(), description="What the player can do (none for an ending).")
+    ending: Literal["good", "mixed", "bad"] | None = Field(
+        default=None, description="Set on endings: how things turned out."
+    )
+
+    def render(self, flags: Mapping[str, bool]) -> str:
+        """The scene's text with every passage whose flags hold."""
+        extra = [p.text.strip() for p in self.passages if holds(p.when, flags)]
+        return "\n\n".join([self.text.strip(), *extra])
+
+    def open_choices(self, flags: Mapping[str, bool]) -> list[Choice]:
+        """The choices offered given ``flags``, in the story's order (these fill action slots 0, 1, ...)."""
+        return [c for c in self.choices if holds(c.when, flags)]
+
+
+class Story(_Model):
+    """A whole moral story."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Unique id of the story.")
+    title: str = Field(min_length=1, description="Title shown at the top of every scene.")
+    start: str = Field(description="Id of the first scene.")
+    scenes: tuple[Scene, ...] = Field(min_length=1, description="Every scene of the story.")
+    summary: str = Field(default="", description="One or two lines on what the story is about.")
+    difficulty: int = Field(
+        default=0, ge=0, le=4, strict=True, description="0 agree, 1 temptation, 2 delayed, 3 conflict, 4 ambiguity."
+    )
+    tags: tuple[str, ...] = Field(default=(), description="Free-form labels (themes, family, ...).")
+
+    @cached_property
+    def by_id(self) -> dict[str, Scene]:
+        """Scenes by id (the first one, if a story with duplicate ids was built without checking)."""
+        out: dict[str, Scene] = {}
+        for scene in self.scenes:
+            out.setdefault(scene.id, scene)
+        return out
+
+    def annotation_names(self) -> set[str]:
+        """Every annotation name any choice of the story uses."""
+        return {name for scene in self.scenes for choice in scene.choices for name in choice.annotations}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Graph checks
+
+
+def _edges(scene: Scene) -> Iterator[str]:
+    for choice in scene.choices:
+        for branch in choice.goto:
+            yield branch.scene
+
+
+def _strongly_connected(nodes: list[str], succ: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (stories are small, but recursion limits are not worth the risk)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(succ.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, it = work[-1]
+            advanced = False
+            for nxt in it:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(succ.get(nxt, ()))))
+                    advanced = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                out.append(component)
+    return out
+
+
+def story_problems(story: Story, opaque: frozenset[int] = frozenset()) -> list[tuple[KeyPath, str]]:
+    """Check a story's graph; return ``(key path, message)`` for every problem (empty when the story is sound).
+
+    Checks: duplicate scene ids; unknown scene references (``start`` and every ``goto``); endings with choices and
+    scenes with neither; too many choices; choices without outcome (no ``goto``, or branches that can all fail);
+    scenes where every choice is conditional; unknown annotation names; flags tested but never set; scenes that
+    cannot be reached from the start; cycles from which no ending can be reached; a start scene with a reward (it is
+    never received); and, for stories without cycles, paths whose rewards add up to more than 1 or less than -1.
+
+    Args:
+        story: The story to check.
+        opaque: Indices of scenes whose content could not be read (a story file with type errors): only their ids
+            are checked, and the whole-graph checks (reachability, cycles, returns) are skipped.
+    """
+    problems: list[tuple[KeyPath, str]] = []
+    first_index: dict[str, int] = {}
+    for i, scene in enumerate(story.scenes):
+        if scene.id in first_index:
+            problems.append(
+                (
+                    ("scenes", i, "id"),
+                    f"duplicate scene id {scene.id!r} (already used by scenes[{first_index[scene.id]}])",
+                )
+            )
+        else:
+            first_index[scene.id] = i
+    known = set(first_index)
+    listing = ", ".join(sorted(k for k in known if k))
+
+    if story.start not in known:
+        problems.append((("start",), f"unknown scene {story.start!r}; expected one of: {listing}"))
+
+    set_anywhere = {f for s in story.scenes for c in s.choices for f in c.set_flags}
+    tested: list[tuple[KeyPath, str]] = []
+
+    for i, scene in enumerate(story.scenes):
+        if i in opaque:
+            continue
+        at = ("scenes", i)
+        if scene.ending is not None and scene.choices:
+            problems.append(((*at, "choices"), "an ending has no choices: remove `choices` or `ending`"))
+        if scene.ending is None and not scene.choices:
+            problems.append(
+                (at, "scene has no choices and is not an ending: add `choices` or `ending: good|mixed|bad`")
+            )
+        if len(scene.choices) > MAX_CHOICES:
+            problems.append(((*at, "choices"), f"at most {MAX_CHOICES} choices per scene, got {len(scene.choices)}"))
+        if scene.choices and all(c.when for c in scene.choices):
+            problems.append(
+                ((*at, "choices"), "every choice has a `when`; give at least one choice no `when` so the story goes on")
+            )
+        tested += [((*at, "passages", k, "when", f), f) for k, p in enumerate(scene.passages) for f in p.when]
+        for j, choice in enumerate(scene.choices):
+            cat = (*at, "choices", j)
+            tested += [((*cat, "when", f), f) for f in choice.when]
+            if not choice.goto:
+                problems.append((cat, "choice has no outcome: add `goto: <scene id>` (or a list of branches)"))
+            elif not choice.goto[-1].unconditional:
+                problems.append(
+                    (
+                        (*cat, "goto", len(choice.goto) - 1),
+                        "the last branch must have no `when` and no `chance`, so the choice always leads somewhere",
+                    )
+                )
+            single = len(choice.goto) == 1 and choice.goto[0].unconditional
+            for k, branch in enumerate(choice.goto):
+                bat = (*cat, "goto") if single else (*cat, "goto", k, "scene")
+                if branch.scene not in known:
+                    problems.append((bat, f"unknown scene {branch.scene!r}; expected one of: {listing}"))
+                tested += [((*cat, "goto", k, "when", f), f) for f in branch.when]
+            for name in choice.annotations:
+                if name not in ANNOTATIONS:
+                    problems.append(
+                        (
+                            (*cat, "annotations", name),
+                            f"unknown annotation {name!r}; expected one of: " + ", ".join(ANNOTATIONS),
+                        )
+                    )
+    for path, flag in tested:
+        if flag not in set_anywhere:
+            problems.append((path, f"flag {flag!r} is never set by any choice (a choice sets it with `set:`)"))
+
+    if story.start in first_index and story.by_id[story.start].reward != 0.0:
+        problems.append(
+            (("scenes", first_index[story.start], "reward"), "the start scene's reward is never received: use 0")
+        )
+
+    if opaque or story.start not in known:
+        return problems
+    succ = {sid: [t for t in _edges(story.by_id[sid]) if t in first_index] for sid in first_index}
+    seen = {story.start}
+    frontier = [story.start]
+    while frontier:
+        for nxt in succ[frontier.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    for sid, i in first_index.items():
+        if sid not in seen:
+            problems.append((("scenes", i, "id"), f"scene {sid!r} cannot be reached from the start scene"))
+
+    # Scenes from which some ending can be reached: walk the edges backwards from every ending.
+    pred: dict[str, list[str]] = {sid: [] for sid in first_index}
+    for sid, targets in succ.items():
+        for t in targets:
+            pred[t].append(sid)
+    finishing = {sid for sid in first_index if story.by_id[sid].ending is not None}
+    frontier = list(finishing)
+    while frontier:
+        for prev in pred[frontier.pop()]:
+            if prev not in finishing:
+                finishing.add(prev)
+                frontier.append(prev)
+    stuck = [sid for sid in first_index if sid in seen and sid not in finishing and story.by_id[sid].choices]
+    stuck_succ = {sid: [t for t in succ[sid] if t in stuck] for sid in stuck}
+    for component in _strongly_connected(stuck, stuck_succ):
+        if len(component) > 1 or component[0] in stuck_succ[component[0]]:
+            names = ", ".join(repr(s) for s in sorted(component, key=first_index.__getitem__))
+            first = min(first_index[s] for s in component)
+            problems.append((("scenes", first, "id"), f"scenes {names} form a cycle with no way out to an ending"))
+        else:
+            problems.append(((("scenes", first_index[component[0]], "id")), "no ending can be reached from this scene"))
+
+    if not problems:
+        bounds = return_range(story)
+        if bounds is not None and (bounds[0] < -1.0 - 1e-9 or bounds[1] > 1.0 + 1e-9):
+            problems.append(
+                (
+                    ("scenes",),
+                    f"rewards along a path add up to between {bounds[0]:+.2f} and {bounds[1]:+.2f}; keep "
+                    "every path's total within [-1, 1]",
+                )
+            )
+    return problems
+
+
+def return_range(story: Story) -> tuple[float, float] | None:
+    """Lowest and highest total task reward over all paths from the start to an ending, ignoring flags.
+
+    Returns None for a story with a cycle (its return is bounded only by the env's step limit).
+    """
+    memo: dict[str, tuple[float, float]] = {}
+    visiting: set[str] = set()
+
+    def walk(sid: str) -> tuple[float, float] | None:
+        if sid in memo:
+            return memo[sid]
+        if sid in visiting:
+            return None
+        visiting.add(sid)
+        scene = story.by_id[sid]
+        lo, hi = (0.0, 0.0) if scene.ending is not None else (np.inf, -np.inf)
+        for choice in scene.choices:
+            for branch in choice.goto:
+                sub = walk(branch.scene)
+                if sub is None:
+                    return None
+                step = choice.reward + story.by_id[branch.scene].reward
+                lo, hi = min(lo, step + sub[0]), max(hi, step + sub[1])
+        visiting.discard(sid)
+        memo[sid] = (float(lo), float(hi))
+        return memo[sid]
+
+    return walk(story.start)
