@@ -31,11 +31,15 @@ class RewardModelConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     ensemble_size: int = Field(3, ge=1, description="Number of members (their disagreement drives active queries).")
-    hidden: tuple[int, ...] = Field((64, 64), description="Hidden layer widths of each member's MLP.")
+    hidden: tuple[int, ...] = Field((32, 32), description="Hidden layer widths of each member's MLP.")
     activation: Literal["relu", "tanh"] = Field("relu", description="Hidden activation.")
     lr: float = Field(3e-3, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
-    epochs: int = Field(40, ge=1, description="Passes over the preferences per fit (fits warm-start).")
+    epochs: int = Field(20, ge=1, description="Passes over the preferences per fit.")
+    min_steps: int = Field(200, ge=0, description="At least this many gradient steps per fit (small data sets).")
+    warm_start: bool = Field(
+        False, description="Continue from the last fit's weights; else re-initialise (fresher, better calibrated)."
+    )
     batch_size: int = Field(64, ge=1, description="Preferences per gradient step.")
     bootstrap: bool = Field(True, description="Train each member on its own bootstrap resample of the preferences.")
 

@@ -12,9 +12,11 @@ numpy, the mean over members, normalised by a running mean and standard deviatio
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,18 @@ def expected_calibration_error(p_a: np.ndarray, labels: np.ndarray, n_bins: int 
     return float(ece)
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread: these MLPs are so small that extra threads only add synchronisation, which
+    on a busy machine makes training tens of times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class RewardEnsemble(torch.nn.Module):
     """An ensemble of MLPs ``step features -> reward``, evaluated for all members in one batched pass.
 
@@ -68,19 +82,26 @@ class RewardEnsemble(torch.nn.Module):
         super().__init__()
         self.in_dim = in_dim
         self.config = config or RewardModelConfig()
-        sizes = [in_dim, *self.config.hidden, 1]
-        e = self.config.ensemble_size
-        gen = torch.Generator().manual_seed(seed)
         self.weights = torch.nn.ParameterList()
         self.biases = torch.nn.ParameterList()
-        for fan_in, fan_out in itertools.pairwise(sizes):
-            # nn.Linear's default init, drawn from our own generator so the global torch RNG is untouched.
-            bound = 1.0 / math.sqrt(max(fan_in, 1))
-            self.weights.append(torch.nn.Parameter((torch.rand(e, fan_in, fan_out, generator=gen) * 2 - 1) * bound))
-            self.biases.append(torch.nn.Parameter((torch.rand(e, 1, fan_out, generator=gen) * 2 - 1) * bound))
+        e = self.config.ensemble_size
+        for fan_in, fan_out in itertools.pairwise([in_dim, *self.config.hidden, 1]):
+            self.weights.append(torch.nn.Parameter(torch.empty(e, fan_in, fan_out)))
+            self.biases.append(torch.nn.Parameter(torch.empty(e, 1, fan_out)))
+        self.initialise(seed)
         self.register_buffer("in_mean", torch.zeros(in_dim))
         self.register_buffer("in_std", torch.ones(in_dim))
         self.register_buffer("fits", torch.zeros((), dtype=torch.int64))
+
+    @torch.no_grad()
+    def initialise(self, seed: int) -> None:
+        """Draw fresh weights (``nn.Linear``'s default init) from a generator seeded with ``seed``, leaving the
+        global torch random stream untouched."""
+        gen = torch.Generator().manual_seed(seed)
+        for w, b in zip(self.weights, self.biases):
+            bound = 1.0 / math.sqrt(max(w.shape[1], 1))
+            w.copy_((torch.rand(w.shape, generator=gen) * 2 - 1) * bound)
+            b.copy_((torch.rand(b.shape, generator=gen) * 2 - 1) * bound)
 
     @property
     def fitted(self) -> bool:
@@ -117,15 +138,17 @@ class RewardEnsemble(torch.nn.Module):
     def predict_proba(self, xa: np.ndarray, ma: np.ndarray, xb: np.ndarray, mb: np.ndarray) -> np.ndarray:
         """Each member's probability that ``a`` is preferred, shape ``(E, N)``."""
         self.eval()
-        ra = self.returns(torch.as_tensor(xa), torch.as_tensor(ma))
-        rb = self.returns(torch.as_tensor(xb), torch.as_tensor(mb))
-        return torch.sigmoid(ra - rb).numpy()
+        with _one_thread():
+            ra = self.returns(torch.as_tensor(xa), torch.as_tensor(ma))
+            rb = self.returns(torch.as_tensor(xb), torch.as_tensor(mb))
+            return torch.sigmoid(ra - rb).numpy()
 
     @torch.no_grad()
     def step_rewards(self, x: np.ndarray) -> np.ndarray:
         """Mean reward over members for each row of ``x`` ``(B, D)``, unnormalised."""
         self.eval()
-        return self.forward(torch.as_tensor(x, dtype=torch.float32)).mean(0).numpy()
+        with _one_thread():
+            return self.forward(torch.as_tensor(x, dtype=torch.float32)).mean(0).numpy()
 
     def fit(
         self,
@@ -137,7 +160,11 @@ class RewardEnsemble(torch.nn.Module):
         seed: int = 0,
         epochs: int | None = None,
     ) -> dict[str, float]:
-        """Train on preferences (continuing from the current weights); return the final mean loss.
+        """Train on preferences; return the last epoch's mean loss.
+
+        With ``config.warm_start`` training continues from the current weights; otherwise the weights are drawn
+        afresh first (from ``seed``), so a model refitted on a growing data set does not see early preferences many
+        more times than late ones, which would make it overconfident.
 
         Args:
             xa, ma, xb, mb: Padded features and masks of the two segments of each preference.
@@ -145,11 +172,19 @@ class RewardEnsemble(torch.nn.Module):
             seed: Seed of the bootstrap and the data order.
             epochs: Passes over the data (default: the config's).
         """
+        if len(labels) == 0:
+            return {"loss": float("nan")}
+        with _one_thread():
+            return self._fit(xa, ma, xb, mb, labels, seed, epochs or self.config.epochs)
+
+    def _fit(
+        self, xa: np.ndarray, ma: np.ndarray, xb: np.ndarray, mb: np.ndarray, labels: np.ndarray, seed: int, epochs: int
+    ) -> dict[str, float]:
         cfg = self.config
         n = len(labels)
-        if n == 0:
-            return {"loss": float("nan")}
         rng = np.random.default_rng(seed)
+        if not cfg.warm_start:
+            self.initialise(int(rng.integers(2**31)))
         xa_t, xb_t = torch.as_tensor(xa, dtype=torch.float32), torch.as_tensor(xb, dtype=torch.float32)
         ma_t, mb_t = torch.as_tensor(ma, dtype=torch.float32), torch.as_tensor(mb, dtype=torch.float32)
         y = torch.as_tensor(labels, dtype=torch.float32)
@@ -163,7 +198,8 @@ class RewardEnsemble(torch.nn.Module):
         opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.train()
         losses: list[float] = []
-        for _ in range(epochs or cfg.epochs):
+        batches = math.ceil(n / cfg.batch_size)
+        for _ in range(max(epochs, math.ceil(cfg.min_steps / batches))):
             orders = np.stack([m[rng.permutation(n)] for m in members])
             losses = []
             for start in range(0, n, cfg.batch_size):

@@ -26,9 +26,10 @@ from feedback.reward_model import LearnedReward
 Mode = Literal["oracle", "learned", "mix"]
 
 
-def _has_record(env: gym.Env) -> bool:
+def _records_terms(env: gym.Env) -> bool:
+    """Whether a wrapper beneath already puts ``reward_terms`` (with the ``env`` term) into every step's info."""
     while isinstance(env, gym.Wrapper):
-        if isinstance(env, RecordEnvReward):
+        if isinstance(env, RecordEnvReward | AddRewardTerms):
             return True
         env = env.env
     return False
@@ -38,8 +39,8 @@ class FeedbackReward(AddRewardTerms):
     """Add the learned reward as term ``feedback`` (see the module docstring for the three modes).
 
     Args:
-        env: The env (a :class:`~envs.terms.RecordEnvReward` is inserted beneath if none is there yet, so the
-            ``env`` term is recorded).
+        env: The env (wrapped in :class:`~envs.terms.RecordEnvReward` first if no reward-term wrapper is beneath,
+            so the ``env`` term is always recorded).
         scorer: The learned per-step reward.
         mode: ``oracle``, ``learned`` or ``mix``.
         weight: Factor on the ``feedback`` term.
@@ -48,7 +49,7 @@ class FeedbackReward(AddRewardTerms):
     def __init__(self, env: gym.Env, scorer: LearnedReward, mode: Mode = "learned", weight: float = 1.0):
         if mode not in ("oracle", "learned", "mix"):
             raise ValueError(f"unknown feedback mode {mode!r}; expected 'oracle', 'learned' or 'mix'")
-        super().__init__(env if _has_record(env) else RecordEnvReward(env))
+        super().__init__(env if _records_terms(env) else RecordEnvReward(env))
         self.scorer = scorer
         self.mode = mode
         self.weight = float(weight)
