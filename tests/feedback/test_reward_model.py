@@ -86,7 +86,7 @@ def test_same_seed_same_model_and_save_load_round_trip(tmp_path):
     a, data = small_fit(seed=3)
     b, _ = small_fit(seed=3)
     c, _ = small_fit(seed=4)
-    for (name, ta), tb, tc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+    for (name, ta), tb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(ta, tb), name
     assert not torch.equal(a.weights[0], c.weights[0])
     a.save(tmp_path)
