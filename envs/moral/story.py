@@ -213,8 +213,8 @@ def story_problems(story: Story, opaque: frozenset[int] = frozenset()) -> list[t
 
     Args:
         story: The story to check.
-        opaque: Indices of scenes whose content could not be read (a story file with type errors): only their ids
-            are checked, and the whole-graph checks (reachability, cycles, returns) are skipped.
+        opaque: Indices of scenes whose exits could not all be read (a story file with schema errors): the
+            whole-graph checks (reachability, cycles, returns) are skipped, since they would guess.
     """
     problems: list[tuple[KeyPath, str]] = []
     first_index: dict[str, int] = {}
@@ -238,8 +238,6 @@ def story_problems(story: Story, opaque: frozenset[int] = frozenset()) -> list[t
     tested: list[tuple[KeyPath, str]] = []
 
     for i, scene in enumerate(story.scenes):
-        if i in opaque:
-            continue
         at = ("scenes", i)
         if scene.ending is not None and scene.choices:
             problems.append(((*at, "choices"), "an ending has no choices: remove `choices` or `ending`"))
@@ -289,7 +287,13 @@ def story_problems(story: Story, opaque: frozenset[int] = frozenset()) -> list[t
             (("scenes", first_index[story.start], "reward"), "the start scene's reward is never received: use 0")
         )
 
-    if opaque or story.start not in known:
+    # Reachability and cycles are judged on the graph as written; with exits missing or pointing nowhere, they would
+    # only repeat the same mistake as "unreachable" (a misspelt `goto` leaves its intended target unreachable).
+    graph_complete = not any(
+        message.startswith(("unknown scene", "duplicate scene id", "choice has no outcome", "the last branch"))
+        for _, message in problems
+    )
+    if opaque or not graph_complete:
         return problems
     succ = {sid: [t for t in _edges(story.by_id[sid]) if t in first_index] for sid in first_index}
     seen = {story.start}

@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from curriculum.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, pydantic_problems
-from envs.moral.story import KeyPath, Scene, Story, story_problems
+from envs.moral.story import ENDINGS, Choice, KeyPath, Passage, Scene, Story, story_problems
 
 STORY_DIR = Path(__file__).parent / "stories"
 """The hand-written stories shipped with Upbringing."""
@@ -33,29 +33,52 @@ def _graph_problems(story: Story, opaque: frozenset[int], file: str, lines: Line
     ]
 
 
+def _partial_scene(raw: Any) -> tuple[Scene, bool]:
+    """What can be read of one scene: the scene (invalid parts replaced by stand-ins) and whether all its exits are
+    known. Problems inside the stand-ins are already reported by the schema check and are filtered out later."""
+    try:
+        return Scene.model_validate(raw), True
+    except ValidationError:
+        pass
+    raw = raw if isinstance(raw, dict) else {}
+    raw_choices = raw.get("choices", [])
+    exits_known = isinstance(raw_choices, list)
+    choices = []
+    for item in raw_choices if exits_known else []:
+        try:
+            choices.append(Choice.model_validate(item))
+        except ValidationError:
+            exits_known = False
+            choices.append(Choice.model_construct(text="?", goto=(), reward=0.0, annotations={}, set_flags={}, when={}))
+    passages = []
+    for item in raw.get("passages", []) if isinstance(raw.get("passages"), list) else []:
+        try:
+            passages.append(Passage.model_validate(item))
+        except ValidationError:
+            passages.append(Passage.model_construct(text="?", when={}))
+    reward = raw.get("reward", 0.0)
+    scene = Scene.model_construct(
+        id=raw["id"] if isinstance(raw.get("id"), str) else "",
+        text="?",
+        passages=tuple(passages),
+        reward=float(reward) if isinstance(reward, int | float) and -1.0 <= reward <= 1.0 else 0.0,
+        choices=tuple(choices),
+        ending=raw.get("ending") if raw.get("ending") in ENDINGS else None,
+    )
+    return scene, exits_known
+
+
 def _partial(data: dict[str, Any]) -> tuple[Story, frozenset[int]] | None:
-    """The readable part of a story whose file has type errors, so the graph checks can still run on it."""
+    """The readable part of a story whose file has schema errors, so the graph checks can still run on it."""
     raw_scenes = data.get("scenes")
     if not isinstance(raw_scenes, list):
         return None
     scenes, opaque = [], set()
     for i, raw in enumerate(raw_scenes):
-        try:
-            scenes.append(Scene.model_validate(raw))
-        except ValidationError:
+        scene, exits_known = _partial_scene(raw)
+        scenes.append(scene)
+        if not exits_known:
             opaque.add(i)
-            raw_id = raw.get("id") if isinstance(raw, dict) else None
-            # A stand-in keeps the scene's index and, where readable, its id (so references to it still resolve).
-            scenes.append(
-                Scene.model_construct(
-                    id=raw_id if isinstance(raw_id, str) else "",
-                    text="?",
-                    passages=(),
-                    reward=0.0,
-                    choices=(),
-                    ending="good",
-                )
-            )
     start = data.get("start")
     story = Story.model_construct(
         id="partial",
