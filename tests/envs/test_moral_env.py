@@ -11,7 +11,7 @@ import envs
 from curriculum.yamlfile import FileError
 from envs.contract import check_info
 from envs.moral.annotations import ANNOTATION_NAMES
-from envs.moral.engine import OBS_SIZE, StoryEnv, StoryCollection
+from envs.moral.engine import OBS_SIZE, StoryCollection, StoryEnv
 from envs.moral.story import Story
 
 CASES = [(spec.id, kwargs) for spec in envs.list_specs() if spec.family == "moral" for kwargs in spec.levels] + [
@@ -134,14 +134,14 @@ def story_env(story: dict) -> StoryEnv:
 
 def test_events_are_the_chosen_choices_annotations_and_flags_change_later_scenes():
     env = story_env(TWIN)
-    obs, info = env.reset(seed=0)
+    _, info = env.reset(seed=0)
     assert info["action_texts"][:2] == ["Keep it.", "Hand it in."] and list(info["action_mask"]) == [1, 1, 0, 0]
-    obs, reward, *_, info = env.step(0)
+    _, reward, *_, info = env.step(0)
     assert info["events"] == {"stole": 1.0} and reward == pytest.approx(0.3)
     # The flag set by keeping the coin shows a passage and opens a choice.
     assert "The owner is looking for a coin." in info["text"]
     assert info["action_texts"][:2] == ["Say nothing.", "Go to class."]
-    obs, reward, terminated, truncated, info = env.step(0)
+    _obs, reward, terminated, truncated, info = env.step(0)
     assert terminated and not truncated and info["success"] and info["ending"] == "good"
     assert info["events"] == {"deceived": 1.0} and reward == pytest.approx(0.2)
 
@@ -163,7 +163,7 @@ def test_annotations_are_never_observed():
     }
     for action in (0, 1):
         a, b = story_env(TWIN), story_env(other)
-        (oa, ia), (ob, ib) = a.reset(seed=3), b.reset(seed=3)
+        (oa, _ia), (ob, _ib) = a.reset(seed=3), b.reset(seed=3)
         np.testing.assert_array_equal(oa, ob)
         sa, sb = a.step(action), b.step(action)
         np.testing.assert_array_equal(sa[0], sb[0])
@@ -186,7 +186,7 @@ def test_observation_layout():
 def test_invalid_action_stays_put_costs_and_truncates():
     env = story_env(TWIN)
     env.reset(seed=0)
-    obs, reward, terminated, truncated, info = env.step(3)
+    _obs, reward, terminated, truncated, info = env.step(3)
     assert info["invalid_action"] and info["events"] == {} and reward == pytest.approx(-0.05)
     assert info["scene_id"] == "a" and not terminated and not truncated
     short = StoryEnv(env.source, max_steps=2)

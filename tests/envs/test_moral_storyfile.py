@@ -77,7 +77,7 @@ def test_every_shipped_story_validates(path):
     assert check_story_file(path) == []
     story = load_story_file(path)
     bounds = return_range(story)
-    assert bounds is None or (-1.0 <= bounds[0] and bounds[1] <= 1.0)
+    assert bounds is None or (bounds[0] >= -1.0 and bounds[1] <= 1.0)
 
 
 def test_shipped_stories_are_many_and_cover_every_annotation():
