@@ -1,7 +1,89 @@
-"""The physics family of environments. ``SPECS`` lists them (see :class:`envs.registry.EnvSpec`)."""
+"""The physics family: pymunk worlds graded by developmental concept. ``SPECS`` lists them (see
+:class:`envs.registry.EnvSpec`) in the order infants master the concepts; each spec's levels go easiest first.
+
+Entry points are import strings, so importing this package imports neither pymunk nor the env modules.
+"""
 
 from __future__ import annotations
 
 from envs.registry import EnvSpec
 
-SPECS: list[EnvSpec] = []
+_PHYSICAL_EVENTS = ("tower_fell", "object_dropped", "object_broken")
+
+SPECS: list[EnvSpec] = [
+    EnvSpec(
+        id="physics/ObjectPermanence-v0",
+        entry_point="envs.physics.permanence:ObjectPermanenceEnv",
+        family="physics",
+        api="gymnasium",
+        description="A block slides behind a screen and stops out of sight; reach where it must be.",
+        event_names=("object_found",),
+        levels=(
+            {"screen_width": 3, "n_objects": 1, "distractors": 0},
+            {"screen_width": 4, "n_objects": 1, "distractors": 1},
+            {"screen_width": 4, "n_objects": 2, "distractors": 1},
+            {"screen_width": 5, "n_objects": 3, "distractors": 2},
+        ),
+        extra={
+            "age_months": [2.5, 3.5],
+            "source": "Aguiar & Baillargeon (1999), Cognitive Psychology 39:116-157; Baillargeon (1987), "
+            "Developmental Psychology 23:655-664",
+            "concept": "object permanence: hidden objects go on existing and moving along their path",
+        },
+    ),
+    EnvSpec(
+        id="physics/Support-v0",
+        entry_point="envs.physics.support:SupportEnv",
+        family="physics",
+        api="gymnasium",
+        description="Pull posts out from under a loaded plank one at a time without bringing it down.",
+        event_names=_PHYSICAL_EVENTS,
+        levels=(
+            {"n_supports": 3, "n_loads": 1, "keep": 1, "vary_mass": False},
+            {"n_supports": 4, "n_loads": 2, "keep": 1, "vary_mass": True},
+            {"n_supports": 5, "n_loads": 3, "keep": 1, "vary_mass": True},
+        ),
+        extra={
+            "age_months": [6.5, 8.0],
+            "source": "Baillargeon, Needham & DeVos (1992), Early Development and Parenting 1:69-78",
+            "concept": "support: an object stays up only while its weight rests over a support",
+        },
+    ),
+    EnvSpec(
+        id="physics/Collision-v0",
+        entry_point="envs.physics.collision:CollisionEnv",
+        family="physics",
+        api="gymnasium",
+        description="Choose a push (direction, strength) so a block, or the block it hits, stops on a target.",
+        event_names=("target_hit", "object_dropped", "object_broken"),
+        levels=(
+            {"n_strengths": 3, "pushes": 2, "struck": False, "vary_mass": False},
+            {"n_strengths": 4, "pushes": 1, "struck": False, "vary_mass": False},
+            {"n_strengths": 4, "pushes": 1, "struck": True, "vary_mass": False},
+            {"n_strengths": 5, "pushes": 1, "struck": True, "vary_mass": True},
+        ),
+        extra={
+            "age_months": [11.0, 12.0],
+            "source": "Kotovsky & Baillargeon (1994), Cognition 51:107-129",
+            "concept": "collision: how far a hit object travels depends on how hard, and by what, it is hit",
+        },
+    ),
+    EnvSpec(
+        id="physics/Stability-v0",
+        entry_point="envs.physics.stability:StabilityEnv",
+        family="physics",
+        api="gymnasium",
+        description="Add blocks to a tower so its top leans out to a goal without the tower toppling.",
+        event_names=_PHYSICAL_EVENTS,
+        levels=(
+            {"prebuilt": 2, "n_place": 1, "n_offsets": 9, "vary_mass": False},
+            {"prebuilt": 3, "n_place": 2, "n_offsets": 9, "vary_mass": False},
+            {"prebuilt": 4, "n_place": 3, "n_offsets": 9, "vary_mass": True},
+        ),
+        extra={
+            "age_months": [12.5, 13.0],
+            "source": "Baillargeon (1995), A model of physical reasoning in infancy, Advances in Infancy Research 9",
+            "concept": "stability: a stack stands while each part's centre of mass lies over what holds it",
+        },
+    ),
+]

@@ -1,0 +1,335 @@
+"""What every intuitive-physics env shares: the pymunk world, the base env, argument checks and text helpers.
+
+Each concept (object permanence, support, collision, stability) is one short module with three parts kept apart,
+as the house style asks:
+
+- **dynamics**: a ``*World`` class that builds a pymunk space from a sampled task, applies an action and reports
+  what happened (:class:`Outcome`, with ground-truth ``events`` measured in the simulation);
+- **text**: the env's ``describe``/``action_texts`` methods render the state in plain language;
+- **reward**: :func:`success_reward` (1 for success, else 0).
+
+:class:`PhysicsEnv` is the Gymnasium glue: seeding, task sampling, the decision budget, masked actions and the
+info contract (:mod:`envs.contract`).
+
+Units are SI throughout (metres, seconds, kilograms); gravity is 9.81 m/s².
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import pymunk
+from gymnasium import spaces
+
+G = 9.81
+"""Gravity, m/s²."""
+DT = 1.0 / 60.0
+"""Simulation step, s: the coarsest step at which pymunk keeps stacks of 0.2 m blocks still (tested)."""
+REST_SPEED = 0.02
+"""Bodies slower than this (m/s, and rad/s for spin) count as at rest."""
+BREAK_DV = 3.5
+"""Fragility threshold: a glass object breaks when one contact impulse changes its speed by more than this
+(m/s; a fall from 0.6 m or more gives a larger impact)."""
+SPLITS = ("train", "eval")
+"""``train`` draws task parameters from one set of bands, ``eval`` from the interleaved, disjoint other set."""
+OBS_BOUND = 1.0
+"""Observations are scaled into [-1, 1]."""
+
+_FRAGILE = 1  # pymunk collision type of glass objects (their impacts are watched)
+
+COLOURS = ("red", "blue", "green", "yellow", "purple", "orange", "white", "black")
+
+
+# ----------------------------------------------------------------------------------------------------- arguments
+def check_int(name: str, value: Any, lo: int, hi: int) -> int:
+    """Return ``value`` if it is an int in ``[lo, hi]``; otherwise raise a ValueError that says what was expected."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
+    return int(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool; otherwise raise a ValueError."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def check_split(value: Any) -> str:
+    """Return ``value`` if it is ``"train"`` or ``"eval"``; otherwise raise a ValueError."""
+    if value not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {value!r}")
+    return str(value)
+
+
+# -------------------------------------------------------------------------------------------------- sampling
+def band_uniform(rng: np.random.Generator, lo: float, hi: float, split: str, bands: int = 8) -> float:
+    """Draw from ``[lo, hi]`` cut into ``bands`` equal bands: even bands for ``train``, odd ones for ``eval``.
+
+    The two splits never share a value yet cover the same overall range, so held-out tasks test generalisation
+    to unseen parameter values rather than extrapolation to another regime.
+    """
+    width = (hi - lo) / bands
+    band = 2 * int(rng.integers(bands // 2)) + (1 if split == "eval" else 0)
+    return float(lo + width * (band + rng.random()))
+
+
+# -------------------------------------------------------------------------------------------------- dynamics
+@dataclass
+class Outcome:
+    """What one action did to the world, measured in the simulation.
+
+    Attributes:
+        events: Ground-truth event magnitudes (only the ones that happened).
+        done: The episode is over (task solved, failed for good, or out of decisions).
+        success: Whether the task was solved (meaningful when ``done``).
+        facts: Plain facts about what happened, for the text view (e.g. ``{"fell": 2}``).
+    """
+
+    events: dict[str, float] = field(default_factory=dict)
+    done: bool = False
+    success: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class Sim:
+    """A pymunk space in SI units, plus the bookkeeping every concept needs: glass objects that break on hard
+    impacts, and stepping until everything is at rest.
+
+    Attributes:
+        space: The pymunk space (gravity -9.81 m/s²).
+        broken: Bodies of glass objects that broke so far.
+        steps: pymunk steps taken so far.
+    """
+
+    def __init__(self, iterations: int = 10) -> None:
+        self.space = pymunk.Space()
+        self.space.gravity = (0.0, -G)
+        self.space.iterations = iterations
+        # pymunk's default slop (0.1) suits pixel units; in metres it lets 0.2 m blocks sink and creep.
+        self.space.collision_slop = 0.005
+        self.broken: set[pymunk.Body] = set()
+        self.steps = 0
+        self._dynamic: list[pymunk.Body] = []
+        self.space.on_collision(_FRAGILE, None, post_solve=self._impact)
+
+    def _impact(self, arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> None:
+        impulse = arbiter.total_impulse.length
+        for shape in arbiter.shapes:
+            body = shape.body
+            if shape.collision_type == _FRAGILE and impulse / body.mass > BREAK_DV:
+                self.broken.add(body)
+
+    def segment(self, a: tuple[float, float], b: tuple[float, float], friction: float = 1.0) -> pymunk.Segment:
+        """Add a static segment (a table top, the floor)."""
+        shape = pymunk.Segment(self.space.static_body, a, b, 0.0)
+        shape.friction = friction
+        self.space.add(shape)
+        return shape
+
+    def static_box(self, x: float, y: float, w: float, h: float, friction: float = 1.0) -> pymunk.Poly:
+        """Add a static box centred at ``(x, y)`` (a post, a rim)."""
+        hw, hh = w / 2, h / 2
+        shape = pymunk.Poly(
+            self.space.static_body, [(x - hw, y - hh), (x + hw, y - hh), (x + hw, y + hh), (x - hw, y + hh)]
+        )
+        shape.friction = friction
+        self.space.add(shape)
+        return shape
+
+    def box(
+        self,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        mass: float,
+        *,
+        friction: float = 0.8,
+        elasticity: float = 0.0,
+        rotates: bool = True,
+        fragile: bool = False,
+    ) -> pymunk.Body:
+        """Add a dynamic box centred at ``(x, y)``; ``rotates=False`` makes a block that slides without tipping."""
+        moment = pymunk.moment_for_box(mass, (w, h)) if rotates else float("inf")
+        body = pymunk.Body(mass, moment)
+        body.position = (x, y)
+        shape = pymunk.Poly.create_box(body, (w, h))
+        shape.friction = friction
+        shape.elasticity = elasticity
+        if fragile:
+            shape.collision_type = _FRAGILE
+        self.space.add(body, shape)
+        self._dynamic.append(body)
+        return body
+
+    def remove(self, *items: Any) -> None:
+        """Take bodies or shapes out of the world."""
+        for item in items:
+            if isinstance(item, pymunk.Body):
+                self._dynamic.remove(item)
+                self.space.remove(item, *item.shapes)
+            else:
+                self.space.remove(item)
+
+    def at_rest(self) -> bool:
+        """Whether every dynamic body is (nearly) still."""
+        for body in self._dynamic:
+            vx, vy = body.velocity
+            if vx * vx + vy * vy > REST_SPEED * REST_SPEED or abs(body.angular_velocity) > 2 * REST_SPEED:
+                return False
+        return True
+
+    def run(self, max_seconds: float, min_seconds: float = 0.1, watch: Any = None) -> float:
+        """Step until everything rests (checked every 0.1 s after ``min_seconds``) or ``max_seconds`` pass.
+
+        Args:
+            max_seconds: Hard limit on simulated time.
+            min_seconds: Never stop before this (a tower on the edge starts tipping from rest).
+            watch: Optional callable ``watch(t)`` called after every step (e.g. to record what is visible).
+
+        Returns:
+            The simulated time, in seconds.
+        """
+        step = self.space.step
+        n_max, n_min = round(max_seconds / DT), round(min_seconds / DT)
+        n = 0
+        while n < n_max:
+            step(DT)
+            n += 1
+            if watch is not None:
+                watch(n * DT)
+            if n >= n_min and n % 6 == 0 and self.at_rest():
+                break
+        self.steps += n
+        return n * DT
+
+
+# ------------------------------------------------------------------------------------------------------ reward
+def success_reward(outcome: Outcome) -> float:
+    """The reward of every physics env: 1 when an action completes the task, 0 otherwise."""
+    return 1.0 if outcome.done and outcome.success else 0.0
+
+
+# -------------------------------------------------------------------------------------------------------- text
+def m(x: float, signed: bool = False) -> str:
+    """A length or position in metres: ``2.4 m`` (``+0.12 m`` when ``signed``)."""
+    return f"{x:+.2f} m" if signed else f"{x:.1f} m"
+
+
+def plural(n: int, word: str) -> str:
+    """``1 block``, ``3 blocks``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def material(fragile: bool) -> str:
+    """``glass`` or ``wooden``: glass objects break on hard impacts (event ``object_broken``)."""
+    return "glass" if fragile else "wooden"
+
+
+# --------------------------------------------------------------------------------------------------------- env
+class PhysicsEnv(gym.Env):
+    """Base of the intuitive-physics envs: a short episode of 1-6 decisions in a pymunk world.
+
+    Subclasses set :attr:`event_names`, build their spaces through ``super().__init__`` and implement the hooks
+    ``_new_world`` (sample a task from ``self.np_random`` and build its world), ``_observe``, ``describe``,
+    ``action_texts`` and ``_act`` (dynamics); ``_valid`` (the action mask) defaults to every action valid.
+
+    Masked actions: an action whose mask entry is 0 leaves the world unchanged and uses up one decision; the
+    episode ends in failure when decisions run out. Actions outside ``action_space`` raise ``ValueError``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    event_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, split: str, n_actions: int, obs_size: int, max_decisions: int) -> None:
+        self.split = check_split(split)
+        self.action_space = spaces.Discrete(n_actions)
+        self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, (obs_size,), np.float32)
+        self.max_decisions = max_decisions
+        self._world: Any = None
+        self._decisions = 0
+        self._last: Outcome | None = None
+
+    # hooks ---------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def _new_world(self, rng: np.random.Generator) -> Any:
+        """Sample a task for ``self.split`` and return its world (dynamics object)."""
+
+    @abstractmethod
+    def _observe(self) -> Sequence[float]:
+        """The numeric view of the current state, already scaled to about [-1, 1]."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """The current scene and the goal in plain language."""
+
+    @abstractmethod
+    def action_texts(self) -> list[str]:
+        """One plain-language text per action."""
+
+    @abstractmethod
+    def _act(self, action: int) -> Outcome:
+        """Apply a valid action in the world and say what happened."""
+
+    def _valid(self) -> np.ndarray:
+        """The action mask (int8, 1 = valid)."""
+        return np.ones(self.action_space.n, np.int8)
+
+    def narrate(self, outcome: Outcome) -> str:
+        """One or two sentences on what the last action did (empty after reset)."""
+        return ""
+
+    # gymnasium API -------------------------------------------------------------------------------------------
+    @property
+    def world(self) -> Any:
+        """The current episode's world (dynamics); ``None`` before the first reset."""
+        return self._world
+
+    @property
+    def decisions_left(self) -> int:
+        """Decisions the agent still has in this episode."""
+        return self.max_decisions - self._decisions
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._world = self._new_world(self.np_random)
+        self._decisions = 0
+        self._last = None
+        return self._obs(), self._info(Outcome(), at_reset=True)
+
+    def step(self, action: Any):
+        if self._world is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        if not self.action_space.contains(action):
+            raise ValueError(f"action must be an int in [0, {self.action_space.n - 1}], got {action!r}")
+        action = int(action)
+        self._decisions += 1
+        outcome = self._act(action) if self._valid()[action] else Outcome(facts={"masked": action})
+        if not outcome.done and self._decisions >= self.max_decisions:
+            outcome.done = True
+        self._last = outcome
+        return self._obs(), success_reward(outcome), outcome.done, False, self._info(outcome)
+
+    # helpers -------------------------------------------------------------------------------------------------
+    def _obs(self) -> np.ndarray:
+        return np.clip(np.asarray(self._observe(), np.float32), -OBS_BOUND, OBS_BOUND)
+
+    def _info(self, outcome: Outcome, at_reset: bool = False) -> dict[str, Any]:
+        said = "" if at_reset else self.narrate(outcome)
+        if not at_reset and outcome.facts.get("masked") is not None:
+            said = "That action is not possible now; nothing happened. " + said
+        info: dict[str, Any] = {
+            "text": f"{said} {self.describe()}".strip() if not outcome.done else said.strip() or "The episode is over.",
+            "action_texts": self.action_texts(),
+            "action_mask": self._valid(),
+            "events": dict(outcome.events),
+        }
+        if outcome.done:
+            info["success"] = bool(outcome.success)
+        return info

@@ -1,0 +1,253 @@
+"""Support: which post holds the plank up? Pull out posts one at a time without bringing the structure down.
+
+After Baillargeon, Needham & DeVos (1992): from about 6.5 months infants expect an object to fall unless enough of
+it rests on its support, judging by where its weight lies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from envs.physics.base import (
+    COLOURS,
+    Outcome,
+    PhysicsEnv,
+    Sim,
+    band_uniform,
+    check_bool,
+    check_int,
+    m,
+    material,
+    plural,
+)
+
+POST_WIDTH, POST_HEIGHT = 0.3, 0.8
+PLANK_LENGTH, PLANK_THICKNESS, PLANK_MASS = 3.0, 0.1, 1.0
+LOAD_SIZE = 0.3
+MARGIN = 0.08  # every candidate end state keeps the centre of mass this far inside or outside its support
+
+
+@dataclass(frozen=True)
+class SupportTask:
+    """One support task.
+
+    Attributes:
+        plank_x: Centre of the plank, m.
+        posts: Post centres, m, left to right.
+        loads: ``(x, mass, fragile)`` of each box resting on the plank.
+        keep: How many posts must remain at the end.
+    """
+
+    plank_x: float
+    posts: tuple[float, ...]
+    loads: tuple[tuple[float, float, bool], ...]
+    keep: int
+
+    @property
+    def centre_of_mass(self) -> float:
+        """Horizontal centre of mass of the plank and its loads, m."""
+        mass = PLANK_MASS + sum(w for _, w, _ in self.loads)
+        return (PLANK_MASS * self.plank_x + sum(x * w for x, w, _ in self.loads)) / mass
+
+
+def textbook_margin(task: SupportTask, posts: tuple[int, ...]) -> float:
+    """How far (m) the centre of mass lies inside the span of ``posts`` (negative: outside, so it falls).
+
+    The rigid-body rule a plank on posts obeys; used only to design tasks, never to decide outcomes.
+    """
+    xs = [task.posts[i] for i in posts]
+    com = task.centre_of_mass
+    return min(com - (min(xs) - POST_WIDTH / 2), max(xs) + POST_WIDTH / 2 - com)
+
+
+class SupportWorld:
+    """Dynamics: static posts on the floor, a plank across them, boxes on the plank."""
+
+    def __init__(self, task: SupportTask) -> None:
+        self.task = task
+        self.sim = Sim()
+        self.sim.segment((-10.0, 0.0), (10.0, 0.0))
+        self.posts = [self.sim.static_box(x, POST_HEIGHT / 2, POST_WIDTH, POST_HEIGHT) for x in task.posts]
+        self.present = [True] * len(task.posts)
+        self.plank = self.sim.box(
+            task.plank_x, POST_HEIGHT + PLANK_THICKNESS / 2, PLANK_LENGTH, PLANK_THICKNESS, PLANK_MASS
+        )
+        top = POST_HEIGHT + PLANK_THICKNESS + LOAD_SIZE / 2
+        self.loads = [self.sim.box(x, top, LOAD_SIZE, LOAD_SIZE, w, fragile=f) for x, w, f in task.loads]
+        self.sim.run(max_seconds=0.5)  # let contacts settle before the agent looks
+        self.fallen = False
+        self.on_floor: set[object] = set()
+
+    @property
+    def removed(self) -> int:
+        """Posts pulled out so far."""
+        return self.present.count(False)
+
+    def pull(self, post: int) -> Outcome:
+        """Pull out ``post`` and simulate until everything rests."""
+        self.sim.remove(self.posts[post])
+        self.present[post] = False
+        broken_before = len(self.sim.broken)
+        self.sim.run(max_seconds=3.0, min_seconds=0.5)
+        events: dict[str, float] = {}
+        plank_down = abs(self.plank.angle) > 0.1 or self.plank.position.y < POST_HEIGHT
+        if plank_down and not self.fallen:
+            self.fallen = True
+            events["tower_fell"] = 1.0
+        dropped = [b for b in self.loads if b.position.y < POST_HEIGHT / 2 and b not in self.on_floor]
+        self.on_floor.update(dropped)
+        if dropped:
+            events["object_dropped"] = float(len(dropped))
+        if len(self.sim.broken) > broken_before:
+            events["object_broken"] = float(len(self.sim.broken) - broken_before)
+        still_up = not self.fallen and not self.on_floor
+        done = not still_up or len(self.posts) - self.removed <= self.task.keep
+        return Outcome(events, done=done, success=done and still_up, facts={"dropped": len(dropped)})
+
+
+class SupportEnv(PhysicsEnv):
+    """A plank lies across posts with boxes on it; pull out posts one at a time and keep everything up.
+
+    The posts (0.3 m wide, 0.8 m tall) are fixed to the floor; the plank (3 m, 1 kg) and the boxes on it are free.
+    The agent must pull out ``n_supports - keep`` posts; the plank stays up only while its centre of mass (with
+    the boxes) lies over the span of the remaining posts, so the agent must find the posts that bear the load.
+
+    - Actions: ``Discrete(n_supports)``: pull out post ``i`` (posts numbered left to right). Posts already pulled
+      out are masked; choosing one anyway does nothing and uses up a decision.
+    - Observation (``Box(-1, 1, (3 + 2 * n_supports + 3 * n_loads,))``): decisions left (fraction), plank centre
+      and angle, then per post (present, x), then per box (x, mass, still on the plank); positions in metres / 2.
+    - Reward: 1 when the last required post is out and nothing fell (``success``), else 0.
+    - Episode: ``n_supports - keep`` decisions; it ends early when the plank falls (failure).
+    - Events: ``tower_fell`` (the plank came down), ``object_dropped`` (boxes that hit the floor),
+      ``object_broken`` (glass boxes that broke).
+    - Split: ``eval`` draws the plank's position and the boxes' positions from bands disjoint from ``train``'s.
+
+    Version history: v0, first version.
+    """
+
+    event_names = ("tower_fell", "object_dropped", "object_broken")
+
+    def __init__(
+        self, n_supports: int = 3, n_loads: int = 1, keep: int = 1, vary_mass: bool = False, split: str = "train"
+    ) -> None:
+        self.n_supports = check_int("n_supports", n_supports, 2, 5)
+        self.n_loads = check_int("n_loads", n_loads, 0, 4)
+        self.keep = check_int("keep", keep, 1, self.n_supports - 1)
+        self.vary_mass = check_bool("vary_mass", vary_mass)
+        super().__init__(
+            split,
+            n_actions=self.n_supports,
+            obs_size=3 + 2 * self.n_supports + 3 * self.n_loads,
+            max_decisions=self.n_supports - self.keep,
+        )
+
+    # task ----------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _spread(rng: np.random.Generator, n: int, lo: float, hi: float, taken: list[float]) -> list[float] | None:
+        """``n`` positions in ``[lo, hi]`` at least 0.5 m from each other and from ``taken`` (None if none found)."""
+        xs = list(taken)
+        for _ in range(200):
+            x = float(rng.uniform(lo, hi))
+            if all(abs(x - y) >= 0.5 for y in xs):
+                xs.append(x)
+                if len(xs) == len(taken) + n:
+                    return xs
+        return None
+
+    def _sample_task(self, rng: np.random.Generator) -> SupportTask:
+        half = PLANK_LENGTH / 2
+        for _ in range(1000):
+            plank_x = band_uniform(rng, -0.6, 0.6, self.split)
+            offsets = [band_uniform(rng, -half + 0.25, half - 0.25, self.split) for _ in range(self.n_loads)]
+            if any(abs(a - b) < LOAD_SIZE + 0.05 for a, b in combinations(offsets, 2)):
+                continue
+            loads = tuple(
+                (plank_x + dx, float(rng.uniform(0.5, 3.0)) if self.vary_mass else 1.0, bool(rng.random() < 0.4))
+                for dx in offsets
+            )
+            draft = SupportTask(plank_x, (), loads, self.keep)
+            com = draft.centre_of_mass
+            lo, hi = plank_x - half + 0.2, plank_x + half - 0.2
+            if self.keep == 1:
+                # One post stands under the centre of mass; the rest stand clearly elsewhere.
+                key = com + float(rng.uniform(-0.04, 0.04))
+                posts = self._spread(rng, self.n_supports - 1, lo, hi, taken=[key])
+            else:
+                posts = self._spread(rng, self.n_supports, lo, hi, taken=[])
+            if posts is None:
+                continue
+            task = SupportTask(plank_x, tuple(sorted(posts)), loads, self.keep)
+            if textbook_margin(task, tuple(range(self.n_supports))) < MARGIN:
+                continue
+            margins = [textbook_margin(task, c) for c in combinations(range(self.n_supports), self.keep)]
+            clear = all(abs(x) >= MARGIN for x in margins)
+            if clear and max(margins) > 0 > min(margins):
+                return task
+        raise RuntimeError("could not design a support task")  # unreachable for the accepted arguments
+
+    def _new_world(self, rng: np.random.Generator) -> SupportWorld:
+        return SupportWorld(self._sample_task(rng))
+
+    # dynamics ------------------------------------------------------------------------------------------------
+    def _act(self, action: int) -> Outcome:
+        return self._world.pull(action)
+
+    def _valid(self) -> np.ndarray:
+        return np.asarray(self._world.present, np.int8)
+
+    # numeric view --------------------------------------------------------------------------------------------
+    def _observe(self) -> list[float]:
+        w = self._world
+        obs = [self.decisions_left / self.max_decisions, w.plank.position.x / 2, float(np.clip(w.plank.angle, -1, 1))]
+        for present, x in zip(w.present, w.task.posts):
+            obs += [1.0 if present else -1.0, x / 2]
+        for body, (_, mass, _) in zip(w.loads, w.task.loads):
+            obs += [body.position.x / 2, mass / 3, 1.0 if body.position.y > POST_HEIGHT else -1.0]
+        return obs
+
+    # text view -----------------------------------------------------------------------------------------------
+    def describe(self) -> str:
+        w, t = self._world, self._world.task
+        x = w.plank.position.x
+        standing = [f"post {i + 1} at x = {m(p)}" for i, p in enumerate(t.posts) if w.present[i]]
+        gone = [str(i + 1) for i, present in enumerate(w.present) if not present]
+        parts = [
+            f"A level wooden plank {m(PLANK_LENGTH)} long ({PLANK_MASS:.1f} kg, weight spread evenly) spans "
+            f"x = {m(x - PLANK_LENGTH / 2)} to {m(x + PLANK_LENGTH / 2)}, resting on posts fixed to the floor, "
+            f"each {m(POST_WIDTH)} wide and {m(POST_HEIGHT)} tall: {', '.join(standing)}."
+        ]
+        if gone:
+            parts.append(f"Already pulled out: post {', '.join(gone)}.")
+        if t.loads:
+            boxes = [
+                f"a {COLOURS[i]} {material(f)} box ({mass:.1f} kg) at x = {m(body.position.x)}"
+                for i, (body, (_, mass, f)) in enumerate(zip(w.loads, t.loads))
+            ]
+            parts.append(f"On the plank: {', '.join(boxes)}.")
+        parts.append(
+            f"Goal: pull out {plural(self.decisions_left, 'more post')}, one at a time, so that the plank and "
+            f"everything on it stay up; {plural(t.keep, 'post')} will remain."
+        )
+        return " ".join(parts)
+
+    def action_texts(self) -> list[str]:
+        w = self._world
+        return [
+            f"pull out post {i + 1} (x = {m(x)})" if w.present[i] else f"post {i + 1} is already gone (nothing happens)"
+            for i, x in enumerate(w.task.posts)
+        ]
+
+    def narrate(self, outcome: Outcome) -> str:
+        said = []
+        if outcome.events.get("tower_fell"):
+            said.append("The plank tipped over and came down.")
+        if outcome.events.get("object_dropped"):
+            said.append(f"{plural(outcome.facts['dropped'], 'box')} fell to the floor.")
+        if outcome.events.get("object_broken"):
+            said.append("A glass box broke.")
+        if outcome.facts.get("masked") is None and not said:
+            said.append("The plank stayed up.")
+        return " ".join(said)
