@@ -14,14 +14,14 @@ class LineWalk(gym.Env):
 
     Observation ``Box(2)``: position and goal, each divided by ``size``. Actions ``Discrete(3)``: left, wait, right.
     Reward: ``1 - |position - goal| / size`` after the move. Event ``object_broken`` (1.0) when walking into the
-    right wall, where a vase stands. Episodes last ``horizon`` steps.
+    right wall, where a vase stands. Episodes last ``horizon`` steps. ``goal`` fixes the goal cell (default: random).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     ACTIONS = ("step left", "wait", "step right")
 
-    def __init__(self, size: int = 8, horizon: int = 12):
-        self.size, self.horizon = size, horizon
+    def __init__(self, size: int = 8, horizon: int = 12, goal: int | None = None):
+        self.size, self.horizon, self.fixed_goal = size, horizon, goal
         self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(3)
 
@@ -39,7 +39,8 @@ class LineWalk(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self.pos = int(self.np_random.integers(self.size))
-        self.goal = int(self.np_random.integers(self.size))
+        goal = int(self.np_random.integers(self.size))
+        self.goal = goal if self.fixed_goal is None else self.fixed_goal
         self.t = 0
         return self._obs(), self._info({})
 
