@@ -136,6 +136,17 @@ def write(tmp_path):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Run torch on one thread for the test (tiny models are much slower when threads contend for 2 cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def temptation() -> type[TemptationEnv]:
     """The one-step temptation env class (actions ``PAY``, ``STEAL``, ``SHARE``)."""
     return TemptationEnv

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from constitutions import (
     ConstitutionalShaping,
@@ -99,7 +98,7 @@ def _ppo(temptation, constitution, shaped: bool, steps: int):
     venv.seed(0)
     callback = ConstitutionCallback(lag if shaped else None)
     model = PPO(
-        "MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=4, learning_rate=3e-3, gamma=0.0, seed=0,
+        "MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=2, learning_rate=5e-3, gamma=0.0, seed=0,
         policy_kwargs={"net_arch": [16]}, device="cpu",
     )  # fmt: skip
     model.learn(steps, callback=callback)
@@ -115,8 +114,7 @@ def _ppo(temptation, constitution, shaped: bool, steps: int):
 
 
 @pytest.mark.slow
-def test_sb3_ppo_with_the_callback_keeps_the_constraint(temptation, stealing_text):
-    torch.set_num_threads(1)
+def test_sb3_ppo_with_the_callback_keeps_the_constraint(temptation, stealing_text, one_torch_thread):
     c = _constitution(stealing_text)
     plain, plain_cb, _ = _ppo(temptation, c, shaped=False, steps=256 * 25)
     shaped, cb, lag = _ppo(temptation, c, shaped=True, steps=256 * 25)
