@@ -260,10 +260,11 @@ class AxelrodPlayer(BackgroundPlayer):
 
     def __init__(self, strategy: str, **kwargs: Any) -> None:
         axl = _axelrod()
-        cls = getattr(axl, strategy, None)
-        if not (isinstance(cls, type) and issubclass(cls, axl.Player)) or cls is axl.Player:
-            names = sorted(s.__name__ for s in axl.all_strategies)
-            close = difflib.get_close_matches(strategy, names, n=3)
+        # Cheating strategies are looked up too, so that asking for one is refused with the reason below.
+        known = {s.__name__: s for s in (*axl.all_strategies, *axl.cheating_strategies)}
+        cls = known.get(strategy)
+        if cls is None:
+            close = difflib.get_close_matches(strategy, sorted(known), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"axelrod has no strategy class {strategy!r}{hint}")
         self.strategy = cls(**kwargs)
