@@ -40,6 +40,7 @@ from constitutions.shaping import (
     ConstitutionalShaping,
     ParallelConstitutionalShaping,
     ShapingPlan,
+    shape,
     sync_multipliers,
 )
 from constitutions.tracking import (
@@ -99,6 +100,7 @@ __all__ = [
     "mean_costs",
     "parse_constitution",
     "resolve_constitution",
+    "shape",
     "shipped_path",
     "sync_multipliers",
     "violation_rates",

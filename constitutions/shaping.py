@@ -72,6 +72,7 @@ class ShapingPlan:
         self.needs_text = any(j.needs_text for j in self._judges)
         # only when priorities differ can principles outrank each other
         self._ranked = len(set(self._priorities)) > 1
+        self._virtue_index = tuple(k for k, t in enumerate(self._tiers) if t == _ASPIRATIONAL)
         # a step without events costs nothing unless some rule fires on absent events (e.g. `not: ...`)
         self._quiet_when_empty = not self.needs_text and all(j.cost(_NO_EVENTS) == 0.0 for j in self._judges)
         self._zero_terms = dict.fromkeys(self.term_names, 0.0)
@@ -105,7 +106,11 @@ class ShapingPlan:
         costs: dict[str, float] = {}
         virtues: dict[str, float] = {}
         hard_cost = 0.0
-        waived, withheld = self._conflicts(values) if self._ranked else ((), ())
+        # a conflict needs a virtue shown on this step (to waive a penalty or to be withheld): rare, so check first
+        if self._ranked and any(values[k] > 0.0 for k in self._virtue_index):
+            waived, withheld = self._conflicts(values)
+        else:
+            waived = withheld = ()
         for k, (pid, name, tier, _judge, coef) in enumerate(self._items):
             v = values[k]
             if tier == _HARD:
@@ -275,6 +280,20 @@ class ParallelConstitutionalShaping(ParallelAddRewardTerms):
     def set_constitution_multipliers(self, values: Mapping[str, float]) -> None:
         """Set the multipliers this wrapper uses."""
         self.multipliers.set(values)
+
+
+def shape(
+    env: gym.Env | ParallelEnv,
+    constitution: Constitution,
+    context: Context,
+    multipliers: Multipliers | Lagrangian | Mapping[str, float] | None = None,
+) -> ConstitutionalShaping | ParallelConstitutionalShaping:
+    """Wrap ``env`` with the shaping wrapper for its API (Gymnasium or PettingZoo ``ParallelEnv``)."""
+    if isinstance(env, gym.Env):
+        return ConstitutionalShaping(env, constitution, context, multipliers)
+    if isinstance(env, ParallelEnv):
+        return ParallelConstitutionalShaping(env, constitution, context, multipliers)
+    raise TypeError(f"expected a gymnasium.Env or a pettingzoo.ParallelEnv, got {type(env).__name__}")
 
 
 def sync_multipliers(venv: Any, multipliers: Multipliers | Lagrangian | Mapping[str, float]) -> None:

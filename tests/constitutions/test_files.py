@@ -277,3 +277,11 @@ def test_parse_from_text_and_defaults():
     soft = parse_constitution(BASE.replace("tier: hard", "tier: soft").replace("    budget: 0.1\n", ""))
     assert soft.principles[0].coefficient == 1.0
     assert parse_constitution(BASE.replace('version: "1"', "version: 2")).version == "2"
+
+
+def test_the_example_in_the_format_guide_is_valid(write):
+    guide = (constitutions.shipped_path("default").parent / "FORMAT.md").read_text(encoding="utf-8")
+    example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    c = load_constitution(write(example))
+    assert [p.tier for p in c.principles] == ["hard", "hard", "soft", "aspirational", "soft"]
+    assert c.lagrangian.lambda_max == 20.0 and c.judges["kindness"].needs_text

@@ -20,6 +20,7 @@ from constitutions import (
     ShapingPlan,
     load_constitution,
     parse_constitution,
+    shape,
     sync_multipliers,
 )
 from envs.contract import check_info
@@ -228,3 +229,12 @@ def test_wrapper_pickles_and_keeps_working(temptation, stealing_text):
     env = pickle.loads(pickle.dumps(ConstitutionalShaping(temptation(), c, MORAL, {"no_stealing": 0.3})))
     env.reset(seed=0)
     assert env.step(temptation.STEAL)[1] == pytest.approx(0.7)
+
+
+def test_shape_picks_the_wrapper_for_the_api(temptation, dilemma):
+    c = load_constitution("minimal")
+    ctx = Context("s", "moral")
+    assert isinstance(shape(temptation(), c, ctx), ConstitutionalShaping)
+    assert isinstance(shape(dilemma(), c, ctx), ParallelConstitutionalShaping)
+    with pytest.raises(TypeError):
+        shape(object(), c, ctx)
