@@ -224,6 +224,11 @@ class Context:
     events: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        # a misspelt risk level or family would silently switch layers off, so both are checked here
+        if self.risk is not None and self.risk not in typing.get_args(Risk):
+            raise ValueError(f"unknown risk level {self.risk!r}; expected one of {typing.get_args(Risk)} or None")
+        if self.family not in typing.get_args(Family):
+            raise ValueError(f"unknown env family {self.family!r}; expected one of {typing.get_args(Family)}")
         object.__setattr__(self, "events", frozenset(self.events))
 
     @classmethod

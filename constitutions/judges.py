@@ -19,9 +19,13 @@ TextInput = Literal["situation_and_action", "action", "situation"]
 
 
 def compose_text(situation: str | None, action: str | None, mode: TextInput = "situation_and_action") -> str:
-    """The text a model judge reads: the situation, the chosen action, or both (``"<situation>\\nAction: <act>"``)."""
+    """The text a model judge reads: the situation, the chosen action, or both (``"<situation>\\nAction: <act>"``).
+
+    Without a separate action text (e.g. a feedback segment's text, which already holds both), every mode reads the
+    situation text.
+    """
     if mode == "action":
-        return action or ""
+        return action or situation or ""
     if mode == "situation" or not action:
         return situation or ""
     if not situation:

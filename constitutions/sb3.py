@@ -39,7 +39,7 @@ class ConstitutionCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         # learn() resets the envs, so any half-finished episode from an earlier call is gone
-        self.tracker.reset()
+        self.tracker.discard_running()
         if self.lagrangian is not None:
             sync_multipliers(self.training_env, self.lagrangian)
 

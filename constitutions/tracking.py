@@ -107,10 +107,9 @@ class EpisodeCostTracker:
         out, self._finished = self._finished, []
         return out
 
-    def reset(self) -> None:
-        """Forget running and finished episodes (e.g. after the envs were reset by someone else)."""
+    def discard_running(self) -> None:
+        """Forget the episodes still running (their envs were reset); finished episodes stay until popped."""
         self._open.clear()
-        self._finished.clear()
 
 
 def mean_costs(episodes: Sequence[EpisodeRecord], ids: Iterable[str] | None = None) -> dict[str, float]:

@@ -94,3 +94,10 @@ def test_context_for_a_registered_env_reads_family_and_events():
     ctx = Context.for_env(env_id, stage="stories", risk="high")
     assert (ctx.family, ctx.stage, ctx.risk, ctx.events) == ("moral", "stories", "high", {"harm_other", "helped"})
     assert "care_where_harm_possible" in _active("default", ctx)
+
+
+def test_context_rejects_unknown_risk_levels_and_families():
+    with pytest.raises(ValueError, match="risk level 'hihg'"):
+        Context("s", "moral", risk="hihg")
+    with pytest.raises(ValueError, match="family 'chemistry'"):
+        Context("s", "chemistry")

@@ -65,6 +65,10 @@ def test_lm_rollouts_feed_the_tracker_with_cost_dicts():
     steps = [({"p": 0.2}, False), ({"p": 0.3}, True), ({"p": 0.0}, True)]
     records = [tracker.add(0, costs, done, env_reward=1.0) for costs, done in steps]
     assert records[0] is None and records[1].costs == {"p": 0.5} and records[2].length == 1
+    tracker.add(1, {"p": 1.0}, False)
+    tracker.discard_running()  # env 1 was reset mid-episode: its partial costs must not leak into the next one
+    tracker.add(1, {"p": 0.0}, True)
+    assert [e.costs["p"] for e in tracker.pop()] == [0.5, 0.0, 0.0]
 
 
 EPISODES = [
