@@ -14,11 +14,12 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from agents.players import BackgroundPlayer, PlayerSpec, make_player
+from agents.players import BackgroundPlayer, PlayerSpec
 from envs.social.base import RENDER_MODES, SocialEnv
 from envs.social.commons import Commons
 from envs.social.matrix import Chicken, IteratedPD, StagHunt
 from envs.social.public_goods import PublicGoods
+from envs.social.seats import SeatFilling
 
 
 class SoloEnv(gym.Env):
@@ -70,73 +71,40 @@ class SoloEnv(gym.Env):
         self.agent = self.game.possible_agents[seat]
         self.others = [self.game.possible_agents[(seat + k) % n] for k in range(1, n)]
 
-        if opponents is not None and opponent_pool is not None:
-            raise ValueError("give either opponents or opponent_pool, not both")
-        if opponent_pool is None:
-            if opponent_weights is not None:
-                raise ValueError("opponent_weights needs opponent_pool")
-            entries = self.default_opponents if opponents is None else opponents
-            entries = [entries] if isinstance(entries, str | BackgroundPlayer) or hasattr(entries, "keys") else entries
-            entries = list(entries)
-            if len(entries) == 1:
-                entries = entries * (n - 1)
-            if len(entries) != n - 1:
-                raise ValueError(f"opponents must name 1 or {n - 1} players for {n} seats, got {len(entries)}")
-            # One candidate per seat: the draw below always picks it.
-            self._candidates = [[self._player(e)] for e in entries]
-            self._weights = np.ones(1)
-        else:
-            pool = list(opponent_pool)
-            if not pool:
-                raise ValueError("opponent_pool is empty")
-            weights = np.ones(len(pool)) if opponent_weights is None else np.asarray(opponent_weights, dtype=float)
-            if weights.shape != (len(pool),) or (weights < 0).any() or not weights.sum() > 0:
-                raise ValueError(
-                    f"opponent_weights must be {len(pool)} non-negative numbers with a positive sum, "
-                    f"got {opponent_weights!r}"
-                )
-            # Every seat gets its own instance of every candidate, so players never share memory across seats.
-            self._candidates = [[self._player(e) for e in pool] for _ in self.others]
-            self._weights = weights / weights.sum()
-        self.players: dict[str, BackgroundPlayer] = {}
+        self.filling = SeatFilling(
+            self.game, self.others, opponents, opponent_pool, opponent_weights, default=self.default_opponents
+        )
 
         self.observation_space = self.game.observation_space(self.agent)
         self.action_space = self.game.action_space(self.agent)
         self._obs: dict[str, np.ndarray] = {}
         self._infos: dict[str, dict[str, Any]] = {}
 
-    def _player(self, spec: PlayerSpec) -> BackgroundPlayer:
-        player = make_player(spec)
-        player.check(self.game.game_kind, self.game.n_players)
-        return player
-
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         """Start an episode: draw the background players, seed them and the game from this env's generator."""
         super().reset(seed=seed)
-        rng = self.np_random
-        self.players = {}
-        for other, candidates in zip(self.others, self._candidates):
-            pick = int(rng.choice(len(candidates), p=self._weights)) if len(candidates) > 1 else 0
-            player = candidates[pick]
-            player.reset(seed=int(rng.integers(2**32 - 1)))
-            self.players[other] = player
-        self._obs, self._infos = self.game.reset(seed=int(rng.integers(2**31 - 1)))
+        self.filling.draw(self.np_random)
+        self._obs, self._infos = self.game.reset(seed=int(self.np_random.integers(2**31 - 1)))
         info = dict(self._infos[self.agent])
-        info["opponents"] = [p.name for p in self.players.values()]
+        info["opponents"] = self.filling.names
         return self._obs[self.agent], info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Play the learner's action with the background players' actions for this step."""
-        actions = {self.agent: action}
-        for other, player in self.players.items():
-            actions[other] = player.act(self._obs[other], self._infos[other])
+        actions = self.filling.actions(self._obs, self._infos)
+        actions[self.agent] = action
         obs, rewards, terminations, truncations, infos = self.game.step(actions)
         self._obs, self._infos = obs, infos
         info = infos[self.agent]
         terminated, truncated = terminations[self.agent], truncations[self.agent]
         if terminated or truncated:
-            info["opponents"] = [p.name for p in self.players.values()]
+            info["opponents"] = self.filling.names
         return obs[self.agent], float(rewards[self.agent]), terminated, truncated, info
+
+    @property
+    def players(self) -> dict[str, BackgroundPlayer]:
+        """This episode's background player of every other seat."""
+        return self.filling.players
 
     def render(self) -> str | None:
         """Render the whole table (see the game's ``render``)."""

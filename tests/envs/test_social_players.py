@@ -1,12 +1,14 @@
-"""Built-in background players and how the solo views seat them (without Axelrod)."""
+"""Built-in background players and how the solo views and background seats seat them (without Axelrod)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import envs
 from agents.players import BUILTIN_PLAYERS, BackgroundPlayer, TitForTat, make_player
+from envs.social.seats import BackgroundSeats
 
 
 def _opponent_moves(opponent, learner_actions: list[int], **kwargs) -> list[int]:
@@ -136,3 +138,22 @@ def test_unknown_players_and_bad_arguments_are_explained() -> None:
         envs.make("social/IteratedPDSolo-v0", opponent_pool=["tit_for_tat"], opponent_weights=[1, 2])
     assert isinstance(make_player("tit_for_tat"), TitForTat)
     assert set(BUILTIN_PLAYERS) >= {"always_cooperate", "always_defect", "tit_for_tat", "random", "grim_trigger"}
+
+
+def test_background_seats_keep_several_focal_seats_as_agents() -> None:
+    def make():
+        game = envs.make("social/PublicGoods-v0", n_players=5, punishment=True, horizon=3)
+        return BackgroundSeats(game, focal_seats=[0, 2], opponent_pool=["random", "fixed_contributor"])
+
+    parallel_api_test(make(), num_cycles=50)
+    parallel_seed_test(make)
+    env = make()
+    obs, infos = env.reset(seed=4)
+    assert env.agents == ["player_0", "player_2"] and set(obs) == {"player_0", "player_2"}
+    assert len(infos["player_0"]["opponents"]) == 3
+    while env.agents:
+        _, rewards, _, _, infos = env.step({a: 4 for a in env.agents})
+    assert set(rewards) == {"player_0", "player_2"}
+    assert infos["player_2"]["social"]["cooperation_rate"] > 0
+    with pytest.raises(ValueError, match="focal_seats"):
+        BackgroundSeats(envs.make("social/IteratedPD-v0"), focal_seats=[2])
