@@ -177,8 +177,12 @@ class PublicGoods(SocialEnv):
 
     def _render_text(self) -> str:
         head = f"public goods, round {self._round}/{self.horizon} ({self._phase})"
-        totals = ", ".join(f"{a} {t:g}" for a, t in zip(self.possible_agents, self._totals))
-        return f"{head}: last contributions {self._contributions or '-'}; totals: {totals}"
+        if not self._contributions:
+            return f"{head}: no contributions yet."
+        rows = ", ".join(
+            f"{a} gave {c:g} (total {t:g})" for a, c, t in zip(self.possible_agents, self._contributions, self._totals)
+        )
+        return f"{head}: {rows}"
 
     # -- dynamics ---------------------------------------------------------------------------------------------------
 
