@@ -109,9 +109,8 @@ class SocialEnv(ParallelEnv):
         reward_scale: float,
         text_view: bool,
         render_mode: str | None,
-        obs_low: float = 0.0,
-        obs_high: float = 1.0,
     ) -> None:
+        """Declare the seats, spaces and views; every observation entry lies in [0, 1]."""
         n_players = check_int("n_players", n_players, 2)
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}")
@@ -123,12 +122,11 @@ class SocialEnv(ParallelEnv):
         self.reward_scale = float(reward_scale)
         # Spaces are built once: PettingZoo requires the same object on every call (so seeding them sticks).
         self._observation_spaces = {
-            a: spaces.Box(obs_low, obs_high, shape=(obs_dim,), dtype=np.float32) for a in self.possible_agents
+            a: spaces.Box(0.0, 1.0, shape=(obs_dim,), dtype=np.float32) for a in self.possible_agents
         }
         self._action_spaces = {a: spaces.Discrete(n_actions) for a in self.possible_agents}
         self.np_random, self._np_random_seed = seeding.np_random(None)
         self.record = EpisodeRecord()
-        self._last_text = ""
 
     def observation_space(self, agent: str) -> spaces.Box:
         """The numeric observation of ``agent`` (a float32 ``Box``)."""
