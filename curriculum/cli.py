@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The developmental summary as a readable table."""
-    rows = [("stage", "env", "steps to mastery", "final held-out score")]
+    rows = [("stage", "env", "steps to mastery", "final held-out score", "principles violated (held-out episodes)")]
     for s in summary["stages"]:
         if s["skipped"]:
             mastery = "skipped (direct control)"
@@ -35,8 +35,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         else:
             mastery = f"not mastered (level {s['level'] + 1}/{s['levels']}, {s['steps']:,} steps)"
         score = "-" if s["final_score"] is None else f"{s['final_score']:.2f} ({s['metric']})"
-        rows.append((s["name"], s["env"], mastery, score))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        violated = {k: v for k, v in (s.get("violations") or {}).items() if v > 0}
+        if s.get("violations") is None:
+            viol = "-"
+        else:
+            viol = ", ".join(f"{k} {v:.0%}" for k, v in sorted(violated.items())) or "none"
+        rows.append((s["name"], s["env"], mastery, score, viol))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [
         f"Developmental summary: {summary['name']} (seed {summary['seed']}, teacher {summary['teacher']}, "
         f"{summary['global_step']:,} env steps)"
@@ -97,7 +102,21 @@ def _check_config(path: Path) -> list[Problem]:
     return []
 
 
+def _check_constitution(path: Path) -> list[Problem]:
+    from constitutions import check_constitution_file
+
+    return check_constitution_file(path)
+
+
+def _check_story(path: Path) -> list[Problem]:
+    from envs.moral.storyfile import check_story_file
+
+    return check_story_file(path)
+
+
 CHECKERS["config"] = _check_config
+CHECKERS["constitution"] = _check_constitution
+CHECKERS["story"] = _check_story
 
 
 def check_file(path: Path) -> list[Problem]:

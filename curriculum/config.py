@@ -40,6 +40,10 @@ class StageConfig(Frozen):
     promotion: PromotionRule = Field(description="When a level (and, at the last level, the stage) is mastered.")
     budget: int = Field(gt=0, description="Most env steps spent training on this stage before moving on.")
     eval_episodes: int = Field(default=20, gt=0, description="Fresh held-out episodes per evaluation.")
+    constitution: str | None = Field(
+        default=None, description="Constitution for this stage (shipped name or path); None = the run's constitution."
+    )
+    risk: str | None = Field(default=None, description="Risk level of this stage (switches on constitution layers).")
 
     @field_validator("name")
     @classmethod
@@ -79,6 +83,12 @@ class TrackingConfig(Frozen):
     sample_episodes: int = Field(
         default=2, ge=0, description="Episode transcripts logged as a W&B table at each evaluation."
     )
+
+    @field_validator("wandb", mode="before")
+    @classmethod
+    def _off_is_not_false(cls, v: Any) -> Any:
+        return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
+
     checkpoint_every: int = Field(default=1, gt=0, description="Save a checkpoint every this many chunks.")
     keep_checkpoints: int = Field(default=2, gt=0, description="How many recent checkpoints to keep.")
 
@@ -88,8 +98,15 @@ class RunConfig(Frozen):
 
     name: str = Field(description="Run name; the run folder is runs/<name>-<timestamp> unless --run-dir is given.")
     seed: int = Field(default=0, ge=0, description="Seed for everything: envs, agent, teacher.")
+    threads: int = Field(
+        default=1, gt=0, description="torch CPU threads; 1 is fastest for small policies and keeps CPU runs exact."
+    )
     agent: Annotated[AgentConfig, Field(discriminator="kind")] = Field(description="The learner and its settings.")
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig, description="Teacher settings.")
+    constitution: str | None = Field(
+        default=None,
+        description="Constitution shaping every stage: a shipped name (default, minimal, layered) or a YAML path.",
+    )
     stages: list[StageConfig] = Field(min_length=1, description="The stages, in developmental order.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Metrics and checkpoints.")
 
@@ -245,6 +262,49 @@ def _check_envs(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
     return problems
 
 
+def _resolve_constitutions(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make constitution paths absolute (relative to the config file), so the resolved config runs from anywhere."""
+    from constitutions import SHIPPED
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and value not in SHIPPED and not Path(value).is_absolute():
+            candidate = base / value
+            return str(candidate.resolve()) if candidate.exists() else value
+        return value
+
+    if "constitution" in data:
+        data["constitution"] = fix(data["constitution"])
+    for stage in data.get("stages") or []:
+        if isinstance(stage, dict) and "constitution" in stage:
+            stage["constitution"] = fix(stage["constitution"])
+    return data
+
+
+def stage_constitution(config: RunConfig, stage: StageConfig) -> str | None:
+    """The constitution a stage is shaped by: its own, else the run's."""
+    return stage.constitution if stage.constitution is not None else config.constitution
+
+
+def _check_constitutions(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
+    """Every constitution named loads; its problems are reported under the config key that names it."""
+    from constitutions import load_constitution
+
+    problems: list[Problem] = []
+    named = [(["constitution"], config.constitution)]
+    named += [(["stages", i, "constitution"], s.constitution) for i, s in enumerate(config.stages)]
+    for key, name in named:
+        if name is None:
+            continue
+        try:
+            load_constitution(name)
+        except FileError as err:
+            for p in err.problems:
+                problems.append(Problem(file, f"constitution {name}: {p}", key=dotted(key), line=lines.line(key)))
+        except (ValueError, OSError) as err:
+            problems.append(Problem(file, f"constitution {name}: {err}", key=dotted(key), line=lines.line(key)))
+    return problems
+
+
 def stage_levels(stage: StageConfig) -> list[dict[str, Any]]:
     """The full env kwargs of each of the stage's levels, easiest first.
 
@@ -270,14 +330,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, check_e
     """Load, merge, override and validate a run config; raise :class:`FileError` listing every problem."""
     path = Path(path)
     data, lines = _load_with_extends(path)
-    data = apply_overrides(data, overrides or [])
+    data = _resolve_constitutions(apply_overrides(data, overrides or []), path.parent)
     file = str(path)
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as err:
         raise FileError(pydantic_problems(err, file, lines)) from None
     if check_envs:
-        problems = _check_envs(config, file, lines)
+        problems = _check_envs(config, file, lines) + _check_constitutions(config, file, lines)
         if problems:
             raise FileError(problems)
     return config

@@ -31,6 +31,10 @@ class Rule(BaseModel):
     metric: Literal["success", "return"] = Field(
         default="success", description="Score per held-out episode: success (0/1) or the env's episode return."
     )
+    require_compliance: bool = Field(
+        default=False,
+        description="Also require every hard principle of the stage's constitution to be within its cost budget.",
+    )
 
     def judge(self, scores: Sequence[float]) -> Verdict:  # pragma: no cover - abstract
         raise NotImplementedError

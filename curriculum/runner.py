@@ -14,6 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from agents.base import Agent
 from agents.checkpoint import write_json_atomic
 from agents.config import build_agent
-from curriculum.config import RunConfig, config_from_text, dump_config, stage_levels
+from curriculum.config import RunConfig, config_from_text, dump_config, stage_constitution, stage_levels
 from curriculum.stage_envs import (
     EvalResult,
     StageEnvFactory,
@@ -69,6 +70,54 @@ class RunState:
     retention_after: list[int] = field(default_factory=list)  # which stage each retention row follows
 
 
+@dataclass
+class StageConstitution:
+    """The constitution shaping one stage: the principles active in its context and their multipliers."""
+
+    constitution: Any
+    context: Any
+    lagrangian: Any
+
+    @classmethod
+    def load(cls, name: str, stage: Any) -> StageConstitution:
+        from constitutions import Context, Lagrangian, load_constitution
+
+        constitution = load_constitution(name)
+        context = Context.for_env(stage.env, stage=stage.name, risk=stage.risk)
+        return cls(constitution, context, Lagrangian.from_constitution(constitution, context))
+
+    def shaper(self) -> Any:
+        from constitutions import ConstitutionalShaping
+
+        return partial(
+            ConstitutionalShaping,
+            constitution=self.constitution,
+            context=self.context,
+            multipliers=self.lagrangian.multipliers,
+        )
+
+    @staticmethod
+    def records(episodes: list[dict[str, Any]]) -> list[Any]:
+        """The constitution's view of finished episodes (from :class:`EpisodeStats`)."""
+        from constitutions import EpisodeRecord
+
+        return [
+            EpisodeRecord(
+                costs=e["costs"],
+                virtues=e["virtues"],
+                env_return=e["terms"].get("env", e["return"]),
+                length=e["length"],
+                success=bool(e["success"]) if e["has_success"] else None,
+            )
+            for e in episodes
+        ]
+
+    def compliance(self, episodes: list[dict[str, Any]]) -> dict[str, Any]:
+        from constitutions import compliance
+
+        return compliance(self.records(episodes), self.constitution, self.context)
+
+
 class Run:
     """One training run in its run folder."""
 
@@ -79,6 +128,7 @@ class Run:
         self.state = RunState()
         self.levels = [stage_levels(s) for s in config.stages]
         self.rules = [s.promotion for s in config.stages]
+        torch.set_num_threads(config.threads)
         seed_everything(config.seed)
         self.numeric = None
         obs_space = act_space = None
@@ -93,12 +143,26 @@ class Run:
             config.curriculum.review_fraction,
             seed=config.seed,
         )
+        self.constitutions: dict[int, StageConstitution] = {}
+        for i, stage in enumerate(config.stages):
+            name = stage_constitution(config, stage)
+            if name is not None:
+                self.constitutions[i] = StageConstitution.load(name, stage)
         self.tracker: Tracker | None = None
         self._bars: dict[int, tqdm] = {}
 
     # ------------------------------------------------------------------------------------------------ building
     def factory(self, stage: int, level: int) -> StageEnvFactory:
-        return StageEnvFactory(self.config.stages[stage], self.levels[stage][level], self.numeric)
+        shapers = (self.constitutions[stage].shaper(),) if stage in self.constitutions else ()
+        return StageEnvFactory(self.config.stages[stage], self.levels[stage][level], self.numeric, shapers)
+
+    def run_record(self) -> dict[str, Any]:
+        """What the run logs about itself: git commit and every constitution's name, version and content hash."""
+        record: dict[str, Any] = {"git_commit": git_commit()}
+        for i, sc in self.constitutions.items():
+            for k, v in sc.constitution.run_record().items():
+                record[f"{k}/{self.config.stages[i].name}" if k != "constitution/name" else k] = v
+        return record
 
     def open_tracker(self, run_id: str | None = None, events_offset: int | None = None) -> None:
         c = self.config
@@ -108,7 +172,7 @@ class Run:
             c.tracking.project,
             c.tracking.entity,
             c.name,
-            {**c.model_dump(mode="json"), "git_commit": git_commit()},
+            {**c.model_dump(mode="json"), **self.run_record()},
             run_id=run_id,
             events_offset=events_offset,
         )
@@ -157,6 +221,14 @@ class Run:
                 metrics["train/success_rate"] = float(np.mean([e["success"] for e in episodes]))
             for name in sorted({k for e in episodes for k in e["terms"]}):
                 metrics[f"train/reward_terms/{name}"] = float(np.mean([e["terms"].get(name, 0.0) for e in episodes]))
+        sc = self.constitutions.get(task.stage)
+        if sc is not None and episodes:
+            from constitutions import episode_metrics, mean_costs
+
+            records = sc.records(episodes)
+            metrics.update(episode_metrics(records))
+            # One multiplier step per chunk from its episodes' mean costs (J_k), for SB3 and LM learners alike.
+            metrics.update(sc.lagrangian.update(mean_costs(records, sc.lagrangian.budgets)))
         self.tracker.log(metrics, self.state.global_step)  # type: ignore[union-attr]
         bar = self._bar(task.stage)
         if bar is not None and not task.review:
@@ -245,9 +317,16 @@ class Run:
 
     def _finish(self) -> dict[str, Any]:
         names = [s.name for s in self.config.stages]
-        final = {}
+        final: dict[str, float | None] = {}
+        violations: dict[str, dict[str, float]] = {}
         for i, name in enumerate(names):
-            final[name] = None if self.teacher.progress[i].skipped else self._evaluate(i, len(self.levels[i]) - 1).score
+            if self.teacher.progress[i].skipped:
+                final[name] = None
+                continue
+            result = self._evaluate(i, len(self.levels[i]) - 1)
+            final[name] = result.score
+            if i in self.constitutions:
+                violations[name] = self.constitutions[i].compliance(result.stats)["violation_rate"]
         stages = []
         for i, stage in enumerate(self.config.stages):
             p = self.teacher.progress[i]
@@ -321,6 +400,7 @@ class Run:
             "retention": self.state.retention,
             "retention_after": self.state.retention_after,
             "teacher": self.teacher.state_dict(),
+            "lagrangians": {str(i): sc.lagrangian.state_dict() for i, sc in self.constitutions.items()},
             "events_offset": self.tracker.events_offset,
             "wandb_run_id": self.tracker.run_id,
         }
@@ -342,6 +422,8 @@ class Run:
         engine = json.loads((path / "engine.json").read_text())
         self.agent.load(path / "agent")
         self.teacher.load_state_dict(engine["teacher"])
+        for i, state in engine.get("lagrangians", {}).items():
+            self.constitutions[int(i)].lagrangian.load_state_dict(state)
         self.state = RunState(
             chunk=engine["chunk"],
             global_step=engine["global_step"],
@@ -375,7 +457,7 @@ def train(config: RunConfig, run_dir: Path | None = None, *, progress: bool = Tr
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(dump_config(config), encoding="utf-8")
     run.open_tracker()
-    run.tracker.event("run_start", 0, name=config.name, seed=config.seed, git_commit=git_commit())  # type: ignore[union-attr]
+    run.tracker.event("run_start", 0, name=config.name, seed=config.seed, **run.run_record())  # type: ignore[union-attr]
     return run_dir, run.run()
 
 
@@ -394,7 +476,7 @@ def resume(run_dir: Path, *, progress: bool = True) -> dict[str, Any]:
         shutil.rmtree(stale, ignore_errors=True)  # half-written checkpoints of the interrupted process
     if checkpoint is None:
         run.open_tracker(events_offset=0)
-        run.tracker.event("run_start", 0, name=config.name, seed=config.seed, git_commit=git_commit())  # type: ignore[union-attr]
+        run.tracker.event("run_start", 0, name=config.name, seed=config.seed, **run.run_record())  # type: ignore[union-attr]
     else:
         engine = run.load_checkpoint(checkpoint)
         run.open_tracker(run_id=engine["wandb_run_id"], events_offset=engine["events_offset"])

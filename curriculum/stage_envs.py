@@ -45,13 +45,19 @@ class EpisodeStats(gym.Wrapper):
         self._terms: dict[str, float] = {}
         self._events: dict[str, float] = {}
         self._costs: dict[str, float] = {}
+        self._virtues: dict[str, float] = {}
         return self.env.reset(seed=seed, options=options)
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._ret += float(reward)
         self._len += 1
-        for src, dst in (("reward_terms", self._terms), ("events", self._events), ("costs", self._costs)):
+        for src, dst in (
+            ("reward_terms", self._terms),
+            ("events", self._events),
+            ("costs", self._costs),
+            ("virtues", self._virtues),
+        ):
             for k, v in info.get(src, {}).items():
                 dst[k] = dst.get(k, 0.0) + float(v)
         if terminated or truncated:
@@ -63,6 +69,7 @@ class EpisodeStats(gym.Wrapper):
                 "terms": dict(self._terms),
                 "events": dict(self._events),
                 "costs": dict(self._costs),
+                "virtues": dict(self._virtues),
             }
         return obs, reward, terminated, truncated, info
 

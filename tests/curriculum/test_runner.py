@@ -1,0 +1,170 @@
+"""The training runner end to end on a tiny env: run folder, events, W&B records, retention, exact resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers.toy_envs import TOY_ID, register_toy
+
+from curriculum.config import load_config
+from curriculum.runner import resume, train
+from curriculum.tracking import read_events, wandb_history
+
+register_toy()
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = f"""\
+name: toy
+seed: 5
+agent: {{kind: sb3_ppo, n_steps: 32, batch_size: 32}}
+curriculum: {{chunk_steps: 128, n_envs: 4, review_fraction: 0.3}}
+tracking: {{wandb: offline, sample_episodes: 2}}
+stages:
+  - name: pairs
+    env: {TOY_ID}
+    promotion: {{threshold: 0.95, window: 40, min_episodes: 40}}
+    budget: 4000
+  - name: fives
+    env: {TOY_ID}
+    levels: [{{n: 4}}, {{n: 5}}]
+    promotion: {{threshold: 0.95, window: 40, min_episodes: 40}}
+    budget: 6000
+"""
+
+
+@pytest.fixture
+def config_path(tmp_path):
+    path = tmp_path / "toy.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def comparable(run_dir: Path) -> list[dict]:
+    """Events without wall-clock figures."""
+    rows = []
+    for row in read_events(run_dir):
+        if row["kind"] == "run_start":
+            continue
+        if row["kind"] == "metrics":
+            row["metrics"].pop("train/steps_per_s", None)
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.slow
+def test_training_run_writes_a_complete_run_folder(tmp_path, config_path):
+    run_dir, summary = train(load_config(config_path), tmp_path / "run", progress=False)
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "config.yaml",
+        "events.jsonl",
+        "checkpoints",
+        "summary.json",
+        "retention.json",
+        "wandb",
+    }
+    # the developmental summary: every stage, steps to mastery or not, final held-out score
+    names = [s["name"] for s in summary["stages"]]
+    assert names == ["pairs", "fives"]
+    pairs = summary["stages"][0]
+    assert pairs["mastered"] and 0 < pairs["steps_to_mastery"] <= 4000 and pairs["final_score"] >= 0.9
+    # promotions and evaluations are logged with their evidence
+    promotions = read_events(run_dir, "promotion")
+    assert promotions[0]["stage"] == "pairs" and promotions[0]["evidence"]["mean"] >= 0.95
+    assert promotions[0]["evidence"]["episodes"] == 40
+    # retention matrix: a row after each finished stage, scores for it and every earlier stage
+    retention = json.loads((run_dir / "retention.json").read_text())
+    assert retention["after"][0] == "pairs" and retention["matrix"][0][1] is None
+    # review chunks happened after the first promotion and did not spend the stage budget
+    metrics = [r["metrics"] for r in read_events(run_dir, "metrics") if "curriculum/review" in r["metrics"]]
+    assert any(m["curriculum/review"] == 1.0 for m in metrics)
+    steps = [r["step"] for r in read_events(run_dir, "metrics")]
+    assert steps == sorted(steps)
+    # W&B offline run: metrics against the global env step, an episode table, the resolved config + git commit
+    history = wandb_history(run_dir)
+    assert any("eval/pairs/score" in row and row["global_step"] > 0 for row in history)
+    assert any(k.startswith("eval/pairs/episodes") for row in history for k in row)
+    assert any("train/reward_terms/env" in row for row in history)
+    tables = read_events(run_dir, "table")
+    assert tables and tables[0]["rows"][0][4].startswith("Light")
+    saved = (run_dir / "config.yaml").read_text()
+    assert "name: toy" in saved
+
+
+def test_same_seed_same_run_and_direct_control(tmp_path, config_path):
+    overrides = ["stages.0.budget=512", "stages.1.budget=512", "tracking.wandb=off"]
+    config = load_config(config_path, overrides)
+    a, _ = train(config, tmp_path / "a", progress=False)
+    b, _ = train(config, tmp_path / "b", progress=False)
+    assert comparable(a) == comparable(b)
+    direct = load_config(config_path, [*overrides, "curriculum.teacher=direct"])
+    d, summary = train(direct, tmp_path / "d", progress=False)
+    assert summary["stages"][0]["skipped"] and summary["stages"][0]["final_score"] is None
+    levels = {r["metrics"]["curriculum/level"] for r in read_events(d, "metrics") if "curriculum/level" in r["metrics"]}
+    assert levels == {1}  # the last stage's hardest level only
+
+
+def test_existing_run_folder_is_refused(tmp_path, config_path):
+    from curriculum.yamlfile import FileError
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "x").write_text("keep me")
+    with pytest.raises(FileError, match="already exists"):
+        train(load_config(config_path), tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "x").read_text() == "keep me"
+
+
+LAUNCH = "import sys; from helpers.toy_envs import register_toy; register_toy(); from curriculum.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def cli(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}", "WANDB_MODE": "offline"}
+    return subprocess.Popen(
+        [sys.executable, "-c", LAUNCH, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_to_the_same_final_metrics(tmp_path, config_path):
+    full = cli("train", str(config_path), "--run-dir", str(tmp_path / "full"), "--quiet")
+    out, err = full.communicate(timeout=300)
+    assert full.returncode == 0, err
+
+    killed = cli("train", str(config_path), "--run-dir", str(tmp_path / "killed"), "--quiet")
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    deadline = time.time() + 120
+    while not (checkpoints / "chunk-000004").exists():  # mid-way through the first stage
+        assert killed.poll() is None, "run finished before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed" / "summary.json").exists()
+
+    resumed = cli("resume", str(tmp_path / "killed"), "--quiet")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "Developmental summary" in out
+    full_summary = json.loads((tmp_path / "full" / "summary.json").read_text())
+    assert json.loads((tmp_path / "killed" / "summary.json").read_text()) == full_summary
+    assert comparable(tmp_path / "killed") == comparable(tmp_path / "full")
+
+
+def test_resume_refuses_non_run_folders_and_finished_runs(tmp_path, config_path):
+    from curriculum.yamlfile import FileError
+
+    with pytest.raises(FileError, match="not a run folder"):
+        resume(tmp_path)
+    run_dir, _ = train(
+        load_config(config_path, ["stages.0.budget=128", "stages.1.budget=128", "tracking.wandb=off"]),
+        tmp_path / "r",
+        progress=False,
+    )
+    with pytest.raises(FileError, match="already finished"):
+        resume(run_dir)

@@ -1,0 +1,1 @@
+"""Test-only environments and utilities (importable as ``helpers`` in tests)."""
