@@ -45,7 +45,12 @@ class LMConfig(BaseModel):
         "token_mean", description="How an action's token log-probabilities combine into its score."
     )
     temperature: float = Field(1.0, gt=0, description="Action scores are divided by this before the softmax.")
-    history_window: int = Field(1, ge=0, description="Earlier (situation, action) turns shown in the prompt.")
+    history_window: int = Field(
+        0,
+        ge=0,
+        description="Earlier (situation, action) turns shown in the prompt (envs' texts are self-contained; when "
+        "this is > 0, evaluation must pass act(..., episode_starts=...)).",
+    )
     list_options: bool = Field(True, description="List the valid actions in the prompt before the answer slot.")
     max_prompt_tokens: int = Field(384, ge=8, description="Prompts longer than this keep only their last tokens.")
     padding_side: Literal["left", "right"] = Field("right", description="Where pad tokens go in a packed batch.")

@@ -151,7 +151,7 @@ class PPOTrainer:
                         ("approx_kl", approx_kl),
                         ("clip_fraction", clipped),
                     ):
-                        stats[key] = stats.get(key, 0.0) + weight * float(value)
+                        stats[key] = stats.get(key, 0.0) + weight * float(value.detach())
                 if epoch == 0 and start == 0:
                     self._check_ratio(ratio_dev)
                 if cfg.target_kl is not None and stats["approx_kl"] > 1.5 * cfg.target_kl:
