@@ -27,6 +27,7 @@ from agents.base import Agent
 from agents.checkpoint import write_json_atomic
 from agents.config import build_agent
 from curriculum.config import RunConfig, config_from_text, dump_config, stage_constitution, stage_levels
+from curriculum.promotion import Verdict
 from curriculum.stage_envs import (
     EvalResult,
     StageEnvFactory,
@@ -116,6 +117,12 @@ class StageConstitution:
         from constitutions import compliance
 
         return compliance(self.records(episodes), self.constitution, self.context)
+
+
+def _social_means(episodes: list[dict[str, Any]], prefix: str) -> dict[str, float]:
+    """Mean per-episode social metrics (efficiency, equality, cooperation rate, ...) of multi-agent stages."""
+    names = sorted({k for e in episodes for k, v in e.get("social", {}).items() if isinstance(v, int | float)})
+    return {prefix + k: float(np.mean([e["social"][k] for e in episodes if k in e["social"]])) for k in names}
 
 
 class Run:
@@ -221,6 +228,7 @@ class Run:
                 metrics["train/success_rate"] = float(np.mean([e["success"] for e in episodes]))
             for name in sorted({k for e in episodes for k in e["terms"]}):
                 metrics[f"train/reward_terms/{name}"] = float(np.mean([e["terms"].get(name, 0.0) for e in episodes]))
+            metrics.update(_social_means(episodes, "social/"))
         sc = self.constitutions.get(task.stage)
         if sc is not None and episodes:
             from constitutions import episode_metrics, mean_costs
@@ -256,6 +264,22 @@ class Run:
         }
         if result.successes:
             metrics[prefix + "success_rate"] = float(np.mean(result.successes))
+        metrics.update(_social_means(result.stats, prefix + "social/"))
+        sc = self.constitutions.get(task.stage)
+        if sc is not None:
+            comp = sc.compliance(result.stats)
+            metrics.update({f"{prefix}constitution/{k}/violations": v for k, v in comp["violation_rate"].items()})
+            metrics[prefix + "compliant"] = float(comp["compliant"])
+            if self.rules[task.stage].require_compliance:
+                verdict = Verdict(
+                    verdict.mastered and comp["compliant"],
+                    {
+                        **verdict.evidence,
+                        "compliant": comp["compliant"],
+                        "mean_cost": comp["mean_cost"],
+                        "budget": comp["budget"],
+                    },
+                )
         self.tracker.log(metrics, step)  # type: ignore[union-attr]
         self.tracker.event(  # type: ignore[union-attr]
             "evaluation", step, stage=stage.name, level=task.level, score=result.score, evidence=verdict.evidence
@@ -342,6 +366,7 @@ class Run:
                     "levels": len(self.levels[i]),
                     "final_score": final[stage.name],
                     "metric": self.rules[i].metric,
+                    "violations": violations.get(stage.name),
                 }
             )
         summary = {

@@ -70,6 +70,7 @@ class EpisodeStats(gym.Wrapper):
                 "events": dict(self._events),
                 "costs": dict(self._costs),
                 "virtues": dict(self._virtues),
+                "social": dict(info.get("social", {})),  # per-episode social metrics of multi-agent games
             }
         return obs, reward, terminated, truncated, info
 
