@@ -39,9 +39,10 @@ SPECS: list[EnvSpec] = [
         description="Pull posts out from under a loaded plank one at a time without bringing it down.",
         event_names=_PHYSICAL_EVENTS,
         levels=(
+            {"n_supports": 3, "n_loads": 0, "keep": 1, "vary_mass": False},
             {"n_supports": 3, "n_loads": 1, "keep": 1, "vary_mass": False},
             {"n_supports": 4, "n_loads": 2, "keep": 1, "vary_mass": True},
-            {"n_supports": 5, "n_loads": 3, "keep": 1, "vary_mass": True},
+            {"n_supports": 5, "n_loads": 2, "keep": 1, "vary_mass": True},
         ),
         extra={
             "age_months": [6.5, 8.0],

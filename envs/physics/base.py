@@ -60,6 +60,11 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def coin(rng: np.random.Generator) -> int:
+    """-1 or +1 with equal chance (cheaper than ``rng.choice``)."""
+    return 1 if rng.random() < 0.5 else -1
+
+
 def check_split(value: Any) -> str:
     """Return ``value`` if it is ``"train"`` or ``"eval"``; otherwise raise a ValueError."""
     if value not in SPLITS:
@@ -75,8 +80,9 @@ def band_uniform(rng: np.random.Generator, lo: float, hi: float, split: str, ban
     to unseen parameter values rather than extrapolation to another regime.
     """
     width = (hi - lo) / bands
-    band = 2 * int(rng.integers(bands // 2)) + (1 if split == "eval" else 0)
-    return float(lo + width * (band + rng.random()))
+    u = rng.random() * (bands // 2)  # which band pair (integer part) and where inside the band (fraction)
+    band = 2 * int(u) + (1 if split == "eval" else 0)
+    return float(lo + width * (band + u - int(u)))
 
 
 # -------------------------------------------------------------------------------------------------- dynamics
@@ -116,7 +122,7 @@ class Sim:
         self.broken: set[pymunk.Body] = set()
         self.steps = 0
         self._dynamic: list[pymunk.Body] = []
-        self.space.on_collision(_FRAGILE, None, post_solve=self._impact)
+        self._watching = False
 
     def _impact(self, arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> None:
         impulse = arbiter.total_impulse.length
@@ -164,6 +170,9 @@ class Sim:
         shape.elasticity = elasticity
         if fragile:
             shape.collision_type = _FRAGILE
+            if not self._watching:  # watch impacts only in worlds that hold glass (callbacks cost time)
+                self.space.on_collision(_FRAGILE, None, post_solve=self._impact)
+                self._watching = True
         self.space.add(body, shape)
         self._dynamic.append(body)
         return body
@@ -236,9 +245,10 @@ def material(fragile: bool) -> str:
 class PhysicsEnv(gym.Env):
     """Base of the intuitive-physics envs: a short episode of 1-6 decisions in a pymunk world.
 
-    Subclasses set :attr:`event_names`, build their spaces through ``super().__init__`` and implement the hooks
-    ``_new_world`` (sample a task from ``self.np_random`` and build its world), ``_observe``, ``describe``,
-    ``action_texts`` and ``_act`` (dynamics); ``_valid`` (the action mask) defaults to every action valid.
+    Subclasses set :attr:`event_names` and :attr:`world_type`, build their spaces through ``super().__init__``
+    and implement the hooks ``_sample_task`` (a task from ``self.np_random`` for ``self.split``), ``simulate``
+    (dynamics: apply an action to a world), ``_observe``, ``describe`` and ``action_texts``; ``_valid`` (the
+    action mask) defaults to every action valid.
 
     Masked actions: an action whose mask entry is 0 leaves the world unchanged and uses up one decision; the
     episode ends in failure when decisions run out. Actions outside ``action_space`` raise ``ValueError``.
@@ -246,6 +256,8 @@ class PhysicsEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     event_names: ClassVar[tuple[str, ...]] = ()
+    world_type: ClassVar[type]
+    """The dynamics class: ``world_type(task)`` builds the pymunk world of a sampled task."""
 
     def __init__(self, split: str, n_actions: int, obs_size: int, max_decisions: int) -> None:
         self.split = check_split(split)
@@ -254,12 +266,15 @@ class PhysicsEnv(gym.Env):
         self.max_decisions = max_decisions
         self._world: Any = None
         self._decisions = 0
-        self._last: Outcome | None = None
 
     # hooks ---------------------------------------------------------------------------------------------------
     @abstractmethod
-    def _new_world(self, rng: np.random.Generator) -> Any:
-        """Sample a task for ``self.split`` and return its world (dynamics object)."""
+    def _sample_task(self, rng: np.random.Generator) -> Any:
+        """Draw a task (a frozen dataclass of world parameters) for ``self.split`` from ``rng``."""
+
+    @abstractmethod
+    def simulate(self, world: Any, action: int) -> Outcome:
+        """Dynamics: apply a valid ``action`` to ``world`` and say what happened (no text, no reward)."""
 
     @abstractmethod
     def _observe(self) -> Sequence[float]:
@@ -272,10 +287,6 @@ class PhysicsEnv(gym.Env):
     @abstractmethod
     def action_texts(self) -> list[str]:
         """One plain-language text per action."""
-
-    @abstractmethod
-    def _act(self, action: int) -> Outcome:
-        """Apply a valid action in the world and say what happened."""
 
     def _valid(self) -> np.ndarray:
         """The action mask (int8, 1 = valid)."""
@@ -298,36 +309,39 @@ class PhysicsEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self._world = self._new_world(self.np_random)
+        self._world = self.world_type(self._sample_task(self.np_random))
         self._decisions = 0
-        self._last = None
-        return self._obs(), self._info(Outcome(), at_reset=True)
+        return self._obs(), self._info(Outcome(), self._valid(), at_reset=True)
 
     def step(self, action: Any):
         if self._world is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        if not self.action_space.contains(action):
-            raise ValueError(f"action must be an int in [0, {self.action_space.n - 1}], got {action!r}")
+        n = self.action_space.n
+        if not (isinstance(action, int | np.integer) and 0 <= action < n) and not self.action_space.contains(action):
+            raise ValueError(f"action must be an int in [0, {n - 1}], got {action!r}")
         action = int(action)
         self._decisions += 1
-        outcome = self._act(action) if self._valid()[action] else Outcome(facts={"masked": action})
+        if self._valid()[action]:
+            outcome = self.simulate(self._world, action)
+        else:
+            outcome = Outcome(facts={"masked": action})
         if not outcome.done and self._decisions >= self.max_decisions:
             outcome.done = True
-        self._last = outcome
-        return self._obs(), success_reward(outcome), outcome.done, False, self._info(outcome)
+        return self._obs(), success_reward(outcome), outcome.done, False, self._info(outcome, self._valid())
 
     # helpers -------------------------------------------------------------------------------------------------
     def _obs(self) -> np.ndarray:
-        return np.clip(np.asarray(self._observe(), np.float32), -OBS_BOUND, OBS_BOUND)
+        obs = np.asarray(self._observe(), np.float32)
+        return obs.clip(-OBS_BOUND, OBS_BOUND, out=obs)
 
-    def _info(self, outcome: Outcome, at_reset: bool = False) -> dict[str, Any]:
+    def _info(self, outcome: Outcome, mask: np.ndarray, at_reset: bool = False) -> dict[str, Any]:
         said = "" if at_reset else self.narrate(outcome)
         if not at_reset and outcome.facts.get("masked") is not None:
             said = "That action is not possible now; nothing happened. " + said
         info: dict[str, Any] = {
             "text": f"{said} {self.describe()}".strip() if not outcome.done else said.strip() or "The episode is over.",
             "action_texts": self.action_texts(),
-            "action_mask": self._valid(),
+            "action_mask": mask,
             "events": dict(outcome.events),
         }
         if outcome.done:

@@ -18,6 +18,7 @@ from envs.physics.base import (
     band_uniform,
     check_bool,
     check_int,
+    coin,
     m,
     material,
 )
@@ -147,6 +148,7 @@ class CollisionEnv(PhysicsEnv):
     Version history: v0, first version.
     """
 
+    world_type = CollisionWorld
     event_names = ("target_hit", "object_dropped", "object_broken")
 
     def __init__(
@@ -164,14 +166,14 @@ class CollisionEnv(PhysicsEnv):
     # task ----------------------------------------------------------------------------------------------------
     def _sample_task(self, rng: np.random.Generator) -> CollisionTask:
         for _ in range(1000):
-            direction = int(rng.choice((-1, 1)))
+            direction = coin(rng)
             strength = int(rng.integers(self.n_strengths))
             pusher_x = band_uniform(rng, 0.5, TABLE_LENGTH - 0.5, self.split)
             struck_x, struck_mass = None, 1.0
             if self.struck:
                 struck_x = pusher_x + direction * float(rng.uniform(0.5, 1.5))
                 if self.vary_mass:
-                    struck_mass = float(rng.choice((0.5, 1.0, 2.0)))
+                    struck_mass = (0.5, 1.0, 2.0)[int(rng.random() * 3)]
             fragile = rng.random() < 0.3, rng.random() < 0.3
             draft = CollisionTask(pusher_x, 1.0, fragile[0], struck_x, struck_mass, fragile[1], (0.0, 0.0), self.speeds)
             centre = textbook_stop(draft, direction, self.speeds[strength]) + float(rng.uniform(-0.05, 0.05))
@@ -193,13 +195,10 @@ class CollisionEnv(PhysicsEnv):
                 )
         raise RuntimeError("could not design a collision task")  # unreachable for the accepted arguments
 
-    def _new_world(self, rng: np.random.Generator) -> CollisionWorld:
-        return CollisionWorld(self._sample_task(rng))
-
     # dynamics ------------------------------------------------------------------------------------------------
-    def _act(self, action: int) -> Outcome:
+    def simulate(self, world: CollisionWorld, action: int) -> Outcome:
         direction = -1 if action < self.n_strengths else 1
-        return self._world.push(direction, self.speeds[action % self.n_strengths])
+        return world.push(direction, self.speeds[action % self.n_strengths])
 
     # numeric view --------------------------------------------------------------------------------------------
     def _observe(self) -> list[float]:

@@ -122,6 +122,7 @@ class ObjectPermanenceEnv(PhysicsEnv):
     Version history: v0, first version.
     """
 
+    world_type = PermanenceWorld
     event_names = ("object_found",)
 
     def __init__(self, screen_width: int = 3, n_objects: int = 1, distractors: int = 0, split: str = "train") -> None:
@@ -160,18 +161,15 @@ class ObjectPermanenceEnv(PhysicsEnv):
         resting: list[float] = []
         taken = [x for x, _ in starts]
         while len(resting) < self.distractors:
-            x = float(rng.choice((rng.uniform(0.3, lo - 0.3), rng.uniform(hi + 0.3, hi + OPEN - 0.3))))
+            x = float(rng.uniform(0.3, lo - 0.3) if rng.random() < 0.5 else rng.uniform(hi + 0.3, hi + OPEN - 0.3))
             if all(abs(x - y) >= 0.5 for y in taken):
                 resting.append(x)
                 taken.append(x)
         return PermanenceTask(width, tuple(starts), tuple(resting))
 
-    def _new_world(self, rng: np.random.Generator) -> PermanenceWorld:
-        return PermanenceWorld(self._sample_task(rng))
-
     # dynamics ------------------------------------------------------------------------------------------------
-    def _act(self, action: int) -> Outcome:
-        return self._world.reach(action)
+    def simulate(self, world: PermanenceWorld, action: int) -> Outcome:
+        return world.reach(action)
 
     # numeric view --------------------------------------------------------------------------------------------
     def _observe(self) -> list[float]:

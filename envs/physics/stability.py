@@ -17,6 +17,7 @@ from envs.physics.base import (
     band_uniform,
     check_bool,
     check_int,
+    coin,
     m,
     material,
     plural,
@@ -64,11 +65,18 @@ def textbook_margin(xs: list[float], masses: list[float]) -> float:
 
 def best_reach(xs: list[float], masses: list[float], offsets: tuple[float, ...], left: int, side: int) -> float:
     """The farthest ``side * x`` of the top block that ``left`` placements reach while every placement keeps each
-    margin at least ``MARGIN`` (``-inf`` if none does). Used only to design tasks."""
+    margin at least ``MARGIN`` (``-inf`` if none does). Used only to design tasks.
+
+    Only shifts toward the goal (or none) are searched: a shift away costs reach that, with each shift capped by
+    the new block's own balance, later shifts cannot win back in these short towers. The goal may therefore
+    sit a little short of the true best, never beyond it.
+    """
     if left == 0:
         return side * xs[-1]
     best = -np.inf
     for dx in offsets:
+        if side * dx < 0:
+            continue
         nxt, nmass = [*xs, xs[-1] + dx], [*masses, NEW_MASS]
         if textbook_margin(nxt, nmass) >= MARGIN:
             best = max(best, best_reach(nxt, nmass, offsets, left - 1, side))
@@ -148,6 +156,7 @@ class StabilityEnv(PhysicsEnv):
     Version history: v0, first version.
     """
 
+    world_type = StabilityWorld
     event_names = ("tower_fell", "object_dropped", "object_broken")
 
     def __init__(
@@ -175,11 +184,11 @@ class StabilityEnv(PhysicsEnv):
         for _ in range(1000):
             xs = [0.0]
             for _ in range(self.prebuilt - 1):
-                xs.append(xs[-1] + float(rng.choice((-1.0, 1.0))) * band_uniform(rng, 0.0, 0.16, self.split))
+                xs.append(xs[-1] + coin(rng) * band_uniform(rng, 0.0, 0.16, self.split))
             masses = [float(rng.uniform(0.5, 2.0)) if self.vary_mass else 1.0 for _ in xs]
             if textbook_margin(xs, masses) < MARGIN:
                 continue
-            side = int(rng.choice((-1, 1)))
+            side = coin(rng)
             reach = best_reach(xs, masses, self.offsets, self.n_place, side)
             if reach - side * xs[-1] < 0.05:
                 continue  # the goal must call for leaning out
@@ -188,12 +197,9 @@ class StabilityEnv(PhysicsEnv):
             return StabilityTask(tuple(xs), tuple(masses), fragile, goal, side, self.n_place)
         raise RuntimeError("could not design a stability task")  # unreachable for the accepted arguments
 
-    def _new_world(self, rng: np.random.Generator) -> StabilityWorld:
-        return StabilityWorld(self._sample_task(rng))
-
     # dynamics ------------------------------------------------------------------------------------------------
-    def _act(self, action: int) -> Outcome:
-        return self._world.place(self.offsets[action])
+    def simulate(self, world: StabilityWorld, action: int) -> Outcome:
+        return world.place(self.offsets[action])
 
     # numeric view --------------------------------------------------------------------------------------------
     def _observe(self) -> list[float]:

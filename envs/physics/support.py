@@ -7,7 +7,8 @@ it rests on its support, judging by where its weight lies.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
+from functools import cached_property
+from itertools import combinations, pairwise
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class SupportTask:
     loads: tuple[tuple[float, float, bool], ...]
     keep: int
 
-    @property
+    @cached_property
     def centre_of_mass(self) -> float:
         """Horizontal centre of mass of the plank and its loads, m."""
         mass = PLANK_MASS + sum(w for _, w, _ in self.loads)
@@ -118,7 +119,8 @@ class SupportEnv(PhysicsEnv):
     - Actions: ``Discrete(n_supports)``: pull out post ``i`` (posts numbered left to right). Posts already pulled
       out are masked; choosing one anyway does nothing and uses up a decision.
     - Observation (``Box(-1, 1, (3 + 2 * n_supports + 3 * n_loads,))``): decisions left (fraction), plank centre
-      and angle, then per post (present, x), then per box (x, mass, still on the plank); positions in metres / 2.
+      and angle, then per post (present, x), then per box (x, mass, still on the plank); post and box positions
+      are relative to the plank's centre (m / 1.5), the plank's own position is in m / 2.
     - Reward: 1 when the last required post is out and nothing fell (``success``), else 0.
     - Episode: ``n_supports - keep`` decisions; it ends early when the plank falls (failure).
     - Events: ``tower_fell`` (the plank came down), ``object_dropped`` (boxes that hit the floor),
@@ -128,10 +130,11 @@ class SupportEnv(PhysicsEnv):
     Version history: v0, first version.
     """
 
+    world_type = SupportWorld
     event_names = ("tower_fell", "object_dropped", "object_broken")
 
     def __init__(
-        self, n_supports: int = 3, n_loads: int = 1, keep: int = 1, vary_mass: bool = False, split: str = "train"
+        self, n_supports: int = 3, n_loads: int = 0, keep: int = 1, vary_mass: bool = False, split: str = "train"
     ) -> None:
         self.n_supports = check_int("n_supports", n_supports, 2, 5)
         self.n_loads = check_int("n_loads", n_loads, 0, 4)
@@ -146,16 +149,10 @@ class SupportEnv(PhysicsEnv):
 
     # task ----------------------------------------------------------------------------------------------------
     @staticmethod
-    def _spread(rng: np.random.Generator, n: int, lo: float, hi: float, taken: list[float]) -> list[float] | None:
-        """``n`` positions in ``[lo, hi]`` at least 0.5 m from each other and from ``taken`` (None if none found)."""
-        xs = list(taken)
-        for _ in range(200):
-            x = float(rng.uniform(lo, hi))
-            if all(abs(x - y) >= 0.5 for y in xs):
-                xs.append(x)
-                if len(xs) == len(taken) + n:
-                    return xs
-        return None
+    def _spread(rng: np.random.Generator, n: int, lo: float, hi: float, gap: float = 0.5) -> list[float]:
+        """``n`` sorted positions drawn uniformly from those in ``[lo, hi]`` at least ``gap`` apart."""
+        slack = np.sort(rng.uniform(0.0, hi - lo - (n - 1) * gap, n))
+        return [lo + float(u) + i * gap for i, u in enumerate(slack)]
 
     def _sample_task(self, rng: np.random.Generator) -> SupportTask:
         half = PLANK_LENGTH / 2
@@ -170,16 +167,14 @@ class SupportEnv(PhysicsEnv):
             )
             draft = SupportTask(plank_x, (), loads, self.keep)
             com = draft.centre_of_mass
-            lo, hi = plank_x - half + 0.2, plank_x + half - 0.2
+            posts = self._spread(rng, self.n_supports, plank_x - half + 0.2, plank_x + half - 0.2)
             if self.keep == 1:
-                # One post stands under the centre of mass; the rest stand clearly elsewhere.
-                key = com + float(rng.uniform(-0.04, 0.04))
-                posts = self._spread(rng, self.n_supports - 1, lo, hi, taken=[key])
-            else:
-                posts = self._spread(rng, self.n_supports, lo, hi, taken=[])
-            if posts is None:
-                continue
-            task = SupportTask(plank_x, tuple(sorted(posts)), loads, self.keep)
+                # The post nearest the centre of mass moves right under it; the rest stay clearly elsewhere.
+                key = int(np.argmin([abs(x - com) for x in posts]))
+                posts[key] = com + float(rng.uniform(-0.04, 0.04))
+                if any(b - a < 0.5 for a, b in pairwise(posts)):
+                    continue
+            task = SupportTask(plank_x, tuple(posts), loads, self.keep)
             if textbook_margin(task, tuple(range(self.n_supports))) < MARGIN:
                 continue
             margins = [textbook_margin(task, c) for c in combinations(range(self.n_supports), self.keep)]
@@ -188,24 +183,24 @@ class SupportEnv(PhysicsEnv):
                 return task
         raise RuntimeError("could not design a support task")  # unreachable for the accepted arguments
 
-    def _new_world(self, rng: np.random.Generator) -> SupportWorld:
-        return SupportWorld(self._sample_task(rng))
-
     # dynamics ------------------------------------------------------------------------------------------------
-    def _act(self, action: int) -> Outcome:
-        return self._world.pull(action)
+    def simulate(self, world: SupportWorld, action: int) -> Outcome:
+        return world.pull(action)
 
     def _valid(self) -> np.ndarray:
         return np.asarray(self._world.present, np.int8)
 
     # numeric view --------------------------------------------------------------------------------------------
     def _observe(self) -> list[float]:
+        # Posts and boxes are placed relative to the plank's centre: where the weight lies along the plank is
+        # what decides which post bears it, and this frame lets a small network see that directly.
         w = self._world
-        obs = [self.decisions_left / self.max_decisions, w.plank.position.x / 2, float(np.clip(w.plank.angle, -1, 1))]
+        centre = w.plank.position.x
+        obs = [self.decisions_left / self.max_decisions, centre / 2, w.plank.angle]
         for present, x in zip(w.present, w.task.posts):
-            obs += [1.0 if present else -1.0, x / 2]
+            obs += [1.0 if present else -1.0, (x - centre) / 1.5]
         for body, (_, mass, _) in zip(w.loads, w.task.loads):
-            obs += [body.position.x / 2, mass / 3, 1.0 if body.position.y > POST_HEIGHT else -1.0]
+            obs += [(body.position.x - centre) / 1.5, mass / 3, 1.0 if body.position.y > POST_HEIGHT else -1.0]
         return obs
 
     # text view -----------------------------------------------------------------------------------------------
