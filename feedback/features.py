@@ -78,8 +78,14 @@ class StepFeaturizer:
         """Size of one step's feature vector."""
         return self.obs_dim + (self.n_actions or self.action_dim) + self.embed_dim
 
-    def steps(self, obs: Sequence[Any], actions: Sequence[Any], texts: Sequence[str] | None = None) -> np.ndarray:
-        """Features of a run of steps, shape ``(T, dim)``."""
+    def steps(
+        self,
+        obs: Sequence[Any],
+        actions: Sequence[Any],
+        texts: Sequence[str] | None = None,
+        embedded: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Features of a run of steps, shape ``(T, dim)`` (``embedded``: the texts' embeddings, if already made)."""
         n = len(actions)
         out = np.zeros((n, self.dim), dtype=np.float32)
         if n == 0:
@@ -99,13 +105,19 @@ class StepFeaturizer:
             out[:, col : col + self.action_dim] = np.asarray(actions, dtype=np.float32).reshape(n, self.action_dim)
             col += self.action_dim
         if self.embed is not None:
-            if texts is None or len(texts) != n:
-                raise ValueError("text features need one text per step")
-            emb = np.asarray(self.embed(list(texts)), dtype=np.float32)
-            if emb.shape != (n, self.embed_dim):
-                raise ValueError(f"embed returned shape {emb.shape}, expected {(n, self.embed_dim)}")
-            out[:, col:] = emb
+            if embedded is None:
+                if texts is None or len(texts) != n:
+                    raise ValueError("text features need one text per step")
+                embedded = self._embed(list(texts))
+            out[:, col:] = embedded
         return out
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        assert self.embed is not None
+        emb = np.asarray(self.embed(texts), dtype=np.float32)
+        if emb.shape != (len(texts), self.embed_dim):
+            raise ValueError(f"embed returned shape {emb.shape}, expected {(len(texts), self.embed_dim)}")
+        return emb
 
     def step(self, obs: Any, action: Any, text: str | None = None) -> np.ndarray:
         """Features of one step, shape ``(dim,)``."""
@@ -117,7 +129,17 @@ class StepFeaturizer:
 
     def batch(self, segments: Sequence[Segment], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Pad segments to ``length`` steps (default: the longest): features ``(N, L, dim)`` and mask ``(N, L)``."""
-        feats = [self.segment(s) for s in segments]
+        if not self.uses_text:
+            return pad([self.segment(s) for s in segments], self.dim, length)
+        # One embedding call for every text of the batch: language models are far faster on batches.
+        texts = [t for s in segments for t in s.texts[: len(s)]]
+        if len(texts) != sum(len(s) for s in segments):
+            raise ValueError("text features need one text per step")
+        embedded = self._embed(texts) if texts else np.zeros((0, self.embed_dim), dtype=np.float32)
+        feats, start = [], 0
+        for s in segments:
+            feats.append(self.steps(s.obs, s.actions, embedded=embedded[start : start + len(s)]))
+            start += len(s)
         return pad(feats, self.dim, length)
 
 

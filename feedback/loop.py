@@ -459,7 +459,6 @@ class RecordTransitions(VecEnvWrapper):
         obs = self.venv.reset()
         self._obs = obs
         self._obs_infos = [dict(i) for i in self.venv.reset_infos]
-        self.reset_infos = self.venv.reset_infos  # agents read the first infos here (agents/base.py)
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -476,5 +475,13 @@ class RecordTransitions(VecEnvWrapper):
             # After an episode ends the VecEnv has reset that env: its new first info is in reset_infos.
             self._obs_infos[i] = self.venv.reset_infos[i] if dones[i] else infos[i]
         self._obs = obs
-        self.reset_infos = self.venv.reset_infos
         return obs, rewards, dones, infos
+
+    @property
+    def reset_infos(self) -> list[dict[str, Any]]:
+        """The wrapped VecEnv's reset infos, where agents read each episode's first info (agents/base.py)."""
+        return self.venv.reset_infos
+
+    @reset_infos.setter
+    def reset_infos(self, value: list[dict[str, Any]]) -> None:
+        pass  # VecEnv.__init__ assigns a fresh list; the wrapped VecEnv's own list is the real one

@@ -87,6 +87,7 @@ def test_oracle_mode_leaves_the_reward_alone_and_budget_zero_asks_nothing(line_w
     loop = make_loop(config(mode="oracle", budget=0))
     venv = make_venv(line_walk, loop)
     venv.reset()
+    assert venv.reset_infos[0]["text"].startswith("You stand")  # agents read first infos through the recorder
     _, rewards, _, infos = venv.step(np.array([2, 0]))
     assert set(infos[0]["reward_terms"]) == {"env"} and rewards[0] == infos[0]["reward_terms"]["env"]
     metrics = loop.end_chunk()
