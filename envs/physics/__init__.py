@@ -21,8 +21,7 @@ SPECS: list[EnvSpec] = [
         levels=(
             {"screen_width": 3, "n_objects": 1, "distractors": 0},
             {"screen_width": 4, "n_objects": 1, "distractors": 1},
-            {"screen_width": 4, "n_objects": 2, "distractors": 1},
-            {"screen_width": 5, "n_objects": 3, "distractors": 2},
+            {"screen_width": 5, "n_objects": 2, "distractors": 1},
         ),
         extra={
             "age_months": [2.5, 3.5],
@@ -61,7 +60,7 @@ SPECS: list[EnvSpec] = [
             {"n_strengths": 3, "pushes": 2, "struck": False, "vary_mass": False},
             {"n_strengths": 4, "pushes": 1, "struck": False, "vary_mass": False},
             {"n_strengths": 4, "pushes": 1, "struck": True, "vary_mass": False},
-            {"n_strengths": 5, "pushes": 1, "struck": True, "vary_mass": True},
+            {"n_strengths": 6, "pushes": 1, "struck": True, "vary_mass": True},
         ),
         extra={
             "age_months": [11.0, 12.0],

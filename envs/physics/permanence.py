@@ -155,8 +155,8 @@ class ObjectPermanenceEnv(PhysicsEnv):
         # bound to bump into it behind the screen, so the reach needs more than one block's path.
         if self.n_objects >= 2:  # one from the right
             starts.append(launch(hi + float(rng.uniform(1.0, 2.0)), max(stop - float(rng.uniform(0.5, 1.5)), 0.3)))
-        if self.n_objects >= 3:  # one following the target from behind, faster
-            follow = min(stop + float(rng.uniform(0.5, 1.5)), hi + OPEN - 0.3)
+        if self.n_objects >= 3:  # one following the target from behind, faster, and bound to catch it
+            follow = min(stop + float(rng.uniform(1.5, 2.5)), hi + OPEN - 0.3)
             starts.append(launch(float(rng.uniform(0.3, x0 - 0.45)), follow))
         resting: list[float] = []
         taken = [x for x, _ in starts]

@@ -126,9 +126,9 @@ class StabilityWorld:
             tower = {id(b) for b in moved if b is not self.blocks[-1]} | {id(b) for b in tipped}
             if tower:
                 events["tower_fell"] = float(len(tower))
-            on_table = sum(1 for b in self.blocks[1:] if b.position.y < HEIGHT)
-            if on_table:
-                events["object_dropped"] = float(on_table)
+            dropped = sum(1 for b, (_, y0) in zip(self.blocks, before) if b.position.y < y0 - HEIGHT / 2)
+            if dropped:
+                events["object_dropped"] = float(dropped)
         if len(self.sim.broken) > broken_before:
             events["object_broken"] = float(len(self.sim.broken) - broken_before)
         done = self.fallen or self.placed == self.task.n_place
@@ -150,7 +150,7 @@ class StabilityEnv(PhysicsEnv):
     - Reward: 1 when the last block is placed, the tower stands and its top reaches the goal (``success``).
     - Episode: ``n_place`` decisions; it ends early when anything falls (failure).
     - Events: ``tower_fell`` (tower blocks that moved more than 0.1 m or tipped), ``object_dropped`` (blocks that
-      ended on the table), ``object_broken`` (glass blocks that broke).
+      fell more than half a block height), ``object_broken`` (glass blocks that broke).
     - Split: ``eval`` draws the tower's lean (each block's offset) from bands disjoint from ``train``'s.
 
     Version history: v0, first version.
