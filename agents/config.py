@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from agents.base import Agent
+from agents.lm.config import LMConfig
 from agents.sb3 import SB3PPOAgent, SB3PPOConfig
 
-# The learners a config may name by ``kind``; with more than one, a discriminated union on ``kind``.
-AgentConfig = SB3PPOConfig
+# The learners a config may name by ``kind`` (a discriminated union: `kind: sb3_ppo` or `kind: lm`).
+AgentConfig = SB3PPOConfig | LMConfig
 
 
 def build_agent(config: AgentConfig, seed: int, observation_space: Any, action_space: Any, n_envs: int) -> Agent:
     """Construct the agent a run config names. Numeric agents get the curriculum-wide padded spaces."""
-    if config.kind == "sb3_ppo":
+    if isinstance(config, SB3PPOConfig):
         return SB3PPOAgent(config, seed, observation_space, action_space, n_envs)
+    if isinstance(config, LMConfig):
+        from agents.lm import LMAgent
+
+        return LMAgent(config, seed)
     raise ValueError(f"unknown agent kind {config.kind!r}")

@@ -42,24 +42,28 @@ class SB3PPOConfig(BaseModel):
 
 
 class NumericView(gym.Wrapper):
-    """Pad the observation to ``obs_dim`` and widen the action space to ``n_actions``.
+    """Pad the observation to ``obs_dim``, append a one-hot of the task, and widen the actions to ``n_actions``.
 
-    An action the inner env does not have, or that its ``action_mask`` marks invalid, becomes the env's first valid
-    action, so one fixed-size policy can act in every stage.
+    The one-hot (``task`` of ``n_tasks``; a stage of the curriculum) tells one shared policy which world it is in, the
+    usual task identifier of multi-task RL, so stages whose padded observations overlap do not interfere. An action
+    the inner env does not have, or that its ``action_mask`` marks invalid, becomes the env's first valid action, so
+    one fixed-size policy can act in every stage.
     """
 
-    def __init__(self, env: gym.Env, obs_dim: int, n_actions: int):
+    def __init__(self, env: gym.Env, obs_dim: int, n_actions: int, task: int = 0, n_tasks: int = 1):
         super().__init__(env)
+        self._task_slot = obs_dim + task
         self._inner_n = int(env.action_space.n)
         self._inner_dim = int(np.prod(env.observation_space.shape))
         # Unbounded so every stage's padded space is the same space (SB3 checks equality when envs are swapped).
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim + n_tasks,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(n_actions)
         self._mask: np.ndarray | None = None
 
     def _pad(self, obs: np.ndarray) -> np.ndarray:
         out = np.zeros(self.observation_space.shape, dtype=np.float32)
         out[: self._inner_dim] = np.asarray(obs, dtype=np.float32).ravel()
+        out[self._task_slot] = 1.0
         return out
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

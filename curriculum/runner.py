@@ -141,7 +141,7 @@ class Run:
         obs_space = act_space = None
         if config.agent.kind == "sb3_ppo":
             self.numeric = numeric_shape(config.stages)
-            obs_space = gym.spaces.Box(-np.inf, np.inf, (self.numeric[0],), dtype=np.float32)
+            obs_space = gym.spaces.Box(-np.inf, np.inf, (self.numeric[0] + len(config.stages),), dtype=np.float32)
             act_space = gym.spaces.Discrete(self.numeric[1])
         self.agent: Agent = build_agent(config.agent, config.seed, obs_space, act_space, config.curriculum.n_envs)
         self.teacher: Teacher = TEACHERS[config.curriculum.teacher](
@@ -161,7 +161,9 @@ class Run:
     # ------------------------------------------------------------------------------------------------ building
     def factory(self, stage: int, level: int) -> StageEnvFactory:
         shapers = (self.constitutions[stage].shaper(),) if stage in self.constitutions else ()
-        return StageEnvFactory(self.config.stages[stage], self.levels[stage][level], self.numeric, shapers)
+        return StageEnvFactory(
+            self.config.stages[stage], self.levels[stage][level], self.numeric, (stage, len(self.levels)), shapers
+        )
 
     def run_record(self) -> dict[str, Any]:
         """What the run logs about itself: git commit and every constitution's name, version and content hash."""

@@ -85,6 +85,7 @@ class StageEnvFactory:
     stage: StageConfig
     level_kwargs: dict[str, Any]  # the env's full kwargs at this level (see config.stage_levels)
     numeric: tuple[int, int] | None = None  # (obs_dim, n_actions) for numeric agents
+    task: tuple[int, int] = (0, 1)  # (stage index, number of stages): the task one-hot of the numeric view
     shapers: tuple[Shaper, ...] = field(default_factory=tuple)
 
     def __call__(self, split: str = "train") -> gym.Env:
@@ -96,7 +97,7 @@ class StageEnvFactory:
             env = shape(env)
         env = EpisodeStats(env)
         if self.numeric is not None:
-            env = NumericView(env, *self.numeric)
+            env = NumericView(env, *self.numeric, *self.task)
         return env
 
 
