@@ -20,6 +20,12 @@ Run folder layout (``<stage>`` is the stage name, made file-safe; an unnamed sta
     RUN_DIR/feedback/<stage>/human.jsonl        people's answers, written by ``upbringing feedback RUN_DIR``
 
 :meth:`FeedbackLoop.state_dict` holds everything needed for a resumed run to continue exactly.
+
+Wiring (what a runner does per stage): size the featurizer to the observations and actions the recorder sees
+(e.g. the padded numeric view); build each env with :meth:`FeedbackLoop.wrap` as its outermost reward wrapper; wrap
+the ``VecEnv`` with :meth:`FeedbackLoop.recorder`; after each chunk call :meth:`FeedbackLoop.end_chunk` and log its
+metrics. Envs in subprocesses hold their own copy of the scorer: after ``end_chunk`` push the new weights with
+``venv.env_method("set_feedback_state", loop.scorer.state())``.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from feedback.data import Preference, Segment, read_jsonl, write_jsonl
 from feedback.features import StepFeaturizer, pad, step_text
 from feedback.oversight import HierarchicalOversight, Judge
 from feedback.queries import queries_for_chunk, select_pairs
-from feedback.raters import RaterPool, segment_utility
+from feedback.raters import RaterPool, segment_utility, step_utilities
 from feedback.reward_model import LearnedReward, RewardEnsemble, expected_calibration_error, pairwise_accuracy
 from feedback.terminal import HUMAN, QUERIES
 from feedback.wrapper import FeedbackReward
@@ -118,6 +124,7 @@ class FeedbackLoop:
         self._window: deque[dict[str, Any]] = deque(maxlen=config.alarm_window)
         self.alarms = 0
         self.last_metrics: dict[str, float] = {}
+        self.last_evaluation: dict[str, float] = {}
 
     # ----------------------------------------------------------------------------------------------------- wiring
 
@@ -175,13 +182,7 @@ class FeedbackLoop:
         self.segments.append(seg)
         self._seg_feats.append(feats)
         self._chunk_feats.append(feats)
-        self._chunk_truth.append(self._true_steps(seg))
-
-    def _true_steps(self, seg: Segment) -> np.ndarray:
-        u = np.asarray(seg.rewards, dtype=np.float64)
-        for t, events in enumerate(seg.events):
-            u[t] += sum(w * events.get(k, 0.0) for k, w in self.config.true_profile.items())
-        return u
+        self._chunk_truth.append(step_utilities(seg, self.config.true_profile))
 
     def true_utility(self, segment: Segment) -> float:
         """The hidden true utility of a segment: env reward plus ``config.true_profile`` over its events."""
@@ -197,7 +198,10 @@ class FeedbackLoop:
         metrics.update(self._update_alarm())
         n = queries_for_chunk(self.config.budget, self.queries_used, self.config.schedule, self.config.per_chunk)
         new_train, asked = self._ask(n)
-        metrics.update(self._evaluate(new_train))
+        evaluation = self._evaluate(new_train)
+        metrics.update(evaluation)
+        # The summary keeps the latest real measurement (a chunk with no fresh labels measures nothing).
+        self.last_evaluation.update({k: v for k, v in evaluation.items() if not math.isnan(v)})
         self._train.extend(new_train)
         self._train_feats.extend((self._feats(p.a), self._feats(p.b)) for p in new_train)
         human = self._import_human_answers()
@@ -235,7 +239,7 @@ class FeedbackLoop:
         if len(feats) > _ALARM_SAMPLE:
             keep = np.sort(self.rng.choice(len(feats), _ALARM_SAMPLE, replace=False))
             feats = feats[keep]
-        self._window.append({"feats": feats, "truth": _mean_se(truth), "version": self.scorer.version})
+        self._window.append({"feats": feats, "truth": _mean_se(truth)})
         self._chunk_feats, self._chunk_truth = [], []
         out = {"feedback/alarm": 0.0, "feedback/true_utility": self._window[-1]["truth"][0]}
         # The policy optimised the current scorer only in chunks played since it was set; earlier chunks of the
@@ -352,15 +356,16 @@ class FeedbackLoop:
     # ------------------------------------------------------------------------------------------------- reporting
 
     def summary(self) -> dict[str, float]:
-        """Figures for the stage summary: queries used, label count, the reward model's latest accuracy and ECE."""
-        m = self.last_metrics
+        """Figures for the stage summary: queries used, label count, and the reward model's accuracy and ECE as last
+        measured on fresh labels (NaN until measured)."""
+        m, e, nan = self.last_metrics, self.last_evaluation, float("nan")
         return {
             "queries_used": float(self.queries_used),
             "budget": float(self.config.budget),
             "labels": float(len(self._train)),
-            "rm_accuracy": m.get("feedback/rm_accuracy", float("nan")),
-            "rm_true_accuracy": m.get("feedback/rm_true_accuracy", float("nan")),
-            "rm_ece": m.get("feedback/rm_ece", float("nan")),
+            "rm_accuracy": e.get("feedback/rm_accuracy", nan),
+            "rm_true_accuracy": e.get("feedback/rm_true_accuracy", nan),
+            "rm_ece": e.get("feedback/rm_ece", nan),
             "agreement": m.get("feedback/agreement", float("nan")),
             "alarms": float(self.alarms),
         }
@@ -387,9 +392,10 @@ class FeedbackLoop:
             "train": [p.to_json() for p in self._train],
             "human_seen": sorted(self._human_seen),
             "segments": [asdict(s) for s in self.segments],
-            "window": [{"truth": list(w["truth"]), "version": w["version"]} for w in self._window],
+            "window": [list(w["truth"]) for w in self._window],
             "scorer": {"mean": self.scorer.mean, "std": self.scorer.std, "version": self.scorer.version},
             "last_metrics": self.last_metrics,
+            "last_evaluation": self.last_evaluation,
         }
         return {"json": meta, "arrays": arrays}
 
@@ -415,10 +421,8 @@ class FeedbackLoop:
             self.segments.append(seg)
             self._seg_feats.append(self._feats(seg))
         self._window.clear()
-        for i, w in enumerate(meta["window"]):
-            self._window.append(
-                {"feats": np.asarray(arrays[f"window.{i}.feats"]), "truth": tuple(w["truth"]), "version": w["version"]}
-            )
+        for i, truth in enumerate(meta["window"]):
+            self._window.append({"feats": np.asarray(arrays[f"window.{i}.feats"]), "truth": tuple(truth)})
         self._open, self._chunk_feats, self._chunk_truth = {}, [], []
         if self.model.fitted:
             calibration = np.concatenate(list(self._seg_feats)) if self._seg_feats else None
@@ -426,6 +430,7 @@ class FeedbackLoop:
         self.scorer.mean, self.scorer.std = float(meta["scorer"]["mean"]), float(meta["scorer"]["std"])
         self.scorer.version = int(meta["scorer"]["version"])
         self.last_metrics = dict(meta["last_metrics"])
+        self.last_evaluation = dict(meta["last_evaluation"])
 
     def save(self, directory: str | Path) -> None:
         """Write :meth:`state_dict` into ``directory`` as ``feedback_state.json`` + ``feedback_state.safetensors``."""

@@ -73,6 +73,7 @@ def test_loop_spends_the_budget_learns_the_reward_and_writes_preferences(line_wa
     assert 0.8 <= history[-1]["feedback/agreement"] < 1.0  # r2 errs 10% of the time
     summary = loop.summary()
     assert summary["queries_used"] == 120 and summary["labels"] == history[-1]["feedback/labels"]
+    assert summary["rm_true_accuracy"] == history[3]["feedback/rm_true_accuracy"]  # the last chunk measured nothing
 
     folder = stage_dir(tmp_path, "physics walk")
     assert folder.name == "physics_walk"
