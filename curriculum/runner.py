@@ -12,7 +12,7 @@ import os
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -251,6 +251,25 @@ class Run:
         seeds = eval_seeds(self.config.seed, stage, count, s.eval_episodes)
         return evaluate(self.agent, self.factory(stage, level), seeds, self.rules[stage].metric, transcripts)
 
+    def evaluate_stage(
+        self,
+        stage: int,
+        level: int | None = None,
+        seeds: list[int] | None = None,
+        overrides: dict[str, Any] | None = None,
+        transcripts: int = 0,
+    ) -> EvalResult:
+        """Play held-out episodes of ``stage`` (default: its last level, the stage's ``eval_episodes`` fresh seeds
+        from a stream of their own) with env kwargs ``overrides`` on top (shift suites: perturbed physics, unseen
+        opponents, held-out story families). Does not touch the curriculum's own evaluation counters."""
+        level = len(self.levels[stage]) - 1 if level is None else level
+        if seeds is None:
+            seeds = eval_seeds(self.config.seed + 1_000_003, stage, 0, self.config.stages[stage].eval_episodes)
+        factory = self.factory(stage, level)
+        if overrides:
+            factory = replace(factory, level_kwargs={**factory.level_kwargs, **overrides})
+        return evaluate(self.agent, factory, seeds, self.rules[stage].metric, transcripts)
+
     def _evaluate_and_advance(self, task: Task) -> None:
         stage = self.config.stages[task.stage]
         step = self.state.global_step
@@ -460,6 +479,22 @@ class Run:
             retention_after=engine["retention_after"],
         )
         return engine
+
+
+def load_run(run_dir: Path, checkpoint: Path | None = None) -> Run:
+    """A run folder's run with its agent and curriculum state restored from ``checkpoint`` (default: the latest),
+    for evaluating or inspecting a trained agent (:meth:`Run.evaluate_stage`)."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.exists():
+        raise FileError([Problem(str(run_dir), f"not a run folder (no {CONFIG_FILE})")])
+    config = config_from_text(config_path.read_text(encoding="utf-8"), str(config_path))
+    checkpoint = checkpoint or latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileError([Problem(str(run_dir), "the run has no checkpoint yet")])
+    run = Run(config, run_dir, progress=False)
+    run.load_checkpoint(checkpoint)
+    return run
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
