@@ -27,12 +27,13 @@ class PolicyOutput:
     Attributes:
         logits: ``[B, K]`` action logits (normalised, tempered); ``-inf`` for invalid or absent actions.
         values: ``[B]`` state values.
-        logprobs: ``[B, K]`` raw summed token log-probabilities of each action (``-inf`` where not scored).
+        scores: ``[B, K]`` raw action scores (for a causal LM: the summed token log-probabilities), ``-inf`` where
+            not scored.
     """
 
     logits: torch.Tensor
     values: torch.Tensor
-    logprobs: torch.Tensor
+    scores: torch.Tensor
 
     @property
     def log_probs(self) -> torch.Tensor:

@@ -146,7 +146,7 @@ def test_normalisations_and_temperature(tiny_dir, tiny):
                 n_tokens = len(tokenizer(" " + q.actions[a], add_special_tokens=False)["input_ids"])
                 divisor = {"sum": 1, "token_mean": n_tokens, "word_mean": len(q.actions[a].split())}[how]
                 assert out.logits[qi, a].item() == pytest.approx(sums[qi, a].item() / divisor / 2.0, abs=1e-4)
-        assert torch.allclose(out.logprobs[torch.isfinite(sums)], sums[torch.isfinite(sums)], atol=1e-4)
+        assert torch.allclose(out.scores[torch.isfinite(sums)], sums[torch.isfinite(sums)], atol=1e-4)
 
 
 def test_masked_actions_have_zero_probability_and_are_never_sampled(tiny_dir, tiny):
@@ -202,4 +202,4 @@ def test_tiny_model_builds_deterministically_and_loads_like_any_model(tiny_dir, 
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
     assert build_tiny(tmp_path) == again  # cached: no rebuild
     model = AutoModelForCausalLM.from_pretrained(again)
-    assert 0.5e6 < sum(p.numel() for p in model.parameters()) < 5e6
+    assert 0.1e6 < sum(p.numel() for p in model.parameters()) < 5e6
