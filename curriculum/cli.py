@@ -40,6 +40,10 @@ def format_summary(summary: dict[str, Any]) -> str:
             viol = "-"
         else:
             viol = ", ".join(f"{k} {v:.0%}" for k, v in sorted(violated.items())) or "none"
+        fb = s.get("feedback")
+        if fb:
+            acc = fb.get("rm_true_accuracy", fb.get("rm_accuracy"))
+            score += f", {int(fb['queries_used'])} queries" + ("" if acc is None else f", reward model {acc:.0%} right")
         rows.append((s["name"], s["env"], mastery, score, viol))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [
@@ -149,6 +153,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_feedback(args: argparse.Namespace) -> int:
+    from feedback.terminal import answer_queries
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "feedback").is_dir():
+        raise FileError([Problem(str(run_dir), "no feedback queries here (a run whose stages use feedback: has them)")])
+    answer_queries(run_dir, name=args.name)
+    return 0
+
+
 def _cmd_envs(args: argparse.Namespace) -> int:
     import envs
 
@@ -185,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate files you write (configs, constitutions, stories)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("feedback", help="answer a run's pending feedback queries yourself, in the terminal")
+    p.add_argument("run_dir", help="the run folder")
+    p.add_argument("--name", help="your name in the preference data (human:<name>)")
+    p.set_defaults(func=_cmd_feedback)
 
     p = sub.add_parser("envs", help="list registered environments")
     p.add_argument("--json", action="store_true", help="one JSON list of {id, family, api, ...}")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agents.config import AgentConfig
 from curriculum.promotion import PromotionRule
 from curriculum.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, parse_yaml, pydantic_problems
+from feedback.config import FeedbackConfig
 
 
 class Frozen(BaseModel):
@@ -44,6 +45,9 @@ class StageConfig(Frozen):
         default=None, description="Constitution for this stage (shipped name or path); None = the run's constitution."
     )
     risk: str | None = Field(default=None, description="Risk level of this stage (switches on constitution layers).")
+    feedback: FeedbackConfig | None = Field(
+        default=None, description="Simulated human feedback and a learned reward model for this stage."
+    )
 
     @field_validator("name")
     @classmethod
@@ -56,12 +60,19 @@ class StageConfig(Frozen):
 class CurriculumConfig(Frozen):
     """How the teacher orders the stages."""
 
-    teacher: Literal["sequential", "direct"] = Field(
+    teacher: Literal["sequential", "direct", "uniform", "learning_progress"] = Field(
         default="sequential",
-        description="sequential: stages in order, mastery-gated; direct: only the last stage (the control).",
+        description="sequential: stages in order, mastery-gated; direct: only the last stage (the control); "
+        "uniform: stages drawn at random; learning_progress: stages drawn by absolute learning progress.",
     )
     review_fraction: float = Field(
-        default=0.1, ge=0.0, lt=1.0, description="Share of training chunks that replay an already mastered stage."
+        default=0.1, ge=0.0, lt=1.0, description="Floor share of training chunks that replay mastered stages."
+    )
+    review_boost: float = Field(
+        default=1.0, ge=0.0, description="Extra review probability per unit of retention a mastered stage has lost."
+    )
+    demote_below: float | None = Field(
+        default=None, description="Demote a mastered stage (train it again) when its retention score falls below this."
     )
     chunk_steps: int = Field(
         default=2048, gt=0, description="Env steps per training chunk: the unit of evaluation and checkpointing."

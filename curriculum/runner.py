@@ -37,8 +37,8 @@ from curriculum.stage_envs import (
     make_vec_env,
     numeric_shape,
 )
-from curriculum.teachers import TEACHERS, Task, Teacher
-from curriculum.tracking import Tracker, git_commit
+from curriculum.teachers import TEACHERS, ReviewSettings, Task, Teacher
+from curriculum.tracking import Tracker, git_commit, jsonable
 from curriculum.yamlfile import FileError, Problem
 
 CONFIG_FILE = "config.yaml"
@@ -144,10 +144,11 @@ class Run:
             obs_space = gym.spaces.Box(-np.inf, np.inf, (self.numeric[0] + len(config.stages),), dtype=np.float32)
             act_space = gym.spaces.Discrete(self.numeric[1])
         self.agent: Agent = build_agent(config.agent, config.seed, obs_space, act_space, config.curriculum.n_envs)
-        self.teacher: Teacher = TEACHERS[config.curriculum.teacher](
+        cur = config.curriculum
+        self.teacher: Teacher = TEACHERS[cur.teacher](
             [len(lv) for lv in self.levels],
             [s.budget for s in config.stages],
-            config.curriculum.review_fraction,
+            ReviewSettings(cur.review_fraction, cur.review_boost, cur.demote_below),
             seed=config.seed,
         )
         self.constitutions: dict[int, StageConstitution] = {}
@@ -155,12 +156,36 @@ class Run:
             name = stage_constitution(config, stage)
             if name is not None:
                 self.constitutions[i] = StageConstitution.load(name, stage)
+        self.feedback: dict[int, Any] = {}
+        for i, stage in enumerate(config.stages):
+            if stage.feedback is not None:
+                self.feedback[i] = self._feedback_loop(i)
         self.tracker: Tracker | None = None
         self._bars: dict[int, tqdm] = {}
 
+    def _feedback_loop(self, stage: int) -> Any:
+        """The stage's simulated-feedback loop, its reward model sized for the observations the agent sees."""
+        from feedback.features import StepFeaturizer
+        from feedback.loop import FeedbackLoop
+
+        s = self.config.stages[stage]
+        if self.numeric is not None:
+            obs_dim, n_actions = self.numeric[0] + len(self.config.stages), self.numeric[1]
+        else:
+            obs_dim, n_actions = numeric_shape([s])
+        seed = int(np.random.SeedSequence([self.config.seed, 0xFEED, stage]).generate_state(1)[0])
+        return FeedbackLoop(
+            s.feedback, StepFeaturizer(obs_dim, n_actions=n_actions), stage=s.name, run_dir=self.run_dir, seed=seed
+        )
+
     # ------------------------------------------------------------------------------------------------ building
     def factory(self, stage: int, level: int) -> StageEnvFactory:
-        shapers = (self.constitutions[stage].shaper(),) if stage in self.constitutions else ()
+        shapers: tuple[Any, ...] = (self.constitutions[stage].shaper(),) if stage in self.constitutions else ()
+        if stage in self.feedback:
+            from feedback.wrapper import FeedbackReward
+
+            loop = self.feedback[stage]
+            shapers += (partial(FeedbackReward, scorer=loop.scorer, mode=loop.config.mode, weight=loop.config.weight),)
         return StageEnvFactory(
             self.config.stages[stage], self.levels[stage][level], self.numeric, (stage, len(self.levels)), shapers
         )
@@ -194,18 +219,24 @@ class Run:
         while (task := self.teacher.next_task()) is not None:
             seed = chunk_seed(c.seed, self.state.chunk)
             seed_everything(seed)
-            venv = make_vec_env(self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env)
-            venv.seed(seed)
+            log = make_vec_env(self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env)
+            log.seed(seed)
+            loop = self.feedback.get(task.stage) if not task.review else None
+            venv = loop.recorder(log) if loop is not None else log  # feedback sees every transition it learns from
             start = time.perf_counter()
             train_metrics = self.agent.learn(venv, c.curriculum.chunk_steps)
             seconds = time.perf_counter() - start
-            episodes = venv.finished
+            episodes = log.finished
             venv.close()
+            if loop is not None:
+                train_metrics.update(loop.end_chunk())  # queries, reward-model fit, alarm: feedback/ metrics
 
             self.state.global_step += c.curriculum.chunk_steps
             self.teacher.record_training(task, c.curriculum.chunk_steps)
             self._log_training(task, train_metrics, episodes, seconds)
-            if not task.review:
+            if task.review:
+                self._review(task)
+            else:
                 self._evaluate_and_advance(task)
             self.state.chunk += 1
             if self.state.chunk % c.tracking.checkpoint_every == 0 or self.teacher.done:
@@ -321,7 +352,7 @@ class Run:
         if bar is not None:
             bar.set_postfix(level=task.level, score=f"{result.score:.2f}")
 
-        outcome = self.teacher.record_evaluation(task, verdict)
+        outcome = self.teacher.record_evaluation(task, verdict, result.score)
         if outcome is None:
             return
         progress = self.teacher.progress[task.stage]
@@ -342,6 +373,30 @@ class Run:
             bar = self._bars.pop(task.stage, None)
             if bar is not None:
                 bar.close()
+
+    def _review(self, task: Task) -> None:
+        """After a review chunk: measure the mastered stage's retention on fresh held-out episodes."""
+        stage = self.config.stages[task.stage]
+        result = self._evaluate(task.stage, task.level)
+        outcome = self.teacher.record_review(task.stage, result.score)
+        p = self.teacher.progress[task.stage]
+        self.tracker.log(  # type: ignore[union-attr]
+            {f"curriculum/{stage.name}/retention": result.score}, self.state.global_step
+        )
+        if outcome == "demotion":
+            self.state.level_scores[task.stage] = []
+            self.tracker.event(  # type: ignore[union-attr]
+                "demotion",
+                self.state.global_step,
+                stage=stage.name,
+                level=task.level,
+                evidence={
+                    "retention": result.score,
+                    "mastery_score": p.mastery_score,
+                    "demote_below": self.teacher.review.demote_below,
+                    "episodes": len(result.scores),
+                },
+            )
 
     def _retention_row(self, after: int) -> None:
         """Evaluate every stage up to ``after`` at its last level: row ``after`` of the retention matrix."""
@@ -388,6 +443,7 @@ class Run:
                     "final_score": final[stage.name],
                     "metric": self.rules[i].metric,
                     "violations": violations.get(stage.name),
+                    "feedback": self.feedback[i].summary() if i in self.feedback else None,
                 }
             )
         summary = {
@@ -403,6 +459,7 @@ class Run:
             "matrix": self.state.retention,
         }
         write_json_atomic(self.run_dir / RETENTION_FILE, retention)
+        summary = jsonable(summary)
         write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
         self.tracker.event("run_end", self.state.global_step, summary=summary)  # type: ignore[union-attr]
         self.tracker.log(
@@ -450,6 +507,8 @@ class Run:
             "events_offset": self.tracker.events_offset,
             "wandb_run_id": self.tracker.run_id,
         }
+        for i, loop in self.feedback.items():
+            loop.save(tmp / "feedback" / self.config.stages[i].name)
         write_json_atomic(tmp / "engine.json", engine)
         for f in tmp.rglob("*"):
             if f.is_file():
@@ -470,6 +529,8 @@ class Run:
         self.teacher.load_state_dict(engine["teacher"])
         for i, state in engine.get("lagrangians", {}).items():
             self.constitutions[int(i)].lagrangian.load_state_dict(state)
+        for i, loop in self.feedback.items():
+            loop.load(path / "feedback" / self.config.stages[i].name)
         self.state = RunState(
             chunk=engine["chunk"],
             global_step=engine["global_step"],

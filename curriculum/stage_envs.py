@@ -1,9 +1,10 @@
 """Building a stage's environments: one env stack, vectorized for training and played out for evaluation.
 
-The stack, bottom to top: the registered env (``envs.make``), :class:`envs.terms.RecordEnvReward` (term ``env``),
-the stage's shaping wrappers (each adds its own named terms), :class:`EpisodeStats` (per-episode sums of the terms,
-events and success), and for numeric agents :class:`agents.sb3.NumericView` (one observation and action size for the
-whole curriculum).
+The stack, bottom to top: the registered env (``envs.make``), for numeric agents :class:`agents.sb3.NumericView` (one
+observation and action size for the whole curriculum), :class:`envs.terms.RecordEnvReward` (term ``env``), the
+stage's shaping wrappers (constitution, learned feedback: each adds its own named terms), and
+:class:`EpisodeStats` (per-episode sums of the terms, events, costs and success). NumericView sits low so the
+feedback wrapper scores the very observations the agent sees and the feedback recorder stores.
 """
 
 from __future__ import annotations
@@ -92,13 +93,13 @@ class StageEnvFactory:
         kwargs = dict(self.level_kwargs)
         if accepts_split(self.stage.env):
             kwargs["split"] = split
-        env: gym.Env = RecordEnvReward(envs.make(self.stage.env, **kwargs))
-        for shape in self.shapers:
-            env = shape(env)
-        env = EpisodeStats(env)
+        env: gym.Env = envs.make(self.stage.env, **kwargs)
         if self.numeric is not None:
             env = NumericView(env, *self.numeric, *self.task)
-        return env
+        env = RecordEnvReward(env)
+        for shape in self.shapers:
+            env = shape(env)
+        return EpisodeStats(env)
 
 
 def numeric_shape(stages: Sequence[StageConfig]) -> tuple[int, int]:

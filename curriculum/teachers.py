@@ -1,8 +1,14 @@
 """Teachers decide what the agent trains on next and react to held-out evaluations.
 
-The base class keeps the curriculum's state (per-stage progress, the current stage and level, a seeded RNG) and
-saves it with every checkpoint, so after a resume the teacher asks for exactly the tasks it would have asked for.
-A teacher is a short subclass that overrides :meth:`Teacher.next_task` and, if it needs to, :meth:`Teacher.start`.
+The base class keeps the curriculum's state (per-stage progress, a seeded RNG, moving averages of held-out scores)
+and saves it with every checkpoint, so after a resume the teacher asks for exactly the tasks it would have asked for.
+A teacher is a short subclass that overrides :meth:`Teacher.next_task`.
+
+Mastery is tracked per stage, and a stage is one concept (one env): infants learn physical concepts event by event,
+so no transfer between concepts is assumed. After a stage is mastered it is reviewed (spaced review): each mastered
+stage keeps a floor probability of being replayed, raised in proportion to how far its retention has fallen below
+the score it was mastered at; when retention falls below ``demote_below`` the stage is demoted and trained again
+until re-mastered.
 """
 
 from __future__ import annotations
@@ -34,58 +40,141 @@ class StageProgress:
     finished: bool = False
     steps_to_mastery: int | None = None
     skipped: bool = False
+    mastery_score: float | None = None  # held-out score when mastered
+    retention: float | None = None  # latest held-out score since then
+    demotions: int = 0
+    relearn_steps: int = 0  # training steps since the last demotion
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """Spaced review and demotion.
+
+    Attributes:
+        floor: Probability that a chunk replays a mastered stage while retention holds.
+        boost: How much that probability rises per unit of retention lost (score at mastery minus now).
+        demote_below: Retention score under which a mastered stage is demoted; None: never demote.
+    """
+
+    floor: float = 0.1
+    boost: float = 1.0
+    demote_below: float | None = None
 
 
 class Teacher:
-    """Mastery-gated progress through ordered stages, with review of mastered stages.
+    """Mastery-gated progress through ordered stages, with spaced review of mastered stages and demotion.
 
     Args:
         levels: Number of levels of each stage.
         budgets: Most training env steps of each stage.
-        review_fraction: Share of chunks that replay a mastered stage (at its last level).
+        review: Spaced review and demotion settings.
         seed: Seed of the teacher's own RNG.
+        ema: Smoothing of the fast and slow moving averages of each stage's held-out score.
     """
 
     name = "base"
 
-    def __init__(self, levels: list[int], budgets: list[int], review_fraction: float, seed: int):
+    def __init__(
+        self,
+        levels: list[int],
+        budgets: list[int],
+        review: ReviewSettings,
+        seed: int,
+        ema: tuple[float, float] = (0.5, 0.1),
+    ):
         self.levels = list(levels)
         self.budgets = list(budgets)
-        self.review_fraction = review_fraction
+        self.review = review
         self.rng = np.random.default_rng(seed)
+        self.ema_fast, self.ema_slow = ema
         self.progress = [StageProgress() for _ in levels]
         self.current = 0
+        self.demoted: list[int] = []
+        self.fast = [None] * len(levels)  # type: list[float | None]
+        self.slow = [None] * len(levels)  # type: list[float | None]
         self.start()
 
     def start(self) -> None:
-        """Hook: set up the starting stage (the base starts at stage 0, level 0)."""
+        """Hook: set up the starting state (the base starts at stage 0, level 0)."""
 
+    # ----------------------------------------------------------------------------------------- what to train next
     @property
     def done(self) -> bool:
-        return self.current >= len(self.levels)
+        return all(p.finished for p in self.progress) and not self.demoted
 
     def mastered_stages(self) -> list[int]:
         return [i for i, p in enumerate(self.progress) if p.mastered and not p.skipped]
 
-    def next_task(self) -> Task | None:
-        """The next chunk's task, or None when the curriculum is over."""
-        if self.done:
-            return None
-        review = [i for i in self.mastered_stages() if i != self.current]
-        if review and self.rng.random() < self.review_fraction:
-            stage = int(self.rng.choice(review))
-            return Task(stage, self.levels[stage] - 1, review=True)
-        return Task(self.current, self.progress[self.current].level)
+    def review_probability(self, exclude: int | None = None) -> dict[int, float]:
+        """Chance that the next chunk replays each mastered stage: the floor, shared, plus each stage's retention
+        deficit times ``boost`` (capped so at least some chunks still go to new learning)."""
+        stages = [i for i in self.mastered_stages() if i != exclude and i not in self.demoted]
+        if not stages:
+            return {}
+        probs = {}
+        for i in stages:
+            p = self.progress[i]
+            deficit = 0.0
+            if p.retention is not None and p.mastery_score is not None:
+                deficit = max(0.0, p.mastery_score - p.retention)
+            probs[i] = self.review.floor / len(stages) + self.review.boost * deficit
+        total = sum(probs.values())
+        cap = 0.9
+        return {i: v * cap / total for i, v in probs.items()} if total > cap else probs
 
+    def _review_or(self, task: Task, exclude: int) -> Task:
+        probs = self.review_probability(exclude)
+        u = self.rng.random()
+        for stage, p in probs.items():
+            if u < p:
+                return Task(stage, self.levels[stage] - 1, review=True)
+            u -= p
+        return task
+
+    def _unfinished(self) -> list[int]:
+        return [i for i, p in enumerate(self.progress) if not p.finished]
+
+    def next_task(self) -> Task | None:
+        """The next chunk's task, or None when the curriculum is over. The base: demoted stages first, then the
+        first unfinished stage, with spaced review of mastered ones."""
+        if self.demoted:
+            stage = self.demoted[0]
+            return self._review_or(Task(stage, self.progress[stage].level), stage)
+        unfinished = self._unfinished()
+        if not unfinished:
+            return None
+        self.current = unfinished[0]
+        return self._review_or(Task(self.current, self.progress[self.current].level), self.current)
+
+    # ----------------------------------------------------------------------------------------- what happened
     def record_training(self, task: Task, steps: int) -> None:
         """Count ``steps`` of training on ``task`` (review chunks do not use the stage's budget)."""
         if not task.review:
             self.progress[task.stage].steps += steps
+            if task.stage in self.demoted:
+                self.progress[task.stage].relearn_steps += steps
 
-    def record_evaluation(self, task: Task, verdict: Verdict) -> str | None:
-        """Advance on a held-out verdict for the current task. Returns ``"level_up"``, ``"promotion"``,
-        ``"not_mastered"`` (budget spent) or None."""
+    def observe(self, stage: int, score: float) -> None:
+        """A held-out score of ``stage``: update its fast and slow moving averages."""
+        f, s = self.fast[stage], self.slow[stage]
+        self.fast[stage] = score if f is None else (1 - self.ema_fast) * f + self.ema_fast * score
+        self.slow[stage] = score if s is None else (1 - self.ema_slow) * s + self.ema_slow * score
+
+    def record_evaluation(self, task: Task, verdict: Verdict, score: float) -> str | None:
+        """Advance on a held-out verdict for a training task. Returns ``"level_up"``, ``"promotion"``,
+        ``"remastered"``, ``"not_mastered"`` (budget spent) or None."""
         p = self.progress[task.stage]
+        self.observe(task.stage, score)
+        if task.stage in self.demoted:
+            if verdict.mastered:
+                self.demoted.remove(task.stage)
+                p.mastery_score, p.retention = score, score
+                return "remastered"
+            if p.relearn_steps >= self.budgets[task.stage] // 2:  # relearning gets half the stage's budget
+                self.demoted.remove(task.stage)
+                p.retention = score
+                return "not_remastered"
+            return None
         outcome = None
         if verdict.mastered:
             if p.level + 1 < self.levels[task.stage]:
@@ -94,19 +183,38 @@ class Teacher:
             else:
                 p.mastered = True
                 p.steps_to_mastery = p.steps
+                p.mastery_score = p.retention = score
                 outcome = "promotion"
         if outcome != "promotion" and p.steps >= self.budgets[task.stage]:
             outcome = "not_mastered"
         if outcome in ("promotion", "not_mastered"):
             p.finished = True
-            self.current += 1
         return outcome
 
+    def record_review(self, stage: int, score: float) -> str | None:
+        """A held-out score of a mastered stage after a review chunk (its retention). Returns ``"demotion"`` when
+        retention fell below ``demote_below``: the stage is trained again until re-mastered."""
+        p = self.progress[stage]
+        self.observe(stage, score)
+        p.retention = score
+        below = self.review.demote_below
+        if below is not None and score < below and stage not in self.demoted:
+            self.demoted.append(stage)
+            p.demotions += 1
+            p.relearn_steps = 0
+            return "demotion"
+        return None
+
+    # ----------------------------------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "current": self.current,
             "progress": [asdict(p) for p in self.progress],
+            "demoted": list(self.demoted),
+            "fast": list(self.fast),
+            "slow": list(self.slow),
+            "budgets": list(self.budgets),
             "rng": self.rng.bit_generator.state,
         }
 
@@ -115,6 +223,10 @@ class Teacher:
             raise ValueError(f"checkpoint was written by teacher {state['name']!r}, config asks for {self.name!r}")
         self.current = int(state["current"])
         self.progress = [StageProgress(**p) for p in state["progress"]]
+        self.demoted = list(state["demoted"])
+        self.fast = list(state["fast"])
+        self.slow = list(state["slow"])
+        self.budgets = list(state["budgets"])
         self.rng.bit_generator.state = state["rng"]
 
 
@@ -139,4 +251,60 @@ class DirectTeacher(Teacher):
         self.budgets[last] = sum(self.budgets)
 
 
-TEACHERS: dict[str, type[Teacher]] = {t.name: t for t in (SequentialTeacher, DirectTeacher)}
+class UniformTeacher(Teacher):
+    """Domain randomisation: every chunk trains a stage drawn uniformly from those not yet finished (each at its
+    own current level), so there is no order and no separate review."""
+
+    name = "uniform"
+
+    def next_task(self) -> Task | None:
+        if self.demoted:
+            stage = self.demoted[0]
+            return Task(stage, self.progress[stage].level)
+        unfinished = self._unfinished()
+        if not unfinished:
+            return None
+        stage = int(self.rng.choice(unfinished))
+        return Task(stage, self.progress[stage].level)
+
+
+class LearningProgressTeacher(Teacher):
+    """Sample stages by absolute learning progress, |fast - slow| moving averages of their held-out scores
+    (Teacher-Student Curriculum Learning, Matiisen et al. 2017; ALP-GMM, Portelas et al. 2019).
+
+    A stage whose score is changing, up or down, is sampled most, so a stage being forgotten comes back. Mastered
+    stages stay in the pool (the absolute value notices forgetting) until every stage is finished; an ``epsilon``
+    share of chunks, and any stage never scored yet, are explored uniformly.
+    """
+
+    name = "learning_progress"
+    epsilon = 0.1
+
+    def progress_weights(self, pool: list[int]) -> np.ndarray:
+        """Sampling probabilities over ``pool`` from absolute learning progress."""
+        lp = np.array(
+            [abs(self.fast[i] - self.slow[i]) if self.fast[i] is not None else np.inf for i in pool], dtype=float
+        )
+        if np.isinf(lp).any():  # unexplored stages first
+            w = np.isinf(lp).astype(float)
+        elif lp.sum() <= 0:
+            w = np.ones(len(pool))
+        else:
+            w = lp
+        w = w / w.sum()
+        return (1 - self.epsilon) * w + self.epsilon / len(pool)
+
+    def next_task(self) -> Task | None:
+        if self.done:
+            return None
+        pool = [i for i, p in enumerate(self.progress) if not p.skipped]
+        stage = int(self.rng.choice(pool, p=self.progress_weights(pool)))
+        p = self.progress[stage]
+        if p.finished and stage not in self.demoted:  # a finished stage comes back as review (no budget)
+            return Task(stage, self.levels[stage] - 1, review=True)
+        return Task(stage, p.level)
+
+
+TEACHERS: dict[str, type[Teacher]] = {
+    t.name: t for t in (SequentialTeacher, DirectTeacher, UniformTeacher, LearningProgressTeacher)
+}

@@ -32,15 +32,16 @@ def git_commit(path: Path | None = None) -> str | None:
     return out.stdout.strip() or None
 
 
-def _clean(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with NaN and infinities as None and numpy scalars as Python numbers (strict JSON)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [jsonable(v) for v in value]
     if hasattr(value, "item"):
-        return _clean(value.item())
+        return jsonable(value.item())
     return value
 
 
@@ -107,7 +108,7 @@ class Tracker:
 
     def event(self, kind: str, step: int, **data: Any) -> None:
         """Append one event (``metrics``, ``evaluation``, ``promotion``, ...) to the JSONL file."""
-        row = _clean({"kind": kind, "step": int(step), **data})
+        row = jsonable({"kind": kind, "step": int(step), **data})
         self._events.write(json.dumps(row, sort_keys=True) + "\n")
         self._events.flush()
 
