@@ -65,6 +65,14 @@ def coin(rng: np.random.Generator) -> int:
     return 1 if rng.random() < 0.5 else -1
 
 
+def check_scale(name: str, value: Any, lo: float = 0.25, hi: float = 4.0) -> float:
+    """Return ``value`` as a float if it is a number in ``[lo, hi]``; otherwise raise a ValueError."""
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if not number or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
 def check_split(value: Any) -> str:
     """Return ``value`` if it is ``"train"`` or ``"eval"``; otherwise raise a ValueError."""
     if value not in SPLITS:
@@ -103,19 +111,46 @@ class Outcome:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Perturbation:
+    """Changes to the laws of a world, for evaluating how a policy copes when physics shifts (shift suites).
+
+    The change is unannounced: observations and the text view keep describing the nominal world (e.g. the stated
+    friction), as when a child meets ice for the first time. The defaults leave the world exactly as it was.
+
+    Attributes:
+        gravity: Multiplier of the gravitational acceleration (falls hit harder, sliding blocks stop sooner).
+        friction: Multiplier of the friction coefficient of every contact.
+    """
+
+    gravity: float = 1.0
+    friction: float = 1.0
+
+
+NOMINAL = Perturbation()
+"""The world as designed (no perturbation)."""
+
+
 class Sim:
     """A pymunk space in SI units, plus the bookkeeping every concept needs: glass objects that break on hard
     impacts, and stepping until everything is at rest.
 
+    Args:
+        iterations: pymunk solver iterations.
+        physics: Perturbed gravity and friction (shift suites); :data:`NOMINAL` by default.
+
     Attributes:
-        space: The pymunk space (gravity -9.81 m/s²).
+        space: The pymunk space (gravity -9.81 m/s² unless perturbed).
         broken: Bodies of glass objects that broke so far.
         steps: pymunk steps taken so far.
     """
 
-    def __init__(self, iterations: int = 10) -> None:
+    def __init__(self, iterations: int = 10, physics: Perturbation = NOMINAL) -> None:
         self.space = pymunk.Space()
-        self.space.gravity = (0.0, -G)
+        self.space.gravity = (0.0, -G * physics.gravity)
+        # pymunk multiplies the coefficients of the two shapes in contact, so scaling each by sqrt(f) scales every
+        # contact's coefficient by f.
+        self._friction = float(np.sqrt(physics.friction))
         self.space.iterations = iterations
         # pymunk's default slop (0.1) suits pixel units; in metres it lets 0.2 m blocks sink and creep.
         self.space.collision_slop = 0.005
@@ -134,7 +169,7 @@ class Sim:
     def segment(self, a: tuple[float, float], b: tuple[float, float], friction: float = 1.0) -> pymunk.Segment:
         """Add a static segment (a table top, the floor)."""
         shape = pymunk.Segment(self.space.static_body, a, b, 0.0)
-        shape.friction = friction
+        shape.friction = friction * self._friction
         self.space.add(shape)
         return shape
 
@@ -144,7 +179,7 @@ class Sim:
         shape = pymunk.Poly(
             self.space.static_body, [(x - hw, y - hh), (x + hw, y - hh), (x + hw, y + hh), (x - hw, y + hh)]
         )
-        shape.friction = friction
+        shape.friction = friction * self._friction
         self.space.add(shape)
         return shape
 
@@ -166,7 +201,7 @@ class Sim:
         body = pymunk.Body(mass, moment)
         body.position = (x, y)
         shape = pymunk.Poly.create_box(body, (w, h))
-        shape.friction = friction
+        shape.friction = friction * self._friction
         shape.elasticity = elasticity
         if fragile:
             shape.collision_type = _FRAGILE
@@ -252,15 +287,27 @@ class PhysicsEnv(gym.Env):
 
     Masked actions: an action whose mask entry is 0 leaves the world unchanged and uses up one decision; the
     episode ends in failure when decisions run out. Actions outside ``action_space`` raise ``ValueError``.
+
+    Every concept also takes ``gravity`` and ``friction`` (multipliers in [0.25, 4], default 1): an unannounced
+    :class:`Perturbation` of its world's physics for shift suites (see :mod:`curriculum.evaluation`).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     event_names: ClassVar[tuple[str, ...]] = ()
     world_type: ClassVar[type]
-    """The dynamics class: ``world_type(task)`` builds the pymunk world of a sampled task."""
+    """The dynamics class: ``world_type(task, physics=NOMINAL)`` builds the pymunk world of a sampled task."""
 
-    def __init__(self, split: str, n_actions: int, obs_size: int, max_decisions: int) -> None:
+    def __init__(
+        self,
+        split: str,
+        n_actions: int,
+        obs_size: int,
+        max_decisions: int,
+        gravity: float = 1.0,
+        friction: float = 1.0,
+    ) -> None:
         self.split = check_split(split)
+        self.physics = Perturbation(check_scale("gravity", gravity), check_scale("friction", friction))
         self.action_space = spaces.Discrete(n_actions)
         self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, (obs_size,), np.float32)
         self.max_decisions = max_decisions
@@ -309,7 +356,7 @@ class PhysicsEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self._world = self.world_type(self._sample_task(self.np_random))
+        self._world = self.world_type(self._sample_task(self.np_random), self.physics)
         self._decisions = 0
         return self._obs(), self._info(Outcome(), self._valid(), at_reset=True)
 

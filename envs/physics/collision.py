@@ -11,8 +11,10 @@ import numpy as np
 
 from envs.physics.base import (
     COLOURS,
+    NOMINAL,
     G,
     Outcome,
+    Perturbation,
     PhysicsEnv,
     Sim,
     band_uniform,
@@ -80,9 +82,9 @@ def textbook_stop(task: CollisionTask, direction: int, speed: float) -> float:
 class CollisionWorld:
     """Dynamics: a table with drops at both ends, one or two sliding blocks, a target zone painted on it."""
 
-    def __init__(self, task: CollisionTask) -> None:
+    def __init__(self, task: CollisionTask, physics: Perturbation = NOMINAL) -> None:
         self.task = task
-        self.sim = Sim()
+        self.sim = Sim(physics=physics)
         self.sim.segment((0.0, TABLE_HEIGHT), (TABLE_LENGTH, TABLE_HEIGHT))
         self.sim.segment((-10.0, 0.0), (TABLE_LENGTH + 10.0, 0.0))
         y = TABLE_HEIGHT + SIZE / 2
@@ -144,6 +146,8 @@ class CollisionEnv(PhysicsEnv):
     - Episode: up to ``pushes`` decisions; it ends early on success or when a block needed falls off.
     - Events: ``target_hit``, ``object_dropped``, ``object_broken``.
     - Split: ``eval`` draws the starting position from interleaved 0.9 m bands disjoint from ``train``'s.
+    - Shift: ``gravity`` and ``friction`` multiply g and every contact's friction coefficient, unannounced
+      (the text keeps the nominal values); the default 1 leaves the world unchanged.
 
     Version history: v0, first version.
     """
@@ -152,7 +156,14 @@ class CollisionEnv(PhysicsEnv):
     event_names = ("target_hit", "object_dropped", "object_broken")
 
     def __init__(
-        self, n_strengths: int = 3, pushes: int = 2, struck: bool = False, vary_mass: bool = False, split: str = "train"
+        self,
+        n_strengths: int = 3,
+        pushes: int = 2,
+        struck: bool = False,
+        vary_mass: bool = False,
+        split: str = "train",
+        gravity: float = 1.0,
+        friction: float = 1.0,
     ) -> None:
         self.n_strengths = check_int("n_strengths", n_strengths, 2, len(STRENGTH_WORDS))
         self.pushes = check_int("pushes", pushes, 1, 6)
@@ -161,7 +172,14 @@ class CollisionEnv(PhysicsEnv):
         if self.vary_mass and not self.struck:
             raise ValueError("vary_mass=True needs struck=True (masses only matter when one block hits another)")
         self.speeds = tuple(float(s) for s in np.linspace(SPEED_MIN, SPEED_MAX, self.n_strengths))
-        super().__init__(split, n_actions=2 * self.n_strengths, obs_size=10, max_decisions=self.pushes)
+        super().__init__(
+            split,
+            n_actions=2 * self.n_strengths,
+            obs_size=10,
+            max_decisions=self.pushes,
+            gravity=gravity,
+            friction=friction,
+        )
 
     # task ----------------------------------------------------------------------------------------------------
     def _sample_task(self, rng: np.random.Generator) -> CollisionTask:

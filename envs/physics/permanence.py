@@ -10,7 +10,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.physics.base import COLOURS, G, Outcome, PhysicsEnv, Sim, band_uniform, check_int, m, plural
+from envs.physics.base import (
+    COLOURS,
+    NOMINAL,
+    G,
+    Outcome,
+    Perturbation,
+    PhysicsEnv,
+    Sim,
+    band_uniform,
+    check_int,
+    m,
+    plural,
+)
 
 OPEN = 2.5  # m of open table on each side of the screen
 SIZE = 0.3
@@ -59,9 +71,9 @@ class PermanenceWorld:
     recorded on the way: for each block, where and how fast it was when it last went out of sight.
     """
 
-    def __init__(self, task: PermanenceTask) -> None:
+    def __init__(self, task: PermanenceTask, physics: Perturbation = NOMINAL) -> None:
         self.task = task
-        self.sim = Sim()
+        self.sim = Sim(physics=physics)
         length = task.length
         self.sim.segment((-1.0, 0.0), (length + 1.0, 0.0))
         for x in (-0.1, length + 0.1):
@@ -118,6 +130,8 @@ class ObjectPermanenceEnv(PhysicsEnv):
     - Events: ``object_found``.
     - Split: ``eval`` draws where the red block stops (within its metre) and where it starts from bands
       disjoint from ``train``'s.
+    - Shift: ``gravity`` and ``friction`` multiply g and every contact's friction coefficient, unannounced
+      (the text keeps the nominal values); the default 1 leaves the world unchanged.
 
     Version history: v0, first version.
     """
@@ -125,7 +139,15 @@ class ObjectPermanenceEnv(PhysicsEnv):
     world_type = PermanenceWorld
     event_names = ("object_found",)
 
-    def __init__(self, screen_width: int = 3, n_objects: int = 1, distractors: int = 0, split: str = "train") -> None:
+    def __init__(
+        self,
+        screen_width: int = 3,
+        n_objects: int = 1,
+        distractors: int = 0,
+        split: str = "train",
+        gravity: float = 1.0,
+        friction: float = 1.0,
+    ) -> None:
         self.screen_width = check_int("screen_width", screen_width, 2, MAX_WIDTH)
         self.n_objects = check_int("n_objects", n_objects, 1, 3)
         self.distractors = check_int("distractors", distractors, 0, 3)
@@ -134,6 +156,8 @@ class ObjectPermanenceEnv(PhysicsEnv):
             n_actions=self.screen_width + 2,
             obs_size=3 + 6 * (self.n_objects + self.distractors),
             max_decisions=1,
+            gravity=gravity,
+            friction=friction,
         )
 
     # task ----------------------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.physics.base import (
+    NOMINAL,
     Outcome,
+    Perturbation,
     PhysicsEnv,
     Sim,
     band_uniform,
@@ -86,9 +88,9 @@ def best_reach(xs: list[float], masses: list[float], offsets: tuple[float, ...],
 class StabilityWorld:
     """Dynamics: a table and a tower of rigid 0.4 x 0.2 m blocks; new blocks are set down on top, at rest."""
 
-    def __init__(self, task: StabilityTask) -> None:
+    def __init__(self, task: StabilityTask, physics: Perturbation = NOMINAL) -> None:
         self.task = task
-        self.sim = Sim()
+        self.sim = Sim(physics=physics)
         self.sim.segment((-10.0, 0.0), (10.0, 0.0))
         self.blocks = []
         self.fragile: list[bool] = []
@@ -152,6 +154,8 @@ class StabilityEnv(PhysicsEnv):
     - Events: ``tower_fell`` (tower blocks that moved more than 0.1 m or tipped), ``object_dropped`` (blocks that
       fell more than half a block height), ``object_broken`` (glass blocks that broke).
     - Split: ``eval`` draws the tower's lean (each block's offset) from bands disjoint from ``train``'s.
+    - Shift: ``gravity`` and ``friction`` multiply g and every contact's friction coefficient, unannounced
+      (the text keeps the nominal values); the default 1 leaves the world unchanged.
 
     Version history: v0, first version.
     """
@@ -166,6 +170,8 @@ class StabilityEnv(PhysicsEnv):
         n_offsets: int = 9,
         vary_mass: bool = False,
         split: str = "train",
+        gravity: float = 1.0,
+        friction: float = 1.0,
     ) -> None:
         self.prebuilt = check_int("prebuilt", prebuilt, 1, 5)
         self.n_place = check_int("n_place", n_place, 1, 4)
@@ -177,6 +183,8 @@ class StabilityEnv(PhysicsEnv):
             n_actions=self.n_offsets,
             obs_size=2 + 3 * (self.prebuilt + self.n_place),
             max_decisions=self.n_place,
+            gravity=gravity,
+            friction=friction,
         )
 
     # task ----------------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ import numpy as np
 
 from envs.physics.base import (
     COLOURS,
+    NOMINAL,
     Outcome,
+    Perturbation,
     PhysicsEnv,
     Sim,
     band_uniform,
@@ -67,9 +69,9 @@ def textbook_margin(task: SupportTask, posts: tuple[int, ...]) -> float:
 class SupportWorld:
     """Dynamics: static posts on the floor, a plank across them, boxes on the plank."""
 
-    def __init__(self, task: SupportTask) -> None:
+    def __init__(self, task: SupportTask, physics: Perturbation = NOMINAL) -> None:
         self.task = task
-        self.sim = Sim()
+        self.sim = Sim(physics=physics)
         self.sim.segment((-10.0, 0.0), (10.0, 0.0))
         self.posts = [self.sim.static_box(x, POST_HEIGHT / 2, POST_WIDTH, POST_HEIGHT) for x in task.posts]
         self.present = [True] * len(task.posts)
@@ -126,6 +128,8 @@ class SupportEnv(PhysicsEnv):
     - Events: ``tower_fell`` (the plank came down), ``object_dropped`` (boxes that hit the floor),
       ``object_broken`` (glass boxes that broke).
     - Split: ``eval`` draws the plank's position and the boxes' positions from bands disjoint from ``train``'s.
+    - Shift: ``gravity`` and ``friction`` multiply g and every contact's friction coefficient, unannounced
+      (the text keeps the nominal values); the default 1 leaves the world unchanged.
 
     Version history: v0, first version.
     """
@@ -134,7 +138,14 @@ class SupportEnv(PhysicsEnv):
     event_names = ("tower_fell", "object_dropped", "object_broken")
 
     def __init__(
-        self, n_supports: int = 3, n_loads: int = 0, keep: int = 1, vary_mass: bool = False, split: str = "train"
+        self,
+        n_supports: int = 3,
+        n_loads: int = 0,
+        keep: int = 1,
+        vary_mass: bool = False,
+        split: str = "train",
+        gravity: float = 1.0,
+        friction: float = 1.0,
     ) -> None:
         self.n_supports = check_int("n_supports", n_supports, 2, 5)
         self.n_loads = check_int("n_loads", n_loads, 0, 4)
@@ -145,6 +156,8 @@ class SupportEnv(PhysicsEnv):
             n_actions=self.n_supports,
             obs_size=3 + 2 * self.n_supports + 3 * self.n_loads,
             max_decisions=self.n_supports - self.keep,
+            gravity=gravity,
+            friction=friction,
         )
 
     # task ----------------------------------------------------------------------------------------------------
