@@ -4,6 +4,9 @@
     upbringing resume RUN_DIR                                  continue an interrupted run from its last checkpoint
     upbringing check FILE [FILE ...]                           validate configs (and other files users write)
     upbringing envs [--json]                                   list the registered environments
+    upbringing eval RUN_DIR [--suite NAME] [--json]            held-out and shift suites, alignment stability
+    upbringing compare RUN_DIR [RUN_DIR ...] [--json]          curriculum vs control: transfer metrics over seeds
+    upbringing report RUN_DIR                                  the developmental report (HTML + PNG, and W&B)
 
 Every user error (a bad file, an unknown env, a bad argument) is printed as one line per problem, naming the file,
 the line or key and what was expected, and the command exits with status 1; never a traceback.
@@ -180,6 +183,60 @@ def _cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_folder(name: str) -> Path:
+    path = Path(name)
+    if not path.is_dir():
+        raise FileError([Problem(str(path), "run folder not found")])
+    return path
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from curriculum.evaluation import EVAL_FILE, evaluate_run_dir, format_eval
+
+    run_dir = _run_folder(args.run_dir)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    if checkpoint is not None and not (checkpoint / "engine.json").exists():
+        raise FileError([Problem(str(checkpoint), "not a checkpoint folder (no engine.json)")])
+    result = evaluate_run_dir(
+        run_dir,
+        args.suite,
+        checkpoint=checkpoint,
+        episodes=args.episodes,
+        axelrod=not args.no_axelrod,
+        progress=None if args.json else lambda line: print(line, file=sys.stderr),
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_eval(result))
+        print(f"written: {run_dir / EVAL_FILE}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from curriculum.compare import compare_runs, format_comparison
+
+    result = compare_runs(
+        [_run_folder(d) for d in args.run_dirs],
+        stage=args.stage,
+        threshold=args.threshold,
+        horizon=args.horizon,
+        reference=args.reference,
+        group_by=args.group_by,
+        confidence=args.confidence,
+    )
+    print(json.dumps(result) if args.json else format_comparison(result))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from curriculum.report import build_report
+
+    page = build_report(_run_folder(args.run_dir), wandb_mode="off" if args.no_wandb else None)
+    print(f"report: {page}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="upbringing", description="Raise agents through a developmental curriculum.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +265,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("envs", help="list registered environments")
     p.add_argument("--json", action="store_true", help="one JSON list of {id, family, api, ...}")
     p.set_defaults(func=_cmd_envs)
+
+    p = sub.add_parser("eval", help="evaluate a run's agent on held-out and shift suites (writes RUN_DIR/eval.json)")
+    p.add_argument("run_dir", help="the run folder")
+    p.add_argument(
+        "--suite",
+        action="append",
+        choices=["in_distribution", "heldout", "opponents", "physics"],
+        help="only this suite (repeatable; in_distribution always runs as the reference); default: all",
+    )
+    p.add_argument("--episodes", type=int, help="episodes per suite variant (default: each stage's eval_episodes)")
+    p.add_argument("--checkpoint", help="a checkpoint folder to evaluate (default: the latest)")
+    p.add_argument("--no-axelrod", action="store_true", help="leave Axelrod strategies out of the opponents suite")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("compare", help="compare runs on their last stage (e.g. curriculum vs the direct control)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, several seeds per group")
+    p.add_argument("--stage", help="the stage to compare on (default: the last)")
+    p.add_argument("--threshold", type=float, help="score for time to threshold (default: the promotion threshold)")
+    p.add_argument("--horizon", type=float, help="steps on the stage over which areas are taken")
+    p.add_argument("--reference", help="the control group (default: direct if present)")
+    p.add_argument("--group-by", choices=["teacher", "name", "dir"], default="teacher", help="how runs form groups")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("report", help="write a run's developmental report (RUN_DIR/report/index.html)")
+    p.add_argument("run_dir", help="the run folder")
+    p.add_argument("--no-wandb", action="store_true", help="do not log the figures to the run's W&B run")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -488,7 +488,7 @@ def format_eval(result: Mapping[str, Any]) -> str:
                     _fmt(stab),
                 )
             )
-    lines += _table(rows)
+    lines += text_table(rows)
     s = result["stability"]
     ref, shifted, ratio = s["reference_compliance"], s["shift_compliance"], s["all_shifts"]
     if ref is not None and ratio is not None:
@@ -500,11 +500,12 @@ def format_eval(result: Mapping[str, Any]) -> str:
                 (k, _fmt(ref["principles"][k]), _fmt(shifted["principles"].get(k)), _fmt(ratio["principles"].get(k)))
             )
         rows.append(("overall", _fmt(ref["overall"]), _fmt(shifted["overall"]), _fmt(ratio["overall"])))
-        lines += _table(rows)
+        lines += text_table(rows)
     return "\n".join(lines)
 
 
-def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells as aligned text lines, the first row a header underlined with dashes."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for k, r in enumerate(rows):
@@ -531,5 +532,6 @@ __all__ = [
     "stability",
     "suite_variants",
     "summarize",
+    "text_table",
     "unseen_opponents",
 ]
