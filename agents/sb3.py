@@ -39,6 +39,17 @@ class SB3PPOConfig(BaseModel):
     vf_coef: float = Field(default=0.5, ge=0, description="Value loss coefficient.")
     max_grad_norm: float = Field(default=0.5, gt=0, description="Gradient clipping norm.")
     net_arch: list[int] = Field(default_factory=lambda: [64, 64], description="Hidden layer sizes of the MLPs.")
+    mask_invalid_actions: bool = Field(
+        default=True,
+        description="Maskable PPO (sb3-contrib): the policy never picks an action the env masks or does not have.",
+    )
+
+
+def pad_mask(mask: np.ndarray | None, n_inner: int, n_actions: int) -> np.ndarray:
+    """An env's action mask widened to ``n_actions`` (actions it does not have are invalid)."""
+    out = np.zeros(n_actions, dtype=bool)
+    out[:n_inner] = True if mask is None else np.asarray(mask, dtype=bool)[:n_inner]
+    return out
 
 
 class NumericView(gym.Wrapper):
@@ -59,6 +70,10 @@ class NumericView(gym.Wrapper):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim + n_tasks,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(n_actions)
         self._mask: np.ndarray | None = None
+
+    def action_masks(self) -> np.ndarray:
+        """The valid actions of the padded action space (the method sb3-contrib's MaskablePPO reads)."""
+        return pad_mask(self._mask, self._inner_n, int(self.action_space.n))
 
     def _pad(self, obs: np.ndarray) -> np.ndarray:
         out = np.zeros(self.observation_space.shape, dtype=np.float32)
@@ -90,6 +105,9 @@ class SB3PPOAgent(Agent):
     ):
         from stable_baselines3 import PPO
         from stable_baselines3.common.env_util import DummyVecEnv
+
+        if config.mask_invalid_actions:
+            from sb3_contrib import MaskablePPO as PPO  # same PPO, with invalid actions masked out of the policy
         from stable_baselines3.common.logger import Logger
 
         self.config = config
@@ -116,7 +134,14 @@ class SB3PPOAgent(Agent):
         self.model.set_logger(Logger(folder=None, output_formats=[]))
 
     def act(self, obs: np.ndarray, infos: Sequence[dict[str, Any]], deterministic: bool = False) -> np.ndarray:
-        actions, _ = self.model.predict(obs, deterministic=deterministic)
+        if not self.config.mask_invalid_actions:
+            actions, _ = self.model.predict(obs, deterministic=deterministic)
+            return np.asarray(actions)
+        n = int(self.model.action_space.n)
+        masks = np.stack(
+            [pad_mask(info.get("action_mask"), len(info.get("action_texts", [])) or n, n) for info in infos]
+        )
+        actions, _ = self.model.predict(obs, deterministic=deterministic, action_masks=masks)
         return np.asarray(actions)
 
     def learn(self, venv: Any, steps: int) -> dict[str, float]:

@@ -346,7 +346,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, check_e
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as err:
-        raise FileError(pydantic_problems(err, file, lines)) from None
+        raise FileError(pydantic_problems(err, file, lines, data=data)) from None
     if check_envs:
         problems = _check_envs(config, file, lines) + _check_constitutions(config, file, lines)
         if problems:

@@ -13,6 +13,7 @@ import os
 import secrets
 import struct
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,22 +84,46 @@ class Tracker:
             os.environ.setdefault("WANDB_SILENT", "true")  # no banners or hints in the user's terminal
             import wandb
 
+            settings = wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True)
+
+            def start(run_id: str) -> Any:
+                return wandb.init(
+                    project=project,
+                    entity=entity,
+                    name=name,
+                    id=run_id,
+                    resume="allow",
+                    dir=str(run_dir),
+                    mode=mode,
+                    config=config,
+                    settings=settings,
+                )
+
             if run_id is None:
-                run_id = secrets.token_hex(6)
-            self._wandb = wandb.init(
-                project=project,
-                entity=entity,
-                name=name,
-                id=run_id,
-                resume="allow",
-                dir=str(run_dir),
-                mode=mode,
-                config=config,
-                settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True),
-            )
+                self._wandb = start(secrets.token_hex(6))
+            else:
+                self._wandb = self._resume(start, run_id)
             self._wandb.define_metric("global_step")
             self._wandb.define_metric("*", step_metric="global_step")
-            self.run_id = run_id
+            self.run_id = self._wandb.id
+
+    @staticmethod
+    def _resume(start: Any, run_id: str, wait_s: float = 20.0) -> Any:
+        """Continue W&B run ``run_id``. A process killed a moment ago may leave W&B's service holding the run for a
+        few seconds ("run ID ... is in use"): wait for it, then fall back to a new W&B run (the run folder, not W&B,
+        is the record the resumed training continues; the new run's config names the one it continues)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return start(run_id)
+            except Exception as err:  # wandb raises its own error types, which vary across versions
+                if "in use" not in str(err):
+                    raise
+                if time.monotonic() > deadline:
+                    run = start(secrets.token_hex(6))
+                    run.config.update({"continues_wandb_run": run_id}, allow_val_change=True)
+                    return run
+                time.sleep(1.0)
 
     @property
     def events_offset(self) -> int:

@@ -119,11 +119,38 @@ def load_yaml(path: str | Path) -> tuple[Any, LineMap]:
     return parse_yaml(text, str(path))
 
 
-def pydantic_problems(err: Any, file: str, lines: LineMap, prefix: Sequence[str | int] = ()) -> list[Problem]:
-    """Turn a ``pydantic.ValidationError`` into one :class:`Problem` per error, with key and line."""
+def _data_path(loc: Sequence[str | int], data: Any) -> list[str | int]:
+    """The part of a pydantic error location that names keys of ``data``: union tags pydantic inserts (the ``mean``
+    of ``promotion.mean.window``) are dropped; a last key that is absent (a missing key) is kept."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict):
+            if part in node:
+                out.append(part)
+                node = node[part]
+            elif i == len(loc) - 1:
+                out.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            out.append(part)
+            node = node[part]
+        else:
+            out.append(part)
+            node = None
+    return out
+
+
+def pydantic_problems(
+    err: Any, file: str, lines: LineMap, prefix: Sequence[str | int] = (), data: Any = None
+) -> list[Problem]:
+    """Turn a ``pydantic.ValidationError`` into one :class:`Problem` per error, with key and line.
+
+    Pass the validated ``data`` so locations inside tagged unions name the user's keys only.
+    """
     problems = []
     for e in err.errors(include_url=False):
-        loc = (*prefix, *[p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))])
+        raw = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        loc = (*prefix, *(_data_path(raw, data) if data is not None else raw))
         kind = e["type"]
         if kind == "extra_forbidden":
             message = "unknown key"

@@ -36,6 +36,13 @@ stages:
     levels: [{{n: 4}}, {{n: 5}}]
     promotion: {{threshold: 0.95, window: 40, min_episodes: 40}}
     budget: 6000
+    feedback:
+      mode: mix
+      weight: 0.5
+      budget: 60
+      segment_length: 1
+      raters: [{{name: teacher, epsilon: 0.1, profile: {{pressed_wrong: -1.0}}}}]
+      true_profile: {{pressed_wrong: -1.0}}
 """
 
 
@@ -91,6 +98,12 @@ def test_training_run_writes_a_complete_run_folder(tmp_path, config_path):
     assert any("eval/pairs/score" in row and row["global_step"] > 0 for row in history)
     assert any(k.startswith("eval/pairs/episodes") for row in history for k in row)
     assert any("train/reward_terms/env" in row for row in history)
+    # simulated feedback on the second stage: queries asked, preferences saved, the learned term in the reward
+    fives = summary["stages"][1]["feedback"]
+    assert 0 < fives["queries_used"] <= 60
+    assert (run_dir / "feedback" / "fives" / "preferences.jsonl").stat().st_size > 0
+    assert any("train/reward_terms/feedback" in row for row in history)
+    assert any("feedback/queries_used" in r["metrics"] for r in read_events(run_dir, "metrics"))
     tables = read_events(run_dir, "table")
     assert tables and tables[0]["rows"][0][4].startswith("Light")
     saved = (run_dir / "config.yaml").read_text()
