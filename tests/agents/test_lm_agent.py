@@ -3,6 +3,7 @@ save/load and exact resume."""
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 import gymnasium as gym
@@ -202,3 +203,36 @@ def test_act_reads_text_respects_masks_and_episode_starts(tiny_path):
     assert agent._act_history.turns(0)  # remembered for the next step ...
     agent.act(obs, [info] * 5, deterministic=True, episode_starts=[True, False, False, False, False])
     assert len(agent._act_history.turns(0)) == 1 and len(agent._act_history.turns(1)) == 2
+
+
+def _evaluate_success(agent: LMAgent, env_id: str, level: dict, episodes: int = 100) -> float:
+    import envs
+
+    env = envs.make(env_id, **level)
+    wins = 0
+    for episode in range(episodes):
+        obs, info = env.reset(seed=10_000 + episode)
+        while True:
+            action = agent.act(obs[None], [info], deterministic=True)[0]
+            obs, _, terminated, truncated, info = env.step(int(action))
+            if terminated or truncated:
+                wins += bool(info.get("success"))
+                break
+    return wins / episodes
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("UPBRINGING_LEARNING_TESTS"),
+    reason="minutes on CPU: set UPBRINGING_LEARNING_TESTS=1 to run the physics learning test",
+)
+def test_ppo_learns_physics_support_level_0(tiny_path):
+    import envs
+
+    env_spec = envs.spec("physics/Support-v0")
+    level = dict(env_spec.levels[0])
+    venv = DummyVecEnv([lambda: envs.make(env_spec.id, **level) for _ in range(8)])
+    venv.seed(0)
+    agent = LMAgent(LMConfig(model=tiny_path, device="cpu", list_options=False), seed=0)
+    agent.learn(venv, 16_384)
+    assert _evaluate_success(agent, env_spec.id, level) >= 0.9
