@@ -471,9 +471,10 @@ def build_report(run_dir: Path, *, out_dir: Path | None = None, wandb_mode: str 
     figures: dict[str, Path] = {}
     for stem, (_, build) in FIGURES.items():
         fig = build(data)
-        if fig is None:
-            continue
         path = out / f"{stem}.png"
+        if fig is None:
+            path.unlink(missing_ok=True)  # a figure of an earlier report whose data is gone would mislead
+            continue
         fig.savefig(path, dpi=110)
         figures[stem] = path
     page = out / "index.html"
