@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agents.config import AgentConfig
+from curriculum.population import PopulationConfig, check_stage
 from curriculum.promotion import PromotionRule
 from curriculum.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, parse_yaml, pydantic_problems
 from feedback.config import FeedbackConfig
@@ -47,6 +48,10 @@ class StageConfig(Frozen):
     risk: str | None = Field(default=None, description="Risk level of this stage (switches on constitution layers).")
     feedback: FeedbackConfig | None = Field(
         default=None, description="Simulated human feedback and a learned reward model for this stage."
+    )
+    population: PopulationConfig | None = Field(
+        default=None,
+        description="Multi-agent stage (a PettingZoo env): focal seats, background population; None = all focal.",
     )
 
     @field_validator("name")
@@ -262,12 +267,21 @@ def _check_envs(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
                 break
             env.close()
         if spec.api == "pettingzoo":
+            key = ["stages", i, "population"] if stage.population is not None else ["stages", i, "env"]
+            try:
+                messages = check_stage(stage, config.curriculum.n_envs, stage_levels(stage))
+            except envs.EnvArgumentError:
+                messages = []  # a level that does not build is reported above
+            for message in messages:
+                problems.append(Problem(file, f"{stage.env}: {message}", key=dotted(key), line=lines.line(key)))
+        elif stage.population is not None:
             problems.append(
                 Problem(
                     file,
-                    f"{stage.env} is a multi-agent env; use its single-agent view (e.g. the ...Solo-v0 id)",
-                    key=f"stages[{i}].env",
-                    line=lines.line(["stages", i, "env"]),
+                    f"{stage.env} is a single-agent env; a population needs a multi-agent env "
+                    f"({spec.extra.get('multi_agent', 'a social/...-v0 game')})",
+                    key=f"stages[{i}].population",
+                    line=lines.line(["stages", i, "population"]),
                 )
             )
     return problems

@@ -23,10 +23,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+import envs
 from agents.base import Agent
 from agents.checkpoint import write_json_atomic
 from agents.config import build_agent
 from curriculum.config import RunConfig, config_from_text, dump_config, stage_constitution, stage_levels
+from curriculum.population import CROSSPLAY_FILE, SNAPSHOTS, Snapshots, crossplay, crossplay_rows
 from curriculum.promotion import Verdict
 from curriculum.stage_envs import (
     EvalResult,
@@ -160,6 +162,14 @@ class Run:
         for i, stage in enumerate(config.stages):
             if stage.feedback is not None:
                 self.feedback[i] = self._feedback_loop(i)
+        # Multi-agent stages: frozen past selves saved at promotions, each loaded as its own agent (never trained).
+        self.multi_agent = [envs.spec(s.env).api == "pettingzoo" for s in config.stages]
+        self.snapshots: Snapshots | None = None
+        if any(self.multi_agent):
+            self.snapshots = Snapshots(
+                run_dir / SNAPSHOTS,
+                partial(build_agent, config.agent, config.seed, obs_space, act_space, config.curriculum.n_envs),
+            )
         self.tracker: Tracker | None = None
         self._bars: dict[int, tqdm] = {}
 
@@ -187,7 +197,23 @@ class Run:
             loop = self.feedback[stage]
             shapers += (partial(FeedbackReward, scorer=loop.scorer, mode=loop.config.mode, weight=loop.config.weight),)
         return StageEnvFactory(
-            self.config.stages[stage], self.levels[stage][level], self.numeric, (stage, len(self.levels)), shapers
+            self.config.stages[stage],
+            self.levels[stage][level],
+            self.numeric,
+            (stage, len(self.levels)),
+            shapers,
+            self._snapshot_players(stage),
+        )
+
+    def _snapshot_players(self, stage: int) -> tuple[Any, ...]:
+        """The frozen past selves that join ``stage``'s background population (saved up to the current step)."""
+        population = self.config.stages[stage].population
+        if self.snapshots is None or population is None or population.snapshots <= 0:
+            return ()
+        numeric = (*self.numeric, stage, len(self.levels)) if self.numeric is not None else None
+        return tuple(
+            self.snapshots.player(snap, numeric, deterministic=not population.snapshot_sampling)
+            for snap in self.snapshots.available(self.state.global_step)[-population.max_snapshots :]
         )
 
     def run_record(self) -> dict[str, Any]:
@@ -368,6 +394,8 @@ class Run:
             },
             step,
         )
+        if outcome == "promotion" and self.snapshots is not None:
+            self.snapshots.save(self.agent, stage.name, task.level, step)
         if outcome in ("promotion", "not_mastered"):
             self._retention_row(task.stage)
             bar = self._bars.pop(task.stage, None)
@@ -459,6 +487,8 @@ class Run:
             "matrix": self.state.retention,
         }
         write_json_atomic(self.run_dir / RETENTION_FILE, retention)
+        if any(self.multi_agent):
+            self._crossplay()
         summary = jsonable(summary)
         write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
         self.tracker.event("run_end", self.state.global_step, summary=summary)  # type: ignore[union-attr]
@@ -468,6 +498,33 @@ class Run:
         self.tracker.summary({f"final/{n}": v for n, v in final.items() if v is not None})  # type: ignore[union-attr]
         self.tracker.close()  # type: ignore[union-attr]
         return summary
+
+    def _crossplay(self) -> dict[str, Any]:
+        """Cross-play matrices of the multi-agent stages (learner and snapshots against each background player and
+        the stage's scenario, with social metrics and exploitability): ``crossplay.json`` and W&B tables."""
+        assert self.snapshots is not None
+        members: dict[str, Agent] = {"agent": self.agent}
+        for snap in self.snapshots.available(self.state.global_step):
+            members[f"snapshot:{snap.name}"] = self.snapshots.agent(snap)
+        out: dict[str, Any] = {}
+        for i, stage in enumerate(self.config.stages):
+            if not self.multi_agent[i] or self.teacher.progress[i].skipped:
+                continue
+            episodes = (stage.population.crossplay_episodes if stage.population else None) or stage.eval_episodes
+            seeds = eval_seeds(self.config.seed + 2_000_003, i, 0, episodes)
+            matrix = crossplay(self.factory(i, len(self.levels[i]) - 1), members, seeds, self.rules[i].metric)
+            out[stage.name] = matrix
+            columns, rows = crossplay_rows(stage.name, matrix)
+            self.tracker.table(f"crossplay/{stage.name}", columns, rows, self.state.global_step)  # type: ignore[union-attr]
+            metrics = {
+                f"crossplay/{stage.name}/{c['member']}/{c['opponent']}/score": c["score"] for c in matrix["cells"]
+            }
+            metrics.update(
+                {f"crossplay/{stage.name}/{k}": v for k, v in matrix["exploitability"].items() if v is not None}
+            )
+            self.tracker.log(metrics, self.state.global_step)  # type: ignore[union-attr]
+        write_json_atomic(self.run_dir / CROSSPLAY_FILE, jsonable(out))
+        return out
 
     def _bar(self, stage: int) -> tqdm | None:
         if not self.progress or self.teacher.progress[stage].finished:

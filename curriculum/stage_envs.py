@@ -88,12 +88,21 @@ class StageEnvFactory:
     numeric: tuple[int, int] | None = None  # (obs_dim, n_actions) for numeric agents
     task: tuple[int, int] = (0, 1)  # (stage index, number of stages): the task one-hot of the numeric view
     shapers: tuple[Shaper, ...] = field(default_factory=tuple)
+    background: tuple[Any, ...] = ()  # frozen snapshots joining a multi-agent stage's background population
+
+    @property
+    def multi_agent(self) -> bool:
+        """Whether the stage's env is a PettingZoo game (see :mod:`curriculum.population`)."""
+        return envs.spec(self.stage.env).api == "pettingzoo"
 
     def __call__(self, split: str = "train") -> gym.Env:
         kwargs = dict(self.level_kwargs)
         if accepts_split(self.stage.env):
             kwargs["split"] = split
-        env: gym.Env = envs.make(self.stage.env, **kwargs)
+        return self.wrap(envs.make(self.stage.env, **kwargs))
+
+    def wrap(self, env: gym.Env) -> gym.Env:
+        """The stage's wrapper stack around ``env`` (a single-agent env, or one seat of a multi-agent game)."""
         if self.numeric is not None:
             env = NumericView(env, *self.numeric, *self.task)
         env = RecordEnvReward(env)
@@ -108,14 +117,25 @@ def numeric_shape(stages: Sequence[StageConfig]) -> tuple[int, int]:
     for stage in stages:
         for kwargs in stage_levels(stage):
             env = envs.make(stage.env, **kwargs)
-            dim = max(dim, int(np.prod(env.observation_space.shape)))
-            n = max(n, int(env.action_space.n))
+            seat = getattr(env, "possible_agents", None)  # a PettingZoo game: the spaces of its first seat
+            obs_space = env.observation_space(seat[0]) if seat else env.observation_space
+            act_space = env.action_space(seat[0]) if seat else env.action_space
+            dim = max(dim, int(np.prod(obs_space.shape)))
+            n = max(n, int(act_space.n))
             env.close()
     return dim, n
 
 
 def make_vec_env(factory: StageEnvFactory, n_envs: int, kind: str) -> Any:
-    """An SB3 VecEnv of ``n_envs`` copies of the stage's env stack, wrapped to collect finished episodes."""
+    """An SB3 VecEnv of ``n_envs`` copies of the stage's env stack, wrapped to collect finished episodes.
+
+    For a multi-agent stage, ``n_envs`` rows are the focal seats of ``n_envs / focal seats`` games played side by
+    side, in this process (:func:`curriculum.population.make_population_vec_env`).
+    """
+    if factory.multi_agent:
+        from curriculum.population import make_population_vec_env
+
+        return EpisodeLog(make_population_vec_env(factory, n_envs))
     fns = [factory for _ in range(n_envs)]
     venv = SubprocVecEnv(fns, start_method="forkserver") if kind == "subprocess" else DummyVecEnv(fns)
     return EpisodeLog(venv)
@@ -174,8 +194,14 @@ def evaluate(
 ) -> EvalResult:
     """Play one held-out episode per seed (``split="eval"`` where the env has one), acting deterministically.
 
-    Episodes run ``batch`` at a time so batched policies (LMs) score many envs per forward pass.
+    Episodes run ``batch`` at a time so batched policies (LMs) score many envs per forward pass. A multi-agent
+    stage plays one game per seed with the agent in every focal seat (see
+    :func:`curriculum.population.evaluate_population`).
     """
+    if factory.multi_agent:
+        from curriculum.population import evaluate_population
+
+        return evaluate_population(agent, factory, seeds, metric, batch, max_steps)
     result = EvalResult([], [], [], [], [])
     seeds = list(seeds)
     for start in range(0, len(seeds), batch):

@@ -1,0 +1,449 @@
+"""Multi-agent stages: who holds each seat, frozen past selves, and the cross-play evaluation.
+
+A stage whose env is a PettingZoo game is a multi-agent stage. Its ``population`` block says which seats are focal
+(held by the learner, each one row of the learner's batch: self-play with parameter sharing) and who fills the others:
+background players (built-ins, ``axelrod:<Name>``) and frozen past selves of the learner (snapshots saved at each
+promotion), drawn anew every episode in the configured proportions, as in Melting Pot's scenarios (Leibo et al. 2021,
+"Scalable evaluation of multi-agent reinforcement learning with Melting Pot"). Without a ``population`` block every
+seat is focal.
+
+At the end of a run :func:`crossplay` plays every trained member (the learner and its snapshots) against the stage's
+own scenario and against each background player alone, with the social metrics of every pairing, and
+:func:`exploitability` reads off the learner's score against ``always_defect`` and its cooperation with
+``tit_for_tat``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agents.base import Agent
+from agents.players import COMMONS, MATRIX, PUBLIC_GOODS, BackgroundPlayer, PlayerSpec, make_player
+
+if TYPE_CHECKING:
+    from curriculum.stage_envs import EvalResult, StageEnvFactory
+
+SNAPSHOTS = "snapshots"
+CROSSPLAY_FILE = "crossplay.json"
+
+
+class BackgroundMember(BaseModel):
+    """One member of a stage's background population."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    player: str | dict[str, Any] = Field(
+        description="A background player: a name (tit_for_tat, axelrod:Grudger) or {name: ..., **kwargs}."
+    )
+    weight: float = Field(default=1.0, ge=0.0, description="Relative chance a background seat draws it each episode.")
+
+    @property
+    def label(self) -> str:
+        """The player's name as the cross-play matrix shows it."""
+        return self.player if isinstance(self.player, str) else str(self.player.get("name", "player"))
+
+
+class PopulationConfig(BaseModel):
+    """Who holds the seats of a multi-agent stage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    focal_seats: list[int] | None = Field(
+        default=None, description="Seat indices the learner holds (parameter sharing); None = every seat (self-play)."
+    )
+    background: list[BackgroundMember] = Field(
+        default_factory=list, description="Players drawn per episode for the other seats, with relative weights."
+    )
+    snapshots: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Relative weight of frozen past selves (saved at each promotion) in the background draw.",
+    )
+    max_snapshots: int = Field(default=3, gt=0, description="How many of the most recent snapshots take part.")
+    snapshot_sampling: bool = Field(
+        default=False, description="Snapshots sample their actions (True) or play their most likely one (False)."
+    )
+    crossplay_opponents: list[str | dict[str, Any]] = Field(
+        default_factory=lambda: ["always_defect", "tit_for_tat"],
+        description="Extra players each trained member meets in the cross-play matrix (unfit ones are skipped).",
+    )
+    crossplay_episodes: int = Field(default=10, gt=0, description="Episodes per cell of the cross-play matrix.")
+
+    @model_validator(mode="after")
+    def _seats_and_fallback(self) -> PopulationConfig:
+        if self.focal_seats is not None:
+            if not self.focal_seats or len(set(self.focal_seats)) != len(self.focal_seats):
+                raise ValueError("focal_seats must be a non-empty list of distinct seat indices")
+            if any(s < 0 for s in self.focal_seats):
+                raise ValueError("focal_seats must be seat indices >= 0")
+        if self.snapshots > 0 and not self.background:
+            raise ValueError("snapshots need a background to draw from before the first promotion saves one")
+        if self.background and not sum(m.weight for m in self.background) > 0:
+            raise ValueError("the background weights must have a positive sum")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------- scenarios
+
+
+def focal_seats(population: PopulationConfig | None, n_players: int) -> list[int]:
+    """The seats the learner holds in a game of ``n_players``."""
+    if population is None or population.focal_seats is None:
+        return list(range(n_players))
+    return sorted(population.focal_seats)
+
+
+def scenario(
+    population: PopulationConfig, snapshots: Sequence[BackgroundPlayer] = ()
+) -> tuple[list[PlayerSpec], list[float]]:
+    """The background pool and draw weights: the configured members, and the snapshots sharing ``snapshots``'s
+    weight equally (left out until the first one exists)."""
+    pool: list[PlayerSpec] = [m.player for m in population.background]
+    weights = [m.weight for m in population.background]
+    recent = list(snapshots)[-population.max_snapshots :]
+    if population.snapshots > 0 and recent:
+        pool += recent
+        weights += [population.snapshots / len(recent)] * len(recent)
+    return pool, weights
+
+
+def make_table(factory: StageEnvFactory, split: str = "train") -> Any:
+    """One game of a multi-agent stage as a ``ParallelEnv`` of its focal seats (background seats filled inside)."""
+    import envs
+    from curriculum.config import accepts_split
+    from envs.social.seats import BackgroundSeats
+
+    kwargs = dict(factory.level_kwargs)
+    if accepts_split(factory.stage.env):
+        kwargs["split"] = split
+    game = envs.make(factory.stage.env, **kwargs)
+    population = factory.stage.population
+    focal = focal_seats(population, game.n_players)
+    if population is None or len(focal) == game.n_players:
+        return game
+    pool, weights = scenario(population, factory.background)
+    return BackgroundSeats(game, focal, opponent_pool=pool, opponent_weights=weights)
+
+
+def make_population_vec_env(factory: StageEnvFactory, n_rows: int) -> Any:
+    """A ``VecEnv`` of ``n_rows`` learner rows: ``n_rows / focal seats`` games played side by side."""
+    from envs.social.vec import SeatVecEnv
+
+    n_focal = len(make_table(factory).possible_agents)
+    if n_rows % n_focal:
+        raise ValueError(f"{factory.stage.name}: n_envs ({n_rows}) must be a multiple of the focal seats ({n_focal})")
+    return SeatVecEnv(lambda: make_table(factory), n_rows // n_focal, factory.wrap)
+
+
+def check_stage(stage: Any, n_envs: int, levels: Sequence[dict[str, Any]]) -> list[str]:
+    """What is wrong with a multi-agent stage at any of its levels (seats out of range, unfit players, a batch that
+    the focal seats do not divide)."""
+    import envs
+
+    population = stage.population
+    problems: list[str] = []
+    for j, kwargs in enumerate(levels):
+        game = envs.make(stage.env, **kwargs)
+        n = game.n_players
+        game.close()
+        focal = focal_seats(population, n)
+        if any(s >= n for s in focal):
+            problems.append(f"level {j}: focal_seats {focal} do not fit a game of {n} players")
+            continue
+        if len(focal) < n and (population is None or not population.background):
+            problems.append(f"level {j}: seats {sorted(set(range(n)) - set(focal))} need a background population")
+        if n_envs % len(focal):
+            problems.append(f"level {j}: curriculum.n_envs ({n_envs}) must be a multiple of {len(focal)} focal seats")
+        if population is not None and len(focal) < n:
+            game = envs.make(stage.env, **kwargs)
+            for m in population.background:
+                try:
+                    make_player(m.player).check(game.game_kind, n)
+                except ValueError as err:
+                    problems.append(f"level {j}: background {m.label}: {err}")
+            game.close()
+    return sorted(set(problems), key=problems.index)
+
+
+# ----------------------------------------------------------------------------------------------- snapshots
+
+
+class SnapshotPlayer(BackgroundPlayer):
+    """A frozen past self of the learner in a background seat: it owns its own agent, loaded from a snapshot.
+
+    Nothing ever trains that agent (the engine trains only its learner), so the snapshot's weights stay exactly as
+    saved. Copies made for several seats share the agent (it is read-only) but not their random state.
+
+    Args:
+        agent: The snapshot's agent.
+        name: How it is named in logs and the cross-play matrix.
+        numeric: ``(obs_dim, n_actions, task, n_tasks)`` of the learner's numeric view, for numeric agents: the
+            snapshot sees observations exactly as the learner saw them.
+        deterministic: Play the most likely action (True) or sample one.
+    """
+
+    games = frozenset({MATRIX, PUBLIC_GOODS, COMMONS})
+
+    def __init__(
+        self, agent: Agent, name: str, numeric: tuple[int, int, int, int] | None = None, deterministic: bool = True
+    ) -> None:
+        self.agent = agent
+        self.name = name
+        self.numeric = numeric
+        self.deterministic = deterministic
+        self.reset()
+
+    def _view(self, observation: np.ndarray) -> np.ndarray:
+        if self.numeric is None:
+            return np.asarray(observation)
+        obs_dim, _, task, n_tasks = self.numeric
+        out = np.zeros(obs_dim + n_tasks, dtype=np.float32)
+        flat = np.asarray(observation, dtype=np.float32).ravel()
+        out[: flat.size] = flat
+        out[obs_dim + task] = 1.0
+        return out
+
+    def act(self, observation: np.ndarray, info: Any) -> int:
+        from envs.social.vec import valid_action
+
+        action = self.agent.act(self._view(observation)[None], [info], deterministic=self.deterministic)[0]
+        n = len(info.get("action_texts", [])) or int(action) + 1
+        return valid_action(int(action), n, info.get("action_mask"))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SnapshotPlayer:
+        clone = copy.copy(self)
+        clone.rng = copy.deepcopy(self.rng, memo)
+        return clone
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A frozen copy of the learner, saved in the run folder when it was promoted."""
+
+    name: str  # <stage>-L<level>@<global step>
+    path: Path
+    step: int
+
+
+class Snapshots:
+    """The learner's frozen past selves in ``<run>/snapshots/``: saved at promotions, loaded once each.
+
+    Args:
+        root: The snapshots folder.
+        build: Builds a fresh agent of the learner's kind (its weights are then loaded from the snapshot).
+    """
+
+    def __init__(self, root: Path, build: Callable[[], Agent]) -> None:
+        self.root = Path(root)
+        self.build = build
+        self._agents: dict[Path, Agent] = {}
+
+    def save(self, agent: Agent, stage: str, level: int, step: int) -> Snapshot:
+        """Freeze ``agent`` as it is now."""
+        path = self.root / f"{step:012d}-{stage}-L{level}"
+        agent.save(path)
+        return Snapshot(f"{stage}-L{level}@{step}", path, step)
+
+    def available(self, step: int | None = None) -> list[Snapshot]:
+        """The snapshots saved up to global step ``step`` (all when None), oldest first. A resumed run ignores any
+        saved after its checkpoint, which it will save again."""
+        out = []
+        for path in sorted(self.root.glob("*-*-L*")) if self.root.exists() else []:
+            at, _, rest = path.name.partition("-")
+            stage, _, level = rest.rpartition("-L")
+            if step is None or int(at) <= step:
+                out.append(Snapshot(f"{stage}-L{level}@{int(at)}", path, int(at)))
+        return out
+
+    def agent(self, snapshot: Snapshot) -> Agent:
+        """The snapshot's own agent (loaded on first use, then reused)."""
+        if snapshot.path not in self._agents:
+            agent = self.build()
+            agent.load(snapshot.path)
+            self._agents[snapshot.path] = agent
+        return self._agents[snapshot.path]
+
+    def player(
+        self, snapshot: Snapshot, numeric: tuple[int, int, int, int] | None, deterministic: bool = True
+    ) -> SnapshotPlayer:
+        """The snapshot as a background player."""
+        return SnapshotPlayer(self.agent(snapshot), f"snapshot:{snapshot.name}", numeric, deterministic)
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+
+
+def evaluate_population(
+    agent: Agent, factory: StageEnvFactory, seeds: Sequence[int], metric: str, batch: int = 8, max_steps: int = 10_000
+) -> EvalResult:
+    """Play one held-out game per seed with ``agent`` in every focal seat, acting deterministically.
+
+    Every focal seat of every game is one entry of the result (its return, success and episode statistics, whose
+    ``social`` holds the whole table's metrics).
+    """
+    from curriculum.stage_envs import EvalResult
+    from envs.social.vec import SeatView, Table
+
+    result = EvalResult([], [], [], [], [])
+    seeds = list(seeds)
+    for start in range(0, len(seeds), batch):
+        tables = [Table(make_table(factory, "eval")) for _ in seeds[start : start + batch]]
+        rows = [
+            (t, seat, factory.wrap(SeatView(table, seat))) for t, table in enumerate(tables) for seat in table.seats
+        ]
+        obs, infos = [], []
+        for t, _, env in rows:
+            o, info = env.reset(seed=seeds[start + t])  # the table's first seat starts the game with this seed
+            obs.append(o)
+            infos.append(info)
+        active = list(range(len(rows)))
+        steps = 0
+        while active:
+            actions = agent.act(np.stack([obs[i] for i in active]), [infos[i] for i in active], deterministic=True)
+            chosen = dict(zip(active, (int(a) for a in actions)))
+            for t, table in enumerate(tables):
+                joint = {seat: chosen[i] for i, (tt, seat, _) in enumerate(rows) if tt == t and i in chosen}
+                if joint:
+                    table.play(joint)
+            still = []
+            for i in active:
+                o, _, term, trunc, info = rows[i][2].step(chosen[i])
+                obs[i], infos[i] = o, info
+                if term or trunc:
+                    st = info["episode_stats"]
+                    ret = float(st["terms"].get("env", st["return"]))
+                    result.stats.append(st)
+                    result.returns.append(ret)
+                    result.successes.append(st["success"])
+                    result.scores.append(st["success"] if metric == "success" else ret)
+                else:
+                    still.append(i)
+            active = still
+            steps += 1
+            if steps > max_steps:
+                raise RuntimeError(f"{factory.stage.env}: an evaluation episode ran past {max_steps} steps")
+        for table in tables:
+            table.close()
+    return result
+
+
+def _cell(member: str, opponent: str, focal: int, result: EvalResult) -> dict[str, Any]:
+    """One cell of the cross-play matrix: the focal seats' mean return and cooperation, the table's social metrics."""
+    stats = result.stats
+    social = sorted({k for s in stats for k, v in s["social"].items() if isinstance(v, int | float)})
+    return {
+        "member": member,
+        "opponent": opponent,
+        "episodes": len(stats) // focal,
+        "focal_seats": focal,
+        "score": float(np.mean(result.returns)),
+        # share of the focal seats' decisions that cooperated (the games count a cooperative choice as 1 per round)
+        "focal_cooperation": float(np.mean([s["events"].get("cooperated", 0.0) / max(s["length"], 1) for s in stats])),
+        "social": {k: float(np.mean([s["social"][k] for s in stats if k in s["social"]])) for k in social},
+    }
+
+
+def crossplay(
+    factory: StageEnvFactory, members: dict[str, Agent], seeds: Sequence[int], metric: str = "return"
+) -> dict[str, Any]:
+    """The cross-play matrix of one multi-agent stage.
+
+    Rows are the trained ``members`` (the learner, its snapshots); columns are the stage's own scenario (``scenario``:
+    its configured population, or self-play when every seat is focal) and each background player alone in every
+    other seat (the configured members and ``crossplay_opponents``; players that cannot play the game are skipped).
+    Against a single player the focal seats are the configured ones, or seat 0 when every seat is focal.
+
+    Returns:
+        ``{"members", "opponents", "score": [[...]], "cells": [...], "exploitability": {...}}``.
+    """
+    import envs
+
+    population = factory.stage.population or PopulationConfig()
+    game = envs.make(factory.stage.env, **factory.level_kwargs)
+    n, kind = game.n_players, game.game_kind
+    game.close()
+    focal = focal_seats(population, n)
+    columns: list[tuple[str, StageEnvFactory, int]] = [("scenario", factory, len(focal))]
+    alone = focal if len(focal) < n else [0]
+    seen: set[str] = set()
+    for spec in [m.player for m in population.background] + list(population.crossplay_opponents):
+        label = BackgroundMember(player=spec).label
+        if label in seen:
+            continue
+        try:
+            make_player(spec).check(kind, n)
+        except ValueError:
+            continue
+        seen.add(label)
+        single = PopulationConfig(focal_seats=alone, background=[BackgroundMember(player=spec)])
+        stage = factory.stage.model_copy(update={"population": single})
+        columns.append((label, replace(factory, stage=stage, background=()), len(alone)))
+    cells = []
+    for name, agent in members.items():
+        for label, f, n_focal in columns:
+            cells.append(_cell(name, label, n_focal, evaluate_population(agent, f, seeds, metric)))
+    names = list(members)
+    labels = [c[0] for c in columns]
+    score = [
+        [next(c["score"] for c in cells if c["member"] == m and c["opponent"] == o) for o in labels] for m in names
+    ]
+    return {
+        "members": names,
+        "opponents": labels,
+        "score": score,
+        "cells": cells,
+        "exploitability": exploitability(cells, names[0] if names else ""),
+    }
+
+
+def exploitability(cells: Sequence[dict[str, Any]], member: str) -> dict[str, float | None]:
+    """``member``'s mean return against ``always_defect`` and its cooperation rate with ``tit_for_tat`` (None where
+    that pairing was not played)."""
+
+    def find(opponent: str) -> dict[str, Any] | None:
+        return next((c for c in cells if c["member"] == member and c["opponent"] == opponent), None)
+
+    defect, tft = find("always_defect"), find("tit_for_tat")
+    return {
+        "score_vs_always_defect": defect["score"] if defect else None,
+        "cooperation_with_tit_for_tat": tft["focal_cooperation"] if tft else None,
+    }
+
+
+def crossplay_rows(stage: str, matrix: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The cross-play cells of one stage as table columns and rows (the W&B table and its charts)."""
+    social = sorted({k for c in matrix["cells"] for k in c["social"]})
+    columns = ["stage", "member", "opponent", "episodes", "score", "focal_cooperation", *social]
+    rows = [
+        [stage, c["member"], c["opponent"], c["episodes"], c["score"], c["focal_cooperation"]]
+        + [c["social"].get(k) for k in social]
+        for c in matrix["cells"]
+    ]
+    return columns, rows
+
+
+__all__ = [
+    "CROSSPLAY_FILE",
+    "SNAPSHOTS",
+    "BackgroundMember",
+    "PopulationConfig",
+    "Snapshot",
+    "SnapshotPlayer",
+    "Snapshots",
+    "check_stage",
+    "crossplay",
+    "crossplay_rows",
+    "evaluate_population",
+    "exploitability",
+    "focal_seats",
+    "make_population_vec_env",
+    "make_table",
+    "scenario",
+]
