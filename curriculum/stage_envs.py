@@ -198,7 +198,7 @@ def evaluate(
     stage plays one game per seed with the agent in every focal seat (see
     :func:`curriculum.population.evaluate_population`).
     """
-    if factory.multi_agent:
+    if getattr(factory, "multi_agent", False):  # callers may pass their own factory-like objects
         from curriculum.population import evaluate_population
 
         return evaluate_population(agent, factory, seeds, metric, batch, max_steps)
