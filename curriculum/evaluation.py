@@ -28,7 +28,7 @@ import inspect
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -170,19 +170,18 @@ def suite_variants(suite: str, env_id: str, level_kwargs: Mapping[str, Any], *, 
 
 # ---------------------------------------------------------------------------------------------- measuring
 @dataclass(frozen=True)
-class _Pinned:
-    """A stage's env factory that always builds one split (evaluation asks for ``eval``; ``in_distribution`` plays
-    the training split)."""
+class _SplitFactory(StageEnvFactory):
+    """A stage's env factory that always builds one split: evaluation asks for ``eval``, and ``in_distribution``
+    plays the training split."""
 
-    factory: StageEnvFactory
-    split: str
-
-    @property
-    def stage(self) -> Any:
-        return self.factory.stage
+    split: str = "eval"
 
     def __call__(self, split: str = "eval") -> Any:
-        return self.factory(self.split)
+        return super().__call__(self.split)
+
+
+def _pinned(factory: StageEnvFactory, split: str) -> StageEnvFactory:
+    return _SplitFactory(**{f.name: getattr(factory, f.name) for f in fields(factory)}, split=split)
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -288,7 +287,7 @@ def play(run: Any, stage: int, variant: Variant, seeds: Sequence[int], level: in
     factory = run.factory(stage, level)
     if variant.overrides:
         factory = replace(factory, level_kwargs={**factory.level_kwargs, **variant.overrides})
-    return evaluate(run.agent, _Pinned(factory, variant.split), seeds, run.rules[stage].metric)
+    return evaluate(run.agent, _pinned(factory, variant.split), seeds, run.rules[stage].metric)
 
 
 def evaluate_run(
