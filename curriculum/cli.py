@@ -24,7 +24,7 @@ from typing import Any
 
 from curriculum.yamlfile import FileError, Problem, load_yaml
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # one progress bar per stage, not one per model load
 
 
 def format_summary(summary: dict[str, Any]) -> str:
