@@ -394,7 +394,7 @@ class Run:
             },
             step,
         )
-        if outcome == "promotion" and self.snapshots is not None:
+        if outcome in ("level_up", "promotion") and self.snapshots is not None:  # a frozen past self per promotion
             self.snapshots.save(self.agent, stage.name, task.level, step)
         if outcome in ("promotion", "not_mastered"):
             self._retention_row(task.stage)
