@@ -337,6 +337,9 @@ def _num(v: Any, spec: str = ".2f") -> str:
 
 def _summary_rows(summary: Mapping[str, Any]) -> list[list[Any]]:
     rows: list[list[Any]] = [["stage", "env", "steps to mastery", "steps", "final held-out score", "violated"]]
+    with_feedback = any(s.get("feedback") for s in summary["stages"])
+    if with_feedback:
+        rows[0].append("feedback (queries, reward-model accuracy)")
     for s in summary["stages"]:
         mastery = "skipped" if s["skipped"] else f"{s['steps_to_mastery']:,}" if s["mastered"] else "not mastered"
         violated = ", ".join(f"{k} {v:.0%}" for k, v in sorted((s.get("violations") or {}).items()) if v > 0)
@@ -350,6 +353,11 @@ def _summary_rows(summary: Mapping[str, Any]) -> list[list[Any]]:
                 violated or ("-" if s.get("violations") is None else "none"),
             ]
         )
+        if with_feedback:
+            fb = s.get("feedback") or {}
+            rows[-1].append(
+                f"{fb['queries_used']:.0f} of {fb['budget']:.0f}, {_num(fb.get('rm_accuracy'), '.0%')}" if fb else "-"
+            )
     return rows
 
 

@@ -68,6 +68,7 @@ def test_report_has_every_figure_of_the_run(run_dir, page):
     for stage in ("reciprocity", "stories"):
         assert f"<td>{stage}</td>" in text  # the summary table
     assert "alignment stability" in text.lower() and "<td>do_no_harm</td>" in text
+    assert "feedback (queries, reward-model accuracy)" in text and " of 30, " in text  # the stories stage's budget
 
 
 @pytest.mark.slow
