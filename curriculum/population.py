@@ -166,7 +166,7 @@ def check_stage(stage: Any, n_envs: int, levels: Sequence[dict[str, Any]]) -> li
             for m in population.background:
                 try:
                     make_player(m.player).check(game.game_kind, n)
-                except ValueError as err:
+                except (ValueError, ImportError) as err:  # ImportError: an axelrod: name without the extra
                     problems.append(f"level {j}: background {m.label}: {err}")
             game.close()
     return sorted(set(problems), key=problems.index)
@@ -379,7 +379,7 @@ def crossplay(
             continue
         try:
             make_player(spec).check(kind, n)
-        except ValueError:
+        except (ValueError, ImportError):  # a player for another game, or an axelrod: name without the extra
             continue
         seen.add(label)
         single = PopulationConfig(focal_seats=alone, background=[BackgroundMember(player=spec)])
