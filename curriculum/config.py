@@ -1,7 +1,7 @@
 """Run configs: YAML files parsed into frozen, typed models.
 
 A config may ``extends:`` another (a path relative to it); mappings merge key by key and everything else (lists,
-scalars) is replaced, so a named variant overrides only what differs. ``key=value`` overrides from the command line
+scalars, and a mapping with a different ``kind``) is replaced, so a named variant overrides only what differs. ``key=value`` overrides from the command line
 are applied after merging and before validation. Every problem, in the file or on the command line, is reported as a
 :class:`curriculum.yamlfile.Problem` naming the file, the line and the key.
 """
@@ -156,7 +156,14 @@ class RunConfig(Frozen):
 
 
 def _merge(base: Any, over: Any) -> Any:
-    if isinstance(base, dict) and isinstance(over, dict):
+    """Merge mappings key by key; anything else, and a mapping of another ``kind`` (an ``agent: {kind: lm}`` over an
+    SB3 agent), replaces what it overrides."""
+    other_kind = (
+        isinstance(base, dict)
+        and isinstance(over, dict)
+        and base.get("kind", over.get("kind")) != over.get("kind", base.get("kind"))
+    )
+    if isinstance(base, dict) and isinstance(over, dict) and not other_kind:
         out = dict(base)
         for k, v in over.items():
             out[k] = _merge(base[k], v) if k in base else v

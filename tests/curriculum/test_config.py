@@ -64,6 +64,13 @@ def test_extends_merges_mappings_and_replaces_lists(tmp_path):
     assert config.name == "toy"
 
 
+def test_extends_replaces_a_block_of_another_kind(tmp_path):
+    write(tmp_path, VALID, "base.yaml")
+    child = write(tmp_path, "extends: base.yaml\nagent: {kind: lm, n_steps: 64}\n", "child.yaml")
+    config = load_config(child)  # the base's SB3 keys (batch_size, ...) are not merged into the LM agent
+    assert config.agent.kind == "lm" and config.agent.n_steps == 64
+
+
 def test_overrides_set_nested_keys_and_list_items(tmp_path):
     config = load_config(write(tmp_path, VALID), ["seed=11", "stages.0.budget=2048", "stages[0].levels=[{n: 4}]"])
     assert config.seed == 11 and config.stages[0].budget == 2048
