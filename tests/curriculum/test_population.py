@@ -102,9 +102,9 @@ def test_snapshots_stay_frozen_while_the_learner_trains_against_them(tmp_path):
     factory = StageEnvFactory(stage, dict(stage.levels[0]), numeric, (0, 1), (), (player,))
     venv = EpisodeLog(make_population_vec_env(factory, 4))
     venv.seed(3)
-    learner.learn(venv, 256)
+    learner.learn(venv, 128)
     assert any(n.startswith("snapshot:pd-L0@0") for t in venv.venv.tables for n in t.env.filling.names)
-    assert len(venv.finished) == 4 * 64 // 8  # 4 rows, two rollouts of 32 steps, 8-round games
+    assert len(venv.finished) == 4 * 32 // 8  # 4 rows, one rollout of 32 steps, 8-round games
 
     learned = learner.model.policy.state_dict()
     assert any(not np.allclose(learned[k].numpy(), v.numpy()) for k, v in frozen.items())  # the learner moved
@@ -243,3 +243,36 @@ def test_the_fairness_constitution_of_the_public_goods_experiment_loads():
     constitution = load_constitution(config.constitution)
     assert [p.id for p in constitution.principles] == ["fairness"]
     assert load_config(ROOT / "configs" / "social_public_goods.yaml").constitution is None
+
+
+def test_seat_rows_are_seeded_games_played_side_by_side():
+    stage = StageConfig.model_validate(
+        {
+            "name": "commons",
+            "env": "social/Commons-v0",
+            "levels": [{"n_players": 4, "horizon": 5}],
+            "promotion": {"metric": "return", "threshold": 1.0},
+            "budget": 1000,
+        }
+    )
+    factory = StageEnvFactory(stage, dict(stage.levels[0]))
+
+    def play(seed):
+        venv = make_population_vec_env(factory, 8)  # two tables of four seats, every seat focal
+        venv.seed(seed)
+        out = [venv.reset()]
+        assert [i["text"] for i in venv.reset_infos][:1] and len(venv.reset_infos) == 8
+        rng = np.random.default_rng(0)
+        for _ in range(7):
+            obs, rewards, dones, infos = venv.step(rng.integers(0, venv.action_space.n, 8))
+            out += [obs, rewards, dones]
+            # a table's seats end together, each with its own episode statistics and the table's social metrics
+            assert dones[:4].all() == dones[:4].any() and dones[4:].all() == dones[4:].any()
+            for i in np.flatnonzero(dones):
+                assert infos[i]["episode_stats"]["length"] == 5 and "efficiency" in infos[i]["episode_stats"]["social"]
+                assert venv.reset_infos[i]["text"]  # the next episode's first view, for text policies
+        return out
+
+    first, again = play(5), play(5)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert first[3 * 5].all()  # the dones of the fifth step: horizon 5 ends every game
