@@ -344,7 +344,8 @@ def _cell(member: str, opponent: str, focal: int, result: EvalResult) -> dict[st
         "episodes": len(stats) // focal,
         "focal_seats": focal,
         "score": float(np.mean(result.returns)),
-        # share of the focal seats' decisions that cooperated (the games count a cooperative choice as 1 per round)
+        # the focal seats' cooperation per step (the games count a cooperative choice, or a contribution's share, as
+        # the `cooperated` event of that step)
         "focal_cooperation": float(np.mean([s["events"].get("cooperated", 0.0) / max(s["length"], 1) for s in stats])),
         "social": {k: float(np.mean([s["social"][k] for s in stats if k in s["social"]])) for k in social},
     }
