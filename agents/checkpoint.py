@@ -30,7 +30,7 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
     for idx, state in sd["state"].items():
         for name, value in state.items():
             if torch.is_tensor(value):
-                tensors[f"{idx}.{name}"] = value.detach().clone().contiguous()
+                tensors[f"{idx}.{name}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(idx), {})[name] = value
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}

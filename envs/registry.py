@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -75,6 +77,17 @@ def register(spec: EnvSpec) -> None:
     _REGISTRY[spec.id] = spec
     if spec.api == "gymnasium" and spec.id not in gymnasium.registry:
         gymnasium.register(id=spec.id, entry_point=spec.entry_point)
+
+
+@contextmanager
+def registered(env_spec: EnvSpec) -> Iterator[EnvSpec]:
+    """Register ``env_spec`` for the duration of a ``with`` block (envs of a test or a notebook experiment)."""
+    register(env_spec)
+    try:
+        yield env_spec
+    finally:
+        del _REGISTRY[env_spec.id]
+        gymnasium.registry.pop(env_spec.id, None)
 
 
 def spec(env_id: str) -> EnvSpec:

@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from agents.base import Agent
+from agents.checkpoint import optimizer_from_tensors, optimizer_to_tensors, write_json_atomic
 from agents.lm.config import LMConfig
 from agents.lm.policy import CausalLMPolicy, TextPolicy
 from agents.lm.ppo import PPOTrainer
@@ -164,7 +165,7 @@ class LMAgent(Agent):
         path.mkdir(parents=True, exist_ok=True)
         weights = {k: v.detach().cpu().contiguous() for k, v in self.policy.trainable_state().items()}
         save_file(weights, str(path / "weights.safetensors"))
-        opt_tensors, opt_meta = _optimizer_split(self.trainer.optimizer)
+        opt_tensors, opt_meta = optimizer_to_tensors(self.trainer.optimizer)
         save_file(opt_tensors, str(path / "optimizer.safetensors"))
         rng = {
             "train_generator": self.train_generator.get_state(),
@@ -182,9 +183,7 @@ class LMAgent(Agent):
             "numpy_rng": self.rng.bit_generator.state,
             "optimizer": opt_meta,
         }
-        tmp = path / "state.json.tmp"
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-        tmp.replace(path / "state.json")  # written last: its presence marks a complete checkpoint
+        write_json_atomic(path / "state.json", state)  # written last: its presence marks a complete checkpoint
 
     def load(self, path: Path) -> None:
         """Restore what :meth:`save` wrote; the agent must have been built with the same model and tokenizer."""
@@ -205,7 +204,9 @@ class LMAgent(Agent):
         with torch.no_grad():
             for name, tensor in own.items():
                 tensor.copy_(weights[name])
-        _optimizer_join(self.trainer.optimizer, load_file(str(path / "optimizer.safetensors")), state["optimizer"])
+        optimizer_from_tensors(
+            self.trainer.optimizer, load_file(str(path / "optimizer.safetensors")), state["optimizer"]
+        )
         rng = load_file(str(path / "rng.safetensors"))
         self.train_generator.set_state(rng["train_generator"])
         self.act_generator.set_state(rng["act_generator"])
@@ -214,27 +215,3 @@ class LMAgent(Agent):
         self.num_timesteps = int(state["num_timesteps"])
         self.n_updates = int(state["n_updates"])
         self._act_history = None
-
-
-def _optimizer_split(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """An optimizer state dict as tensors (``<param index>.<name>``) and JSON metadata."""
-    sd = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for idx, pstate in sd["state"].items():
-        for name, value in pstate.items():
-            if torch.is_tensor(value):
-                tensors[f"{idx}.{name}"] = value.detach().cpu().contiguous()
-            else:
-                scalars.setdefault(str(idx), {})[name] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _optimizer_join(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        idx, _, name = key.partition(".")
-        state.setdefault(int(idx), {})[name] = value
-    for idx, values in meta["scalars"].items():
-        state.setdefault(int(idx), {}).update(values)
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

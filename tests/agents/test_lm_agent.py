@@ -144,9 +144,9 @@ def test_ppo_learns_the_word_bandit(tiny_path):
     venv = DummyVecEnv([WordBandit for _ in range(8)])
     venv.seed(0)
     assert _p_right(agent) < 0.9
-    metrics = agent.learn(venv, 3072)
+    metrics = agent.learn(venv, 4096)
     assert _p_right(agent) >= 0.9
-    assert metrics["train/env_steps"] == 3072 and metrics["train/forwards_per_step"] < 1.1
+    assert metrics["train/env_steps"] == 4096 and metrics["train/forwards_per_step"] < 1.1
 
 
 def test_save_load_restores_distributions_and_resumes_bit_identically(tiny_path, tmp_path):

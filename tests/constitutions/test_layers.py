@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import envs
 from constitutions import ConstitutionalShaping, Context, load_constitution, parse_constitution
-from envs.registry import EnvSpec
+from envs.registry import EnvSpec, registered
 
 
 def _active(name: str, context: Context) -> set[str]:
@@ -78,20 +77,16 @@ def test_an_inactive_layer_adds_no_term_and_costs_nothing(temptation):
 
 def test_context_for_a_registered_env_reads_family_and_events():
     env_id = "moral/ConstitutionTestStory-v0"
-    try:
-        envs.spec(env_id)
-    except envs.EnvArgumentError:
-        envs.register(
-            EnvSpec(
-                id=env_id,
-                entry_point="builtins:object",
-                family="moral",
-                api="pettingzoo",  # not added to Gymnasium's registry
-                description="a story used to test contexts",
-                event_names=("harm_other", "helped"),
-            )
-        )
-    ctx = Context.for_env(env_id, stage="stories", risk="high")
+    story = EnvSpec(
+        id=env_id,
+        entry_point="builtins:object",
+        family="moral",
+        api="pettingzoo",  # not added to Gymnasium's registry
+        description="a story used to test contexts",
+        event_names=("harm_other", "helped"),
+    )
+    with registered(story):  # only for this test: other tests list the real registry
+        ctx = Context.for_env(env_id, stage="stories", risk="high")
     assert (ctx.family, ctx.stage, ctx.risk, ctx.events) == ("moral", "stories", "high", {"harm_other", "helped"})
     assert "care_where_harm_possible" in _active("default", ctx)
 

@@ -54,7 +54,14 @@ def test_train_then_resume_a_finished_run(tmp_path):
     assert "Developmental summary" in out.stdout and "not mastered" in out.stdout
     assert "stage 1/6 permanence" in out.stderr  # a progress bar per stage
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert [s["name"] for s in summary["stages"]] == ["permanence", "support", "collision", "stability", "reciprocity", "stories"]
+    assert [s["name"] for s in summary["stages"]] == [
+        "permanence",
+        "support",
+        "collision",
+        "stability",
+        "reciprocity",
+        "stories",
+    ]
     assert summary["stages"][-1]["violations"] is not None  # the default constitution judged the stories
     again = upbringing("resume", str(run_dir))
     assert again.returncode == 1 and "already finished" in again.stderr

@@ -6,14 +6,21 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers.toy_envs import TOY_ID, register_toy
+from helpers.toy_envs import TOY_ID, toy_spec
 from pydantic import ValidationError
 
 from curriculum.cli import main
 from curriculum.config import load_config, stage_levels
 from curriculum.yamlfile import FileError
+from envs.registry import registered
 
-register_toy()
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy_env():
+    """The toy env is registered only while this module's tests run (other tests list the real registry)."""
+    with registered(toy_spec()):
+        yield
+
 
 VALID = f"""\
 name: toy

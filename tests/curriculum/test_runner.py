@@ -11,13 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.toy_envs import TOY_ID, register_toy
+from helpers.toy_envs import TOY_ID, toy_spec
 
 from curriculum.config import load_config
 from curriculum.runner import resume, train
 from curriculum.tracking import read_events, wandb_history
+from envs.registry import registered
 
-register_toy()
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy_env():
+    """The toy env is registered only while this module's tests run (other tests list the real registry)."""
+    with registered(toy_spec()):
+        yield
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 CONFIG = f"""\

@@ -53,17 +53,20 @@ class LightsEnv(gym.Env):
         return np.zeros(self.n, np.float32), float(ok), True, False, info
 
 
+def toy_spec() -> EnvSpec:
+    """The toy env's registry entry (two declared levels)."""
+    return EnvSpec(
+        TOY_ID,
+        "helpers.toy_envs:LightsEnv",
+        "physics",
+        "gymnasium",
+        "press the lit switch",
+        LightsEnv.event_names,
+        ({"n": 2}, {"n": 3}),
+    )
+
+
 def register_toy() -> None:
-    """Register the toy env once per process."""
+    """Register the toy env for the rest of this process (a CLI process started by a test)."""
     if TOY_ID not in {s.id for s in envs.list_specs()}:
-        envs.register(
-            EnvSpec(
-                TOY_ID,
-                "helpers.toy_envs:LightsEnv",
-                "physics",
-                "gymnasium",
-                "press the lit switch",
-                LightsEnv.event_names,
-                ({"n": 2}, {"n": 3}),
-            )
-        )
+        envs.register(toy_spec())
