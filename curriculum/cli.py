@@ -178,7 +178,7 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         return 0
     width = max(len(r["id"]) for r in rows)
     for r in rows:
-        age = f"  (from ~{r['age_months'][0]} months)" if "age_months" in r else ""
+        age = f"  [infants ~{r['age_months'][0]}-{r['age_months'][1]} months]" if "age_months" in r else ""
         print(f"{r['id'].ljust(width)}  {r['family']:<8} {r['api']:<10} levels={r['levels']}  {r['description']}{age}")
     return 0
 
