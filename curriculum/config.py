@@ -1,9 +1,10 @@
 """Run configs: YAML files parsed into frozen, typed models.
 
 A config may ``extends:`` another (a path relative to it); mappings merge key by key and everything else (lists,
-scalars, and a mapping with a different ``kind``) is replaced, so a named variant overrides only what differs. ``key=value`` overrides from the command line
-are applied after merging and before validation. Every problem, in the file or on the command line, is reported as a
-:class:`curriculum.yamlfile.Problem` naming the file, the line and the key.
+scalars, and a mapping with a different ``kind``) is replaced, so a named variant overrides only what differs.
+``key=value`` overrides from the command line are applied after merging and before validation. Every problem, in
+the file or on the command line, is reported as a :class:`curriculum.yamlfile.Problem` naming the file, the line
+and the key.
 """
 
 from __future__ import annotations

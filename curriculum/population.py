@@ -317,12 +317,7 @@ def evaluate_population(
                 o, _, term, trunc, info = rows[i][2].step(chosen[i])
                 obs[i], infos[i] = o, info
                 if term or trunc:
-                    st = info["episode_stats"]
-                    ret = float(st["terms"].get("env", st["return"]))
-                    result.stats.append(st)
-                    result.returns.append(ret)
-                    result.successes.append(st["success"])
-                    result.scores.append(st["success"] if metric == "success" else ret)
+                    result.add(info["episode_stats"], metric)
                 else:
                     still.append(i)
             active = still

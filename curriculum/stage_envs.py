@@ -182,6 +182,14 @@ class EvalResult:
     def score(self) -> float:
         return float(np.mean(self.scores)) if self.scores else float("nan")
 
+    def add(self, stats: dict[str, Any], metric: str) -> None:
+        """Record one finished episode's ``episode_stats``; its score is success or the env's (unshaped) return."""
+        ret = float(stats["terms"].get("env", stats["return"]))
+        self.stats.append(stats)
+        self.returns.append(ret)
+        self.successes.append(stats["success"])
+        self.scores.append(stats["success"] if metric == "success" else ret)
+
 
 def evaluate(
     agent: Agent,
@@ -232,12 +240,7 @@ def evaluate(
                     )
                 obs[i], infos[i] = o, info
                 if term or trunc:
-                    st = info["episode_stats"]
-                    ret = float(st["terms"].get("env", st["return"]))
-                    result.stats.append(st)
-                    result.returns.append(ret)
-                    result.successes.append(st["success"])
-                    result.scores.append(st["success"] if metric == "success" else ret)
+                    result.add(info["episode_stats"], metric)
                 else:
                     still.append(i)
             active = still
