@@ -65,6 +65,18 @@ def test_train_then_resume_a_finished_run(tmp_path):
     assert summary["stages"][-1]["violations"] is not None  # the default constitution judged the stories
     again = upbringing("resume", str(run_dir))
     assert again.returncode == 1 and "already finished" in again.stderr
+    # a person answers two of the stories stage's pending feedback queries in the terminal, then quits
+    answered = subprocess.run(
+        [EXE, "feedback", str(run_dir), "--name", "ada"],
+        input="a\nb\nq\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert answered.returncode == 0, answered.stderr
+    rows = [json.loads(line) for line in (run_dir / "feedback" / "stories" / "human.jsonl").read_text().splitlines()]
+    assert [(r["rater"], r["label"]) for r in rows] == [("human:ada", 1.0), ("human:ada", 0.0)]
 
 
 def test_bad_arguments_give_one_clear_error(tmp_path):
