@@ -163,6 +163,14 @@ def _action_text(action_texts: Any, action: Any) -> str | None:
         return None
 
 
+def _judge_step(plan: Any, multipliers: Any, info: dict[str, Any], situation: Any, act: Any) -> dict[str, float]:
+    """Judge one step (one agent's, for PettingZoo): write ``costs``, ``cost`` and ``virtues`` into ``info`` and
+    return the reward terms, for both shaping wrappers."""
+    terms, costs, virtues, cost = plan.evaluate(info.get("events"), multipliers.values, situation, act)
+    info["costs"], info["cost"], info["virtues"] = costs, cost, virtues
+    return terms
+
+
 class ConstitutionalShaping(AddRewardTerms):
     """Add one ``constitution/<id>`` reward term per active principle to a Gymnasium env (see the module docs).
 
@@ -214,11 +222,7 @@ class ConstitutionalShaping(AddRewardTerms):
             situation, act = self._situation, _action_text(self._action_texts, action)
         else:
             situation = act = None
-        terms, costs, virtues, cost = self.plan.evaluate(info.get("events"), self.multipliers.values, situation, act)
-        info["costs"] = costs
-        info["cost"] = cost
-        info["virtues"] = virtues
-        return terms
+        return _judge_step(self.plan, self.multipliers, info, situation, act)
 
     def set_constitution_multipliers(self, values: Mapping[str, float]) -> None:
         """Set the multipliers this wrapper uses (what :func:`sync_multipliers` calls in each worker)."""
@@ -271,11 +275,7 @@ class ParallelConstitutionalShaping(ParallelAddRewardTerms):
             act = _action_text(texts, action)
         else:
             situation = act = None
-        terms, costs, virtues, cost = self.plan.evaluate(info.get("events"), self.multipliers.values, situation, act)
-        info["costs"] = costs
-        info["cost"] = cost
-        info["virtues"] = virtues
-        return terms
+        return _judge_step(self.plan, self.multipliers, info, situation, act)
 
     def set_constitution_multipliers(self, values: Mapping[str, float]) -> None:
         """Set the multipliers this wrapper uses."""
