@@ -1,4 +1,4 @@
-"""Every registered thing is checked: every config in configs/ and every shipped constitution validates."""
+"""Every registered thing is checked: every file in configs/ and every shipped constitution validates."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from curriculum.cli import check_file
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "constitutions").glob("*.yaml"))
+FILES = sorted((ROOT / "configs").rglob("*.yaml")) + sorted((ROOT / "constitutions").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
