@@ -57,16 +57,6 @@ class WordBandit(gym.Env):
         return np.zeros(1, np.float32), reward, self.t >= self.max_steps, False, info
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tiny model's matrices gain nothing from threads, and on a shared 2-core machine OpenMP's spin-waiting
-    makes two threads several times slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny_path(tmp_path_factory):
     return str(build_tiny(tmp_path_factory.mktemp("cache")))

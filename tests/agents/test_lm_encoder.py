@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
+from helpers.toy_envs import Levers
 
 from agents.lm import LMAgent, LMConfig
 from agents.lm.prompt import Query
@@ -19,38 +18,6 @@ pytestmark = [
     ),
     pytest.mark.slow,  # loads a 22M-parameter encoder
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small matrices gain nothing from threads on a shared 2-core machine (OpenMP spin-waits)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-class WordBandit(gym.Env):
-    """One-step two-armed bandit in words: the right lever pays 1, the left 0."""
-
-    observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
-    action_space = spaces.Discrete(2)
-
-    @staticmethod
-    def info() -> dict:
-        return {
-            "text": "Two levers stand before you.",
-            "action_texts": ["pull the left lever", "pull the right lever"],
-            "action_mask": np.ones(2, dtype=np.int8),
-            "events": {},
-        }
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.zeros(1, np.float32), self.info()
-
-    def step(self, action):
-        return np.zeros(1, np.float32), float(action), True, False, {**self.info(), "success": bool(action)}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +47,7 @@ def test_encoder_scores_masked_candidates_and_caches_embeddings(agent):
 def test_encoder_agent_trains_and_round_trips(agent, tmp_path):
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    venv = DummyVecEnv([WordBandit for _ in range(4)])
+    venv = DummyVecEnv([Levers for _ in range(4)])
     venv.seed(0)
     before = {k: v.clone() for k, v in agent.policy.trainable_state().items()}
     metrics = agent.learn(venv, 256)
@@ -89,7 +56,7 @@ def test_encoder_agent_trains_and_round_trips(agent, tmp_path):
     agent.save(tmp_path / "ckpt")
     other = LMAgent(LMConfig(architecture="encoder", device="cpu"), seed=5)
     other.load(tmp_path / "ckpt")
-    info = WordBandit.info()
+    info = Levers.info()
     obs = np.zeros((1, 1), np.float32)
     query = [agent.policy.prompts.query(info)]
     # Equal up to float noise: a text's embedding depends slightly on the padding of the batch it was encoded in.

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 
-import gymnasium as gym
-import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
+from helpers.toy_envs import Levers
 from safetensors.torch import load_file
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -19,29 +17,6 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="needs the optional 'lora' extra"),
     pytest.mark.slow,  # importing peft takes several seconds
 ]
-
-
-class Levers(gym.Env):
-    """One-step choice between two levers; the right one pays 1."""
-
-    observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
-    action_space = spaces.Discrete(2)
-
-    @staticmethod
-    def info() -> dict:
-        return {
-            "text": "Two levers stand before you.",
-            "action_texts": ["pull the left lever", "pull the right lever"],
-            "action_mask": np.ones(2, dtype=np.int8),
-            "events": {},
-        }
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.zeros(1, np.float32), self.info()
-
-    def step(self, action):
-        return np.zeros(1, np.float32), float(action), True, False, {**self.info(), "success": bool(action)}
 
 
 def test_lora_trains_adapters_only_and_round_trips(tmp_path):

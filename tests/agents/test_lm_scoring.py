@@ -34,16 +34,6 @@ QUERIES = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tiny model's matrices gain nothing from threads, and on a shared 2-core machine OpenMP's spin-waiting
-    makes two threads several times slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     return build_tiny(tmp_path_factory.mktemp("cache"))

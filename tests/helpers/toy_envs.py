@@ -6,6 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 import envs
 from envs.registry import EnvSpec
@@ -70,3 +71,26 @@ def register_toy() -> None:
     """Register the toy env for the rest of this process (a CLI process started by a test)."""
     if TOY_ID not in {s.id for s in envs.list_specs()}:
         envs.register(toy_spec())
+
+
+class Levers(gym.Env):
+    """One-step choice between two levers, in words; the right one pays 1 (for language-model agent tests)."""
+
+    observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    @staticmethod
+    def info() -> dict[str, Any]:
+        return {
+            "text": "Two levers stand before you.",
+            "action_texts": ["pull the left lever", "pull the right lever"],
+            "action_mask": np.ones(2, dtype=np.int8),
+            "events": {},
+        }
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), self.info()
+
+    def step(self, action: Any):
+        return np.zeros(1, np.float32), float(action), True, False, {**self.info(), "success": bool(action)}
