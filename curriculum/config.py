@@ -10,6 +10,7 @@ and the key.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -351,6 +352,7 @@ def stage_levels(stage: StageConfig) -> list[dict[str, Any]]:
     return [{**level, **stage.kwargs} for level in envs.spec(stage.env).levels] or [dict(stage.kwargs)]
 
 
+@functools.cache  # asked for every env a chunk or an evaluation builds; the answer never changes
 def accepts_split(env_id: str) -> bool:
     """Whether the env takes ``split=`` (held-out evaluation configurations)."""
     import envs
