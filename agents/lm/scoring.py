@@ -4,12 +4,15 @@ A candidate's score is the log-probability of its tokens given the prompt, ``sum
 over the action's token span. The span comes from tokenising ``prompt + " " + action`` jointly and reading the
 character offsets (never from a separately tokenised length), so merges across the boundary cannot shift it.
 
-Packing: for each env the prompt tokens appear once, followed by each candidate's tokens; a block attention mask
-lets a candidate's tokens see the prompt and their own earlier tokens only, and position ids restart at the prompt's
-end for each candidate. One forward over ``[B, prompt + sum of candidate lengths]`` thus equals K separate forwards
-of ``prompt + action`` (the prompt is encoded once), and the hidden state at the last prompt token feeds the value
-head in the same pass. This is the packed-sequence trick of "Efficient Sequence Packing without
-Cross-contamination" (Krell et al., 2021) applied to one shared prefix.
+Packing: for each env the prompt tokens appear once, followed by the candidates' tokens arranged as a prefix tree
+(a trie): candidates that begin with the same tokens ("push the red block to the left ..." and "push the red block to
+the right ...") share those tokens' columns, and each branch adds only its own tokens. An attention mask lets a
+candidate token see the prompt and its own ancestors in the tree only, and its position id is the prompt's length
+plus its depth. One forward over ``[B, prompt + tree size]`` thus equals K separate forwards of ``prompt + action``
+(the prompt and every shared prefix are encoded once), and the hidden state at the last prompt token feeds the value
+head in the same pass. This is the packed-sequence trick of "Efficient Sequence Packing without Cross-contamination"
+(Krell et al., 2021) applied to one shared prefix, with the tree attention of SpecInfer (Miao et al., 2024) for the
+candidates. The output projection and its softmax run once per distinct predicting position.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import torch
 from agents.lm.prompt import Query
 
 Normalization = Literal["sum", "token_mean", "word_mean"]
+
+PAD, PROMPT, TREE = -1, 0, 1  # values of Packed.segment
 
 
 def continuation(action: str) -> str:
@@ -93,10 +98,14 @@ class Packed:
 
     Attributes:
         input_ids: ``[B, L]`` token ids.
-        position_ids: ``[B, L]`` positions; each candidate's tokens continue from its prompt's end.
-        segment: ``[B, L]``: -1 pad, 0 prompt, ``c + 1`` the c-th packed candidate of that row.
+        position_ids: ``[B, L]`` positions; a tree token's is its prompt's length plus its depth in the tree.
+        segment: ``[B, L]``: -1 pad, 0 prompt, 1 a token of the candidates' prefix tree.
+        parent: ``[B, L]`` column of the token each tree token continues (its parent in the tree, or the last prompt
+            token); -1 for prompt tokens and pads.
+        tree_depth: The deepest path in any row's tree (the longest candidate suffix), in tokens.
         prompt_last: ``[B]`` column of each row's last prompt token (the value head reads it).
-        pred_row, pred_col: ``[T]`` where the hidden state predicting each scored token sits.
+        pred_row, pred_col: ``[P]`` the distinct positions whose hidden state predicts a scored token.
+        target_pred: ``[T]`` for each scored token of each candidate, its predicting position (index into ``pred_*``).
         target_ids: ``[T]`` the scored tokens.
         target_cand: ``[T]`` which candidate (index into the flat candidate list) each scored token belongs to.
         cand_query, cand_action: ``[N]`` each scored candidate's query index and action index.
@@ -108,9 +117,12 @@ class Packed:
     input_ids: torch.Tensor
     position_ids: torch.Tensor
     segment: torch.Tensor
+    parent: torch.Tensor
+    tree_depth: int
     prompt_last: torch.Tensor
     pred_row: torch.Tensor
     pred_col: torch.Tensor
+    target_pred: torch.Tensor
     target_ids: torch.Tensor
     target_cand: torch.Tensor
     cand_query: torch.Tensor
@@ -126,12 +138,28 @@ class Packed:
         return Packed(**moved)
 
     def attention_mask(self, kind: Literal["bool", "float"] = "bool", dtype: torch.dtype = torch.float32):
-        """The ``[B, 1, L, L]`` block mask: bool (True = attend) or additive float (0 or the dtype's minimum)."""
+        """The ``[B, 1, L, L]`` mask (bool: True = attend; float: additive 0 or the dtype's minimum).
+
+        A prompt token sees the prompt up to itself; a tree token sees the whole prompt and its own ancestors in the
+        tree (found by following ``parent`` up to ``tree_depth`` times) and itself.
+        """
         seg = self.segment
-        length = seg.shape[1]
-        causal = torch.ones(length, length, dtype=torch.bool, device=seg.device).tril()
-        same = (seg[:, None, :] == 0) | (seg[:, None, :] == seg[:, :, None])
-        allowed = causal[None] & same & (seg[:, :, None] >= 0)
+        batch, length = seg.shape
+        cols = torch.arange(length, device=seg.device)
+        is_prompt = seg == PROMPT
+        allowed = (cols[None, :, None] >= cols[None, None, :]) & is_prompt[:, None, :] & (seg[:, :, None] >= 0)
+        # Tree ancestry: every tree token marks itself, then its parent, grandparent, ... while they are tree tokens.
+        rows = torch.arange(batch, device=seg.device)[:, None].expand(batch, length)
+        queries = cols[None].expand(batch, length)
+        cur = queries.clone()
+        active = seg == TREE
+        for _ in range(self.tree_depth):
+            if not bool(active.any()):
+                break
+            allowed[rows[active], queries[active], cur[active]] = True
+            nxt = self.parent.gather(1, cur).clamp(min=0)
+            active = active & (seg.gather(1, nxt) == TREE) & (self.parent.gather(1, cur) >= 0)
+            cur = nxt
         # A pad attends to itself so no row is fully masked (fully masked rows give NaN in SDPA).
         allowed |= torch.eye(length, dtype=torch.bool, device=seg.device)[None] & (seg[:, :, None] < 0)
         allowed = allowed[:, None]
@@ -152,14 +180,16 @@ def pack(
     """Pack ``queries`` (only their valid actions) into one batch for :func:`score_packed`."""
     pairs = [(q.prompt, q.actions[a]) for q in queries for a in q.valid]
     encoded = iter(joint.encode(pairs))
-    rows: list[tuple[list[int], list[int], list[int]]] = []  # (ids, positions, segments) per query
+    rows: list[tuple[list[int], list[int], list[int], list[int]]] = []  # (ids, positions, segments, parents)
     prompt_lens: list[int] = []
-    targets: list[tuple[int, int, int, int]] = []  # (query, column before padding, token id, candidate)
+    preds: dict[tuple[int, int], int] = {}  # (query, column before padding) -> index of the predicting position
+    targets: list[tuple[int, int, int]] = []  # (predicting position, token id, candidate)
     cand_query: list[int] = []
     cand_action: list[int] = []
     n_tokens: list[int] = []
     n_words: list[int] = []
     span_ids: list[tuple[int, ...]] = []
+    depth = 0
     for qi, query in enumerate(queries):
         encs = [next(encoded) for _ in query.valid]
         # The shared prompt: the longest common prefix of the candidates' token sequences before their spans
@@ -174,50 +204,64 @@ def pack(
         ids = list(first[drop:shared])
         plen = len(ids)
         positions = list(range(plen))
-        segments = [0] * plen
+        segments = [PROMPT] * plen
+        parents = [-1] * plen
+        children: dict[tuple[int, int], int] = {}  # (parent column, token) -> column: the prefix tree
         for a, e in zip(query.valid, encs):
             c = len(cand_query)
-            col0 = len(ids)
-            suffix = e.ids[shared:]
-            ids.extend(suffix)
-            positions.extend(range(plen, plen + len(suffix)))
-            segments.extend([c + 1] * len(suffix))
+            path = [plen - 1]  # path[j]: column of the j-th suffix token's predecessor ... and then of the token
+            for j, token in enumerate(e.ids[shared:]):
+                col = children.get((path[-1], token))
+                if col is None:
+                    col = children[(path[-1], token)] = len(ids)
+                    ids.append(token)
+                    positions.append(plen + j)
+                    segments.append(TREE)
+                    parents.append(path[-1])
+                path.append(col)
+            depth = max(depth, len(path) - 1)
             for g in range(e.start, len(e.ids)):
-                j = g - shared  # index within the suffix
-                # The token at full index g is predicted by the token at g - 1: the prompt's last token when the
-                # suffix starts at g, else the previous suffix token.
-                col = plen - 1 if j == 0 else col0 + j - 1
-                targets.append((qi, col, e.ids[g], c))
+                # The token at full index g is predicted by the hidden state at the column of the token at g - 1.
+                key = (qi, path[g - shared])
+                pi = preds.setdefault(key, len(preds))
+                targets.append((pi, e.ids[g], c))
             cand_query.append(qi)
             cand_action.append(a)
             n_tokens.append(len(e.ids) - e.start)
             n_words.append(max(1, len(query.actions[a].split())))
             span_ids.append(tuple(e.ids[e.start :]))
-        rows.append((ids, positions, segments))
+        rows.append((ids, positions, segments, parents))
         prompt_lens.append(plen)
     width = max(len(r[0]) for r in rows)
     batch = len(rows)
     input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
     position_ids = torch.zeros((batch, width), dtype=torch.long)
-    segment = torch.full((batch, width), -1, dtype=torch.long)
+    segment = torch.full((batch, width), PAD, dtype=torch.long)
+    parent = torch.full((batch, width), -1, dtype=torch.long)
     shifts = []
-    for qi, (ids, positions, segments) in enumerate(rows):
+    for qi, (ids, positions, segments, parents) in enumerate(rows):
         shift = width - len(ids) if padding_side == "left" else 0
         shifts.append(shift)
-        input_ids[qi, shift : shift + len(ids)] = torch.tensor(ids)
-        position_ids[qi, shift : shift + len(ids)] = torch.tensor(positions)
-        segment[qi, shift : shift + len(ids)] = torch.tensor(segments)
-    t = torch.tensor(targets, dtype=torch.long).reshape(-1, 4)
+        span = slice(shift, shift + len(ids))
+        input_ids[qi, span] = torch.tensor(ids)
+        position_ids[qi, span] = torch.tensor(positions)
+        segment[qi, span] = torch.tensor(segments)
+        parent[qi, span] = torch.tensor([p + shift if p >= 0 else -1 for p in parents])
+    pred = torch.tensor(list(preds), dtype=torch.long).reshape(-1, 2)
+    t = torch.tensor(targets, dtype=torch.long).reshape(-1, 3)
     shift_t = torch.tensor(shifts, dtype=torch.long)
     return Packed(
         input_ids=input_ids,
         position_ids=position_ids,
         segment=segment,
+        parent=parent,
+        tree_depth=depth,
         prompt_last=torch.tensor(prompt_lens, dtype=torch.long) - 1 + shift_t,
-        pred_row=t[:, 0],
-        pred_col=t[:, 1] + shift_t[t[:, 0]],
-        target_ids=t[:, 2],
-        target_cand=t[:, 3],
+        pred_row=pred[:, 0],
+        pred_col=pred[:, 1] + shift_t[pred[:, 0]],
+        target_pred=t[:, 0],
+        target_ids=t[:, 1],
+        target_cand=t[:, 2],
         cand_query=torch.tensor(cand_query, dtype=torch.long),
         cand_action=torch.tensor(cand_action, dtype=torch.long),
         n_tokens=torch.tensor(n_tokens, dtype=torch.float32),
@@ -263,7 +307,7 @@ def score_packed(model: Any, packed: Packed) -> tuple[torch.Tensor, torch.Tensor
     )
     hidden = out.hidden_states[-1]
     logits = final_logits(model, hidden[packed.pred_row, packed.pred_col]).float()
-    token_lp = torch.log_softmax(logits, dim=-1).gather(-1, packed.target_ids[:, None]).squeeze(-1)
+    token_lp = torch.log_softmax(logits, dim=-1)[packed.target_pred, packed.target_ids]
     n = packed.cand_query.shape[0]
     logprobs = torch.zeros(n, dtype=torch.float32, device=token_lp.device).index_add(0, packed.target_cand, token_lp)
     rows = torch.arange(packed.input_ids.shape[0], device=hidden.device)

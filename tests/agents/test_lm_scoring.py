@@ -71,6 +71,27 @@ def test_packed_logprobs_equal_unbatched_reference(tiny, padding_side):
     assert got[0, 0] != got[0, 1] and got[0, 0] != got[0, 2]
 
 
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_candidates_sharing_a_prefix_share_its_tokens_and_keep_exact_scores(tiny, padding_side):
+    """Sixteen pushes that differ only in side and speed: the tree holds each distinct token prefix once, so the
+    row is much shorter than prompt + every action, and each candidate still scores as if it were alone."""
+    model, tokenizer = tiny
+    joint = JointTokenizer(tokenizer)
+    actions = tuple(f"push the red block to the {('left', 'right')[i % 2]} at {1 + i // 2} m/s" for i in range(16))
+    queries = [Query("Now: A red block rests on a table.\nYou choose:", actions, (True,) * 16), QUERIES[2]]
+    packed = pack(joint, queries, pad_id=tokenizer.pad_token_id, padding_side=padding_side)
+    encoded = joint.encode([(queries[0].prompt, a) for a in actions])
+    prefixes = {e.ids[e.start : e.start + n] for e in encoded for n in range(1, len(e.ids) - e.start + 1)}
+    prompt_len = encoded[0].start
+    assert int((packed.segment[0] >= 0).sum()) == prompt_len + len(prefixes)
+    assert len(prefixes) < sum(len(e.ids) - e.start for e in encoded) / 2
+    with torch.no_grad():
+        got = to_matrix(score_packed(model, packed)[0], packed)
+    for qi, q in enumerate(queries):
+        want = torch.tensor([reference_logprob(model, tokenizer, q.prompt, a) for a in q.actions])
+        assert (got[qi, : len(q.actions)] - want).abs().max() < 1e-4
+
+
 def test_other_architectures_and_the_naive_scorer_agree(tiny):
     """A GPT-2 (absolute positions) built from a config scores exactly too; the naive K-forward scorer matches."""
     _, tokenizer = tiny
