@@ -5,6 +5,9 @@
 Figures (seconds are medians of several timed repeats, for a batch of ``--envs`` envs with the same prompt):
 
 - ``k2_s``, ``k8_s``, ``k16_s``: one packed forward scoring K = 2, 8, 16 candidates (goal ``k16_s <= 1.5 * k2_s``);
+  the candidates are pushes that differ in side and speed, as an env's actions do, so their shared leading tokens
+  are encoded once (the prefix tree of :mod:`agents.lm.scoring`); ``tree_tokens_k16`` counts the tokens the tree
+  holds against ``action_tokens_k16``, the sum of the 16 actions' lengths;
 - ``naive_k8_s``: one full forward of ``prompt + action`` per candidate, K = 8 (goal ``>= 3 * k8_s``);
 - ``forwards_per_step``: policy forward calls per env step during rollout collection (goal 1; the bootstrap pass at
   the end of each rollout adds ``1 / n_steps``);
@@ -180,6 +183,8 @@ def main(argv: list[str]) -> dict[str, Any]:
             "model_params": n_params,
             "prompt_tokens": prompt_tokens,
             "action_tokens_k16": sum(len(tokenizer(" " + a)["input_ids"]) for a in _actions(16)),
+            "tree_tokens_k16": int((pack(joint, [query(16)], pad_id=tokenizer.pad_token_id).segment >= 0).sum())
+            - prompt_tokens,
             "envs": args.envs,
             "threads": torch.get_num_threads(),
             "device": "cpu",
@@ -213,6 +218,7 @@ def _print_table(f: dict[str, Any]) -> None:
     rows = [
         ("model parameters", f"{f['model_params'] / 1e6:.1f} M"),
         ("prompt tokens / K=16 action tokens", f"{f['prompt_tokens']} / {f['action_tokens_k16']}"),
+        ("K=16 tokens in the prefix tree", str(f["tree_tokens_k16"])),
         (f"score K=2  ({f['envs']} envs, 1 forward)", f"{f['k2_s'] * 1e3:.1f} ms"),
         ("score K=8", f"{f['k8_s'] * 1e3:.1f} ms"),
         ("score K=16", f"{f['k16_s'] * 1e3:.1f} ms  (k16/k2 = {f['k16_s'] / f['k2_s']:.2f}, goal <= 1.5)"),
