@@ -16,7 +16,8 @@ own scenario and against each background player alone, with the social metrics o
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -263,10 +264,13 @@ class Snapshots:
         return out
 
     def agent(self, snapshot: Snapshot) -> Agent:
-        """The snapshot's own agent (loaded on first use, then reused)."""
+        """The snapshot's own agent (loaded on first use, then reused). Building it leaves the global random
+        generators as they were (an SB3 model reseeds them when built), so when a snapshot is first loaded does not
+        change what training draws (exact resume)."""
         if snapshot.path not in self._agents:
-            agent = self.build()
-            agent.load(snapshot.path)
+            with global_rngs_kept():
+                agent = self.build()
+                agent.load(snapshot.path)
             self._agents[snapshot.path] = agent
         return self._agents[snapshot.path]
 
@@ -275,6 +279,23 @@ class Snapshots:
     ) -> SnapshotPlayer:
         """The snapshot as a background player."""
         return SnapshotPlayer(self.agent(snapshot), f"snapshot:{snapshot.name}", numeric, deterministic)
+
+
+@contextmanager
+def global_rngs_kept() -> Iterator[None]:
+    """Restore Python's, NumPy's and torch's global random states on exit (building an SB3 model reseeds them,
+    loading an LM agent sets torch's)."""
+    import random
+
+    import torch
+
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -439,6 +460,7 @@ __all__ = [
     "evaluate_population",
     "exploitability",
     "focal_seats",
+    "global_rngs_kept",
     "make_population_vec_env",
     "make_table",
     "scenario",
