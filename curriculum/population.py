@@ -116,21 +116,34 @@ def scenario(
 
 
 def make_table(factory: StageEnvFactory, split: str = "train") -> Any:
-    """One game of a multi-agent stage as a ``ParallelEnv`` of its focal seats (background seats filled inside)."""
+    """One game of a multi-agent stage as a ``ParallelEnv`` of its focal seats (background seats filled inside: by
+    the factory's ``opponent`` when it has one, else drawn from the stage's population)."""
     import envs
-    from curriculum.config import accepts_split
     from envs.social.seats import BackgroundSeats
 
-    kwargs = dict(factory.level_kwargs)
-    if accepts_split(factory.stage.env):
-        kwargs["split"] = split
-    game = envs.make(factory.stage.env, **kwargs)
+    game = envs.make(factory.stage.env, **factory.env_kwargs(split))
     population = factory.stage.population
     focal = focal_seats(population, game.n_players)
-    if population is None or len(focal) == game.n_players:
+    if len(focal) == game.n_players:
         return game
+    if factory.opponent is not None:
+        return BackgroundSeats(game, focal, opponents=factory.opponent)
+    assert population is not None  # focal seats other than all of them come from a population
     pool, weights = scenario(population, factory.background)
     return BackgroundSeats(game, focal, opponent_pool=pool, opponent_weights=weights)
+
+
+def against(factory: StageEnvFactory, player: PlayerSpec, n_players: int) -> StageEnvFactory:
+    """The stage with ``player`` alone in every seat the learners do not hold, instead of its population and
+    snapshots (a column of the cross-play matrix, a variant of the ``opponents`` evaluation suite).
+
+    The focal seats are the configured ones, or the first seat when every seat is focal.
+    """
+    population = factory.stage.population or PopulationConfig()
+    focal = focal_seats(population, n_players)
+    alone = focal if len(focal) < n_players else [0]
+    stage = factory.stage.model_copy(update={"population": population.model_copy(update={"focal_seats": alone})})
+    return replace(factory, stage=stage, background=(), opponent=player)
 
 
 def make_population_vec_env(factory: StageEnvFactory, n_rows: int) -> Any:
@@ -388,7 +401,7 @@ def crossplay(
     game.close()
     focal = focal_seats(population, n)
     columns: list[tuple[str, StageEnvFactory, int]] = [("scenario", factory, len(focal))]
-    alone = focal if len(focal) < n else [0]
+    n_alone = len(focal) if len(focal) < n else 1
     seen: set[str] = set()
     for spec in [m.player for m in population.background] + list(population.crossplay_opponents):
         label = BackgroundMember(player=spec).label
@@ -399,9 +412,7 @@ def crossplay(
         except (ValueError, ImportError):  # a player for another game, or an axelrod: name without the extra
             continue
         seen.add(label)
-        single = PopulationConfig(focal_seats=alone, background=[BackgroundMember(player=spec)])
-        stage = factory.stage.model_copy(update={"population": single})
-        columns.append((label, replace(factory, stage=stage, background=()), len(alone)))
+        columns.append((label, against(factory, spec, n), n_alone))
     cells = []
     for name, agent in members.items():
         for label, f, n_focal in columns:
@@ -454,6 +465,7 @@ __all__ = [
     "Snapshot",
     "SnapshotPlayer",
     "Snapshots",
+    "against",
     "check_stage",
     "crossplay",
     "crossplay_rows",
