@@ -295,7 +295,8 @@ def _pool(results: Sequence[EvalResult]) -> EvalResult:
 
 
 def play(run: Any, stage: int, variant: Variant, seeds: Sequence[int], level: int | None = None) -> EvalResult:
-    """Play ``seeds`` episodes of ``stage`` (default: its last level) in ``variant``, acting deterministically.
+    """Play ``seeds`` episodes of ``stage`` (default: its last level) in ``variant``, acting deterministically (the
+    stage's learners: the run's agent, or its team of independent learners).
 
     The variant is a copy of the stage's env factory (``dataclasses.replace``: every other field, the multi-agent
     background and the shaping wrappers included, carries over) whose split is pinned to the variant's (evaluation
@@ -312,7 +313,7 @@ def play(run: Any, stage: int, variant: Variant, seeds: Sequence[int], level: in
         n_players = game.n_players
         game.close()
         factory = against(factory, variant.opponent, n_players)
-    return evaluate(run.agent, replace(factory, split=variant.split), seeds, run.rules[stage].metric)
+    return evaluate(run.stage_agent(stage), replace(factory, split=variant.split), seeds, run.rules[stage].metric)
 
 
 def evaluate_run(
