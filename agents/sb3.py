@@ -4,6 +4,9 @@ Different stages have different observation and action sizes, so the engine wrap
 :class:`NumericView`, which pads observations to one size and maps actions outside an env's own action set (or
 masked) to its first valid action. SB3's PPO then trains one MLP policy through the whole curriculum.
 Checkpoints are safetensors (policy and optimizer tensors) plus JSON (counters), never pickles.
+
+SB3's ``learn`` drives its env itself; to learn beside other learners in one game the agent also collects rollouts
+step by step (:class:`SB3Lockstep`): the same steps as SB3's ``collect_rollouts``, then SB3's own ``train``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
 
-from agents.base import Agent
+from agents.base import Agent, Lockstep
 from agents.checkpoint import optimizer_from_tensors, optimizer_to_tensors, write_json_atomic
 
 
@@ -133,15 +136,18 @@ class SB3PPOAgent(Agent):
         # A logger with no outputs: after learn() its values hold the last update's losses, which we return.
         self.model.set_logger(Logger(folder=None, output_formats=[]))
 
+    def action_masks(self, infos: Sequence[dict[str, Any]]) -> np.ndarray:
+        """The valid actions of each env, widened to the policy's action count (as :class:`NumericView` does)."""
+        n = int(self.model.action_space.n)
+        return np.stack(
+            [pad_mask(info.get("action_mask"), len(info.get("action_texts", [])) or n, n) for info in infos]
+        )
+
     def act(self, obs: np.ndarray, infos: Sequence[dict[str, Any]], deterministic: bool = False) -> np.ndarray:
         if not self.config.mask_invalid_actions:
             actions, _ = self.model.predict(obs, deterministic=deterministic)
             return np.asarray(actions)
-        n = int(self.model.action_space.n)
-        masks = np.stack(
-            [pad_mask(info.get("action_mask"), len(info.get("action_texts", [])) or n, n) for info in infos]
-        )
-        actions, _ = self.model.predict(obs, deterministic=deterministic, action_masks=masks)
+        actions, _ = self.model.predict(obs, deterministic=deterministic, action_masks=self.action_masks(infos))
         return np.asarray(actions)
 
     def learn(self, venv: Any, steps: int) -> dict[str, float]:
@@ -150,6 +156,9 @@ class SB3PPOAgent(Agent):
         self.model.learn(total_timesteps=steps, reset_num_timesteps=False, progress_bar=False)
         values = self.model.logger.name_to_value
         return {k: float(v) for k, v in values.items() if k.startswith("train/") and isinstance(v, int | float)}
+
+    def lockstep(self, n_envs: int) -> SB3Lockstep:
+        return SB3Lockstep(self, n_envs)
 
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -176,6 +185,102 @@ class SB3PPOAgent(Agent):
         self.model._n_updates = int(state["n_updates"])
 
 
+class SB3Lockstep(Lockstep):
+    """SB3 PPO learning from rows that something else steps: SB3's ``collect_rollouts`` one step at a time.
+
+    Each step does what ``collect_rollouts`` does (sample from the policy with the rows' action masks, bootstrap
+    time-limited episodes with the value of their last observation, add to a rollout buffer); after ``n_steps`` steps
+    it computes returns and advantages and runs SB3's own ``train`` on this buffer, a buffer of its own sized for its
+    rows (the model's is sized for the ``VecEnv`` it was built with). Counters advance as in ``learn``.
+
+    Args:
+        agent: The agent whose model learns.
+        n_envs: How many rows it holds.
+    """
+
+    def __init__(self, agent: SB3PPOAgent, n_envs: int) -> None:
+        from stable_baselines3.common.buffers import RolloutBuffer
+
+        self.agent = agent
+        self.n_envs = n_envs
+        model = agent.model
+        masked = agent.config.mask_invalid_actions
+        if masked:
+            from sb3_contrib.common.maskable.buffers import MaskableRolloutBuffer as RolloutBuffer
+        self.buffer = RolloutBuffer(
+            model.n_steps,
+            model.observation_space,
+            model.action_space,
+            device=model.device,
+            gamma=model.gamma,
+            gae_lambda=model.gae_lambda,
+            n_envs=n_envs,
+        )
+        self.episode_starts = np.ones(n_envs, dtype=bool)
+        self._step: tuple[Any, ...] | None = None
+
+    @property
+    def collected(self) -> int:
+        return int(self.buffer.pos)
+
+    def act(self, obs: np.ndarray, infos: Sequence[dict[str, Any]]) -> np.ndarray:
+        import torch
+        from stable_baselines3.common.utils import obs_as_tensor
+
+        model = self.agent.model
+        model.policy.set_training_mode(False)
+        masks = self.agent.action_masks(infos) if self.agent.config.mask_invalid_actions else None
+        with torch.no_grad():
+            tensor = obs_as_tensor(obs, model.device)
+            if masks is None:
+                actions, values, log_probs = model.policy(tensor)
+            else:
+                actions, values, log_probs = model.policy(tensor, action_masks=masks)
+        actions = actions.cpu().numpy()
+        self._step = (np.array(obs), actions, values, log_probs, masks)
+        return actions
+
+    def observe(
+        self,
+        obs: np.ndarray,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+        infos: Sequence[dict[str, Any]],
+        reset_infos: Sequence[dict[str, Any]],
+    ) -> dict[str, float] | None:
+        import torch
+        from stable_baselines3.common.utils import obs_as_tensor
+
+        assert self._step is not None, "observe() follows act()"
+        model = self.agent.model
+        last_obs, actions, values, log_probs, masks = self._step
+        self._step = None
+        rewards = np.array(rewards, dtype=np.float32)
+        model.num_timesteps += self.n_envs
+        for i, done in enumerate(dones):  # time limits: bootstrap with the last state's value (SB3 issue #633)
+            terminal = infos[i].get("terminal_observation")
+            if done and terminal is not None and infos[i].get("TimeLimit.truncated", False):
+                with torch.no_grad():
+                    value = model.policy.predict_values(model.policy.obs_to_tensor(terminal)[0])[0]
+                rewards[i] += model.gamma * float(value)
+        extra = {} if masks is None else {"action_masks": masks}
+        self.buffer.add(last_obs, actions.reshape(-1, 1), rewards, self.episode_starts, values, log_probs, **extra)
+        self.episode_starts = np.array(dones, dtype=bool)
+        if not self.buffer.full:
+            return None
+        with torch.no_grad():
+            last_values = model.policy.predict_values(obs_as_tensor(obs, model.device))
+        self.buffer.compute_returns_and_advantage(last_values=last_values, dones=self.episode_starts)
+        own, model.rollout_buffer = model.rollout_buffer, self.buffer
+        try:
+            model.train()
+        finally:
+            model.rollout_buffer = own
+        self.buffer.reset()
+        values = model.logger.name_to_value
+        return {k: float(v) for k, v in values.items() if k.startswith("train/") and isinstance(v, int | float)}
+
+
 class _SpacesEnv(gym.Env):
     """Carries an observation and action space for SB3's constructor; never stepped."""
 
@@ -191,4 +296,4 @@ class _SpacesEnv(gym.Env):
         raise RuntimeError("placeholder env for SB3's constructor; the engine supplies the real envs")
 
 
-__all__ = ["NumericView", "SB3PPOAgent", "SB3PPOConfig"]
+__all__ = ["NumericView", "SB3Lockstep", "SB3PPOAgent", "SB3PPOConfig"]

@@ -53,7 +53,8 @@ class StageConfig(Frozen):
     )
     population: PopulationConfig | None = Field(
         default=None,
-        description="Multi-agent stage (a PettingZoo env): focal seats, background population; None = all focal.",
+        description="Multi-agent stage (a PettingZoo env): focal seats (one shared policy, or independent learners), "
+        "background population; None = every seat focal, one shared policy.",
     )
 
     @field_validator("name")

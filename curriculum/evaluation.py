@@ -8,7 +8,10 @@ in several *suites*:
 - ``heldout``: the stage's held-out split (``split="eval"``): physics parameter bands never trained on, story
   families never seen (moral), fresh seeds elsewhere.
 - ``opponents`` (social stages): background players the stage never trained against: the built-in players that can
-  play the game and, for two-player 2x2 games, strategies of the Axelrod library.
+  play the game and, for two-player 2x2 games, strategies of the Axelrod library. A single-agent social stage (a
+  ``...Solo`` env) meets each one through the env's ``opponents``; a multi-agent stage meets each one alone in every
+  seat its learners do not hold (the first seat is the learner's when every seat is focal), in place of its
+  background population and snapshots (:func:`curriculum.population.against`, as in the cross-play matrix).
 - ``physics`` (physics stages): the same tasks as ``in_distribution`` (same seeds) in a world whose gravity or
   friction has changed without the agent being told (:class:`envs.physics.base.Perturbation`).
 
@@ -28,14 +31,14 @@ import inspect
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import envs
-from curriculum.stage_envs import EvalResult, StageEnvFactory, eval_seeds, evaluate
+from curriculum.stage_envs import EvalResult, eval_seeds, evaluate
 
 EVAL_FILE = "eval.json"
 """Where ``upbringing eval`` writes its results in the run folder (the report reads it)."""
@@ -65,11 +68,14 @@ class Variant:
         label: What the variant changes, in words (``"gravity x1.5"``, ``"axelrod:Prober"``).
         overrides: Env keyword arguments on top of the level's.
         split: ``"train"`` or ``"eval"`` (envs without a split ignore it).
+        opponent: Multi-agent stages: the player that holds every seat the learners do not, in place of the stage's
+            background population (None: the stage's own population).
     """
 
     label: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
     split: str = "train"
+    opponent: str | None = None
 
 
 PHYSICS_SHIFTS: tuple[Variant, ...] = (
@@ -106,9 +112,16 @@ def _player_names(specs: Any) -> set[str]:
     return names
 
 
-def seen_opponents(env_id: str, level_kwargs: Mapping[str, Any]) -> set[str]:
-    """Names of the background players a social stage trains against (its ``opponents``/``opponent_pool``, else
-    the game's default opponents)."""
+def _multi_agent(env_id: str) -> bool:
+    return envs.spec(env_id).api == "pettingzoo"
+
+
+def seen_opponents(env_id: str, level_kwargs: Mapping[str, Any], population: Any = None) -> set[str]:
+    """Names of the background players a social stage trains against: for a multi-agent stage the players of its
+    ``population`` (a :class:`curriculum.population.PopulationConfig`; none without one), else the env's
+    ``opponents``/``opponent_pool``, else the game's default opponents."""
+    if _multi_agent(env_id):
+        return {m.label for m in population.background} if population is not None else set()
     for key in ("opponents", "opponent_pool"):
         if level_kwargs.get(key) is not None:
             return _player_names(level_kwargs[key])
@@ -120,24 +133,33 @@ def axelrod_available() -> bool:
     return importlib.util.find_spec("axelrod") is not None
 
 
-def unseen_opponents(env_id: str, level_kwargs: Mapping[str, Any], *, axelrod: bool = True) -> list[str]:
-    """Background players able to play the stage's game that it never trained against: built-ins first, then
-    :data:`AXELROD_STRATEGIES` (when ``axelrod`` and the package is installed)."""
-    from agents.players import BUILTIN_PLAYERS
+def unseen_opponents(
+    env_id: str, level_kwargs: Mapping[str, Any], *, axelrod: bool = True, population: Any = None
+) -> list[str]:
+    """Background players able to play the stage's game that it never trained against (:func:`seen_opponents`;
+    ``population`` is a multi-agent stage's): built-ins first, then :data:`AXELROD_STRATEGIES` (when ``axelrod`` and
+    the package is installed)."""
+    from agents.players import BUILTIN_PLAYERS, make_player
 
     candidates = list(BUILTIN_PLAYERS)
     if axelrod and axelrod_available():
         candidates += [f"axelrod:{s}" for s in AXELROD_STRATEGIES]
-    seen = seen_opponents(env_id, level_kwargs)
+    seen = seen_opponents(env_id, level_kwargs, population)
+    game = envs.make(env_id, **level_kwargs) if _multi_agent(env_id) else None
     out = []
     for name in candidates:
         if name in seen:
             continue
-        try:  # a player that cannot play this game (kind, number of players) is refused when the env is built
-            envs.make(env_id, **{**level_kwargs, **_opponent_overrides(name)}).close()
-        except envs.EnvArgumentError:
+        try:  # a player that cannot play this game (kind, number of players) is refused
+            if game is not None:
+                make_player(name).check(game.game_kind, game.n_players)
+            else:
+                envs.make(env_id, **{**level_kwargs, **_opponent_overrides(name)}).close()
+        except (envs.EnvArgumentError, ValueError, ImportError):
             continue
         out.append(name)
+    if game is not None:
+        game.close()
     return out
 
 
@@ -145,8 +167,11 @@ def _opponent_overrides(name: str) -> dict[str, Any]:
     return {"opponents": [name], "opponent_pool": None, "opponent_weights": None}
 
 
-def suite_variants(suite: str, env_id: str, level_kwargs: Mapping[str, Any], *, axelrod: bool = True) -> list[Variant]:
-    """The variants of ``suite`` for a stage's env at its level; empty where the suite does not apply.
+def suite_variants(
+    suite: str, env_id: str, level_kwargs: Mapping[str, Any], *, axelrod: bool = True, population: Any = None
+) -> list[Variant]:
+    """The variants of ``suite`` for a stage's env at its level (``population``: a multi-agent stage's); empty where
+    the suite does not apply.
 
     Raises:
         ValueError: ``suite`` is not one of :data:`SUITES`.
@@ -160,6 +185,9 @@ def suite_variants(suite: str, env_id: str, level_kwargs: Mapping[str, Any], *, 
     if suite == "heldout":
         return [Variant("held-out split" if has_split else "fresh seeds (no held-out split)", {}, "eval")]
     if suite == "opponents":
+        if _multi_agent(env_id):
+            names = unseen_opponents(env_id, level_kwargs, axelrod=axelrod, population=population)
+            return [Variant(n, opponent=n) for n in names]
         if "opponents" not in params:
             return []
         return [Variant(n, _opponent_overrides(n)) for n in unseen_opponents(env_id, level_kwargs, axelrod=axelrod)]
@@ -169,21 +197,6 @@ def suite_variants(suite: str, env_id: str, level_kwargs: Mapping[str, Any], *, 
 
 
 # ---------------------------------------------------------------------------------------------- measuring
-@dataclass(frozen=True)
-class _SplitFactory(StageEnvFactory):
-    """A stage's env factory that always builds one split: evaluation asks for ``eval``, and ``in_distribution``
-    plays the training split."""
-
-    split: str = "eval"
-
-    def __call__(self, split: str = "eval") -> Any:
-        return super().__call__(self.split)
-
-
-def _pinned(factory: StageEnvFactory, split: str) -> StageEnvFactory:
-    return _SplitFactory(**{f.name: getattr(factory, f.name) for f in fields(factory)}, split=split)
-
-
 def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
@@ -282,12 +295,25 @@ def _pool(results: Sequence[EvalResult]) -> EvalResult:
 
 
 def play(run: Any, stage: int, variant: Variant, seeds: Sequence[int], level: int | None = None) -> EvalResult:
-    """Play ``seeds`` episodes of ``stage`` (default: its last level) in ``variant``, acting deterministically."""
+    """Play ``seeds`` episodes of ``stage`` (default: its last level) in ``variant``, acting deterministically (the
+    stage's learners: the run's agent, or its team of independent learners).
+
+    The variant is a copy of the stage's env factory (``dataclasses.replace``: every other field, the multi-agent
+    background and the shaping wrappers included, carries over) whose split is pinned to the variant's (evaluation
+    asks for ``eval``; ``in_distribution`` plays the training split).
+    """
+    from curriculum.population import against
+
     level = len(run.levels[stage]) - 1 if level is None else level
     factory = run.factory(stage, level)
     if variant.overrides:
         factory = replace(factory, level_kwargs={**factory.level_kwargs, **variant.overrides})
-    return evaluate(run.agent, _pinned(factory, variant.split), seeds, run.rules[stage].metric)
+    if variant.opponent is not None:
+        game = envs.make(factory.stage.env, **factory.level_kwargs)
+        n_players = game.n_players
+        game.close()
+        factory = against(factory, variant.opponent, n_players)
+    return evaluate(run.stage_agent(stage), replace(factory, split=variant.split), seeds, run.rules[stage].metric)
 
 
 def evaluate_run(
@@ -354,7 +380,7 @@ def evaluate_run(
             "stability": {},
         }
         for suite in wanted:
-            variants = suite_variants(suite, stage.env, level_kwargs, axelrod=axelrod)
+            variants = suite_variants(suite, stage.env, level_kwargs, axelrod=axelrod, population=stage.population)
             if not variants:
                 continue
             if progress is not None:
@@ -363,7 +389,10 @@ def evaluate_run(
             for v in variants:
                 r = play(run, i, v, heldout_seeds if suite == "heldout" else base_seeds, level)
                 results.append(r)
-                rows.append({"label": v.label, "overrides": dict(v.overrides), "split": v.split, **summarize(r, sc)})
+                row = {"label": v.label, "overrides": dict(v.overrides), "split": v.split}
+                if v.opponent is not None:
+                    row["opponent"] = v.opponent
+                rows.append({**row, **summarize(r, sc)})
             entry["suites"][suite] = {
                 "description": SUITES[suite],
                 "variants": rows,

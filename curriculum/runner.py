@@ -28,7 +28,17 @@ from agents.base import Agent
 from agents.checkpoint import write_json_atomic
 from agents.config import build_agent
 from curriculum.config import RunConfig, config_from_text, dump_config, stage_constitution, stage_levels
-from curriculum.population import CROSSPLAY_FILE, SNAPSHOTS, Snapshots, crossplay, crossplay_rows
+from curriculum.population import (
+    CROSSPLAY_FILE,
+    SNAPSHOTS,
+    Snapshots,
+    Team,
+    crossplay,
+    crossplay_rows,
+    learner_seats,
+    learner_seed,
+    recent_snapshots,
+)
 from curriculum.promotion import Verdict
 from curriculum.stage_envs import (
     EvalResult,
@@ -47,6 +57,7 @@ CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 RETENTION_FILE = "retention.json"
 CHECKPOINTS = "checkpoints"
+LEARNERS = "learners"  # in a checkpoint: the independent learners other than the run's agent, <stage>/<seat>
 
 
 def seed_everything(seed: int) -> None:
@@ -146,6 +157,17 @@ class Run:
             obs_space = gym.spaces.Box(-np.inf, np.inf, (self.numeric[0] + len(config.stages),), dtype=np.float32)
             act_space = gym.spaces.Discrete(self.numeric[1])
         self.agent: Agent = build_agent(config.agent, config.seed, obs_space, act_space, config.curriculum.n_envs)
+        # Stages of independent learners: the run's agent holds the first focal seat; every other focal seat has a
+        # learner of its own, an agent of the same config with a seed of its own, living as long as the run.
+        self.teams: dict[int, Team] = {}
+        for i, stage in enumerate(config.stages):
+            if stage.population is not None and stage.population.independent:
+                seats = learner_seats(stage, self.levels[i][0])
+                members = {seats[0]: self.agent}
+                for k, seat in enumerate(seats[1:], start=1):
+                    seed = learner_seed(config.seed, i, k)
+                    members[seat] = build_agent(config.agent, seed, obs_space, act_space, config.curriculum.n_envs)
+                self.teams[i] = Team(members)
         cur = config.curriculum
         self.teacher: Teacher = TEACHERS[cur.teacher](
             [len(lv) for lv in self.levels],
@@ -213,8 +235,20 @@ class Run:
         numeric = (*self.numeric, stage, len(self.levels)) if self.numeric is not None else None
         return tuple(
             self.snapshots.player(snap, numeric, deterministic=not population.snapshot_sampling)
-            for snap in self.snapshots.available(self.state.global_step)[-population.max_snapshots :]
+            for snap in recent_snapshots(self.snapshots.available(self.state.global_step), population.max_snapshots)
         )
+
+    def stage_agent(self, stage: int) -> Agent:
+        """Who plays ``stage``: the run's agent, or for a stage of independent learners their :class:`Team`."""
+        return self.teams.get(stage, self.agent)
+
+    def learner_names(self, stage: int) -> dict[str, Agent]:
+        """The learners of ``stage`` by their names in the cross-play matrix: ``agent`` (the run's agent) and, with
+        independent learners, ``learner:<seat>`` for each other focal seat's own learner."""
+        team = self.teams.get(stage)
+        if team is None:
+            return {"agent": self.agent}
+        return {"agent": self.agent, **{f"learner:{s}": a for s, a in list(team.members.items())[1:]}}
 
     def run_record(self) -> dict[str, Any]:
         """What the run logs about itself: git commit and every constitution's name, version and content hash."""
@@ -250,7 +284,7 @@ class Run:
             loop = self.feedback.get(task.stage) if not task.review else None
             venv = loop.recorder(log) if loop is not None else log  # feedback sees every transition it learns from
             start = time.perf_counter()
-            train_metrics = self.agent.learn(venv, c.curriculum.chunk_steps)
+            train_metrics = self.stage_agent(task.stage).learn(venv, c.curriculum.chunk_steps)
             seconds = time.perf_counter() - start
             episodes = log.finished
             venv.close()
@@ -306,7 +340,9 @@ class Run:
         self.state.evaluations[stage] = count + 1
         s = self.config.stages[stage]
         seeds = eval_seeds(self.config.seed, stage, count, s.eval_episodes)
-        return evaluate(self.agent, self.factory(stage, level), seeds, self.rules[stage].metric, transcripts)
+        return evaluate(
+            self.stage_agent(stage), self.factory(stage, level), seeds, self.rules[stage].metric, transcripts
+        )
 
     def evaluate_stage(
         self,
@@ -325,7 +361,7 @@ class Run:
         factory = self.factory(stage, level)
         if overrides:
             factory = replace(factory, level_kwargs={**factory.level_kwargs, **overrides})
-        return evaluate(self.agent, factory, seeds, self.rules[stage].metric, transcripts)
+        return evaluate(self.stage_agent(stage), factory, seeds, self.rules[stage].metric, transcripts)
 
     def _evaluate_and_advance(self, task: Task) -> None:
         stage = self.config.stages[task.stage]
@@ -396,6 +432,9 @@ class Run:
         )
         if outcome in ("level_up", "promotion") and self.snapshots is not None:  # a frozen past self per promotion
             self.snapshots.save(self.agent, stage.name, task.level, step)
+            team = self.teams.get(task.stage)  # and one of every other independent learner of the stage
+            for seat, agent in list(team.members.items())[1:] if team is not None else ():
+                self.snapshots.save(agent, stage.name, task.level, step, seat=seat)
         if outcome in ("promotion", "not_mastered"):
             self._retention_row(task.stage)
             bar = self._bars.pop(task.stage, None)
@@ -500,25 +539,27 @@ class Run:
         return summary
 
     def _crossplay(self) -> dict[str, Any]:
-        """Cross-play matrices of the multi-agent stages (learner and snapshots against each background player and
-        the stage's scenario, with social metrics and exploitability): ``crossplay.json`` and W&B tables."""
+        """Cross-play matrices of the multi-agent stages (the learners and every snapshot against the stage's
+        scenario, each independent learner and each background player, with social metrics and exploitability):
+        ``crossplay.json`` and W&B tables."""
         assert self.snapshots is not None
-        members: dict[str, Agent] = {"agent": self.agent}
+        snapshots: dict[str, Agent] = {}
         for snap in self.snapshots.available(self.state.global_step):
-            members[f"snapshot:{snap.name}"] = self.snapshots.agent(snap)
+            snapshots[f"snapshot:{snap.name}"] = self.snapshots.agent(snap)
         out: dict[str, Any] = {}
         for i, stage in enumerate(self.config.stages):
             if not self.multi_agent[i] or self.teacher.progress[i].skipped:
                 continue
             episodes = (stage.population.crossplay_episodes if stage.population else None) or stage.eval_episodes
             seeds = eval_seeds(self.config.seed + 2_000_003, i, 0, episodes)
-            matrix = crossplay(self.factory(i, len(self.levels[i]) - 1), members, seeds, self.rules[i].metric)
+            members = {**self.learner_names(i), **snapshots}
+            factory = self.factory(i, len(self.levels[i]) - 1)
+            matrix = crossplay(factory, members, seeds, self.rules[i].metric, self.teams.get(i))
             out[stage.name] = matrix
             columns, rows = crossplay_rows(stage.name, matrix)
             self.tracker.table(f"crossplay/{stage.name}", columns, rows, self.state.global_step)  # type: ignore[union-attr]
-            metrics = {
-                f"crossplay/{stage.name}/{c['member']}/{c['opponent']}/score": c["score"] for c in matrix["cells"]
-            }
+            cells = matrix["cells"] + ([matrix["team"]] if "team" in matrix else [])
+            metrics = {f"crossplay/{stage.name}/{c['member']}/{c['opponent']}/score": c["score"] for c in cells}
             metrics.update(
                 {f"crossplay/{stage.name}/{k}": v for k, v in matrix["exploitability"].items() if v is not None}
             )
@@ -552,6 +593,9 @@ class Run:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         self.agent.save(tmp / "agent")
+        for i, team in self.teams.items():  # every other independent learner: weights, optimizer, counters, RNGs
+            for seat, agent in list(team.members.items())[1:]:
+                agent.save(tmp / LEARNERS / self.config.stages[i].name / seat)
         engine = {
             "chunk": self.state.chunk,
             "global_step": self.state.global_step,
@@ -583,6 +627,9 @@ class Run:
     def load_checkpoint(self, path: Path) -> dict[str, Any]:
         engine = json.loads((path / "engine.json").read_text())
         self.agent.load(path / "agent")
+        for i, team in self.teams.items():
+            for seat, agent in list(team.members.items())[1:]:
+                agent.load(path / LEARNERS / self.config.stages[i].name / seat)
         self.teacher.load_state_dict(engine["teacher"])
         for i, state in engine.get("lagrangians", {}).items():
             self.constitutions[int(i)].lagrangian.load_state_dict(state)

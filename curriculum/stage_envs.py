@@ -81,7 +81,11 @@ Shaper = Callable[[gym.Env], gym.Env]
 
 @dataclass(frozen=True)
 class StageEnvFactory:
-    """Builds the env stack of one stage at one level."""
+    """Builds the env stack of one stage at one level.
+
+    Variants of a stage (a pinned split, one opponent in place of the population) are copies made with
+    ``dataclasses.replace``, so they keep every other field.
+    """
 
     stage: StageConfig
     level_kwargs: dict[str, Any]  # the env's full kwargs at this level (see config.stage_levels)
@@ -89,17 +93,23 @@ class StageEnvFactory:
     task: tuple[int, int] = (0, 1)  # (stage index, number of stages): the task one-hot of the numeric view
     shapers: tuple[Shaper, ...] = field(default_factory=tuple)
     background: tuple[Any, ...] = ()  # frozen snapshots joining a multi-agent stage's background population
+    split: str | None = None  # always build this split, whatever the caller asks (evaluation suites); None = as asked
+    opponent: Any = None  # multi-agent: one player holding every non-focal seat instead of the population
 
     @property
     def multi_agent(self) -> bool:
         """Whether the stage's env is a PettingZoo game (see :mod:`curriculum.population`)."""
         return envs.spec(self.stage.env).api == "pettingzoo"
 
-    def __call__(self, split: str = "train") -> gym.Env:
+    def env_kwargs(self, split: str = "train") -> dict[str, Any]:
+        """The env's keyword arguments for ``split`` (or the pinned split), where the env has splits."""
         kwargs = dict(self.level_kwargs)
         if accepts_split(self.stage.env):
-            kwargs["split"] = split
-        return self.wrap(envs.make(self.stage.env, **kwargs))
+            kwargs["split"] = self.split or split
+        return kwargs
+
+    def __call__(self, split: str = "train") -> gym.Env:
+        return self.wrap(envs.make(self.stage.env, **self.env_kwargs(split)))
 
     def wrap(self, env: gym.Env) -> gym.Env:
         """The stage's wrapper stack around ``env`` (a single-agent env, or one seat of a multi-agent game)."""

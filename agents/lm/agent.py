@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from agents.base import Agent
+from agents.base import Agent, Lockstep
 from agents.checkpoint import optimizer_from_tensors, optimizer_to_tensors, write_json_atomic
 from agents.lm.config import LMConfig
 from agents.lm.policy import CausalLMPolicy, TextPolicy
 from agents.lm.ppo import PPOTrainer
 from agents.lm.prompt import EpisodeHistory
-from agents.lm.rollout import Rollouts, collect
+from agents.lm.rollout import Collector, Rollouts, RolloutState, collect
 
 CHECKPOINT_FORMAT = 1
 RewardHook = Callable[[Rollouts], np.ndarray]
@@ -149,6 +149,9 @@ class LMAgent(Agent):
         )
         return metrics
 
+    def lockstep(self, n_envs: int) -> LMLockstep:
+        return LMLockstep(self, n_envs)
+
     # -- checkpoints --------------------------------------------------------------------------------------------
     def _identity(self) -> dict[str, Any]:
         """What must match between the agent that saved and the one that loads."""
@@ -215,3 +218,61 @@ class LMAgent(Agent):
         self.num_timesteps = int(state["num_timesteps"])
         self.n_updates = int(state["n_updates"])
         self._act_history = None
+
+
+class LMLockstep(Lockstep):
+    """An :class:`LMAgent` learning from rows that something else steps: a :class:`~agents.lm.rollout.Collector`
+    filled one step at a time, then the same PPO update (reward hook included) as :meth:`LMAgent.learn`.
+
+    The first :meth:`act` starts the rollout from the infos it is given; after that the collector follows its rows'
+    infos itself (they are the ones :meth:`observe` is told).
+
+    Args:
+        agent: The agent that learns.
+        n_envs: How many rows it holds.
+    """
+
+    def __init__(self, agent: LMAgent, n_envs: int) -> None:
+        self.agent = agent
+        self.n_envs = n_envs
+        self.state: RolloutState | None = None
+        self.collector: Collector | None = None
+
+    @property
+    def collected(self) -> int:
+        return 0 if self.collector is None else self.collector.t
+
+    def act(self, obs: np.ndarray, infos: Sequence[dict[str, Any]]) -> np.ndarray:
+        agent = self.agent
+        if self.state is None:
+            self.state = RolloutState(
+                [dict(i) for i in infos],
+                EpisodeHistory(self.n_envs, agent.config.history_window),
+                np.zeros(self.n_envs),
+                np.zeros(self.n_envs, dtype=np.int64),
+            )
+        if self.collector is None:
+            self.collector = Collector(agent.policy, agent.config.n_steps, self.state, agent.train_generator)
+        return self.collector.act()
+
+    def observe(
+        self,
+        obs: np.ndarray,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+        infos: Sequence[dict[str, Any]],
+        reset_infos: Sequence[dict[str, Any]],
+    ) -> dict[str, float] | None:
+        assert self.collector is not None, "observe() follows act()"
+        self.collector.record(rewards, dones, infos, reset_infos)
+        if not self.collector.full:
+            return None
+        agent = self.agent
+        rollouts = self.collector.rollouts()
+        self.collector = None
+        rewards_ = agent.reward_hook(rollouts) if agent.reward_hook is not None else None
+        metrics = agent.trainer.update(rollouts, agent.rng, rewards_)
+        agent.num_timesteps += rollouts.n_envs * rollouts.n_steps
+        agent.n_updates += 1
+        metrics.update({"train/env_steps": float(agent.num_timesteps), "train/updates": float(agent.n_updates)})
+        return metrics

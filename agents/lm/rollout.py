@@ -5,6 +5,7 @@ of env ``i`` is in ``venv.reset_infos[i]`` after ``reset()`` and in the returned
 ``i`` finishes, the returned info is the finished episode's last info and ``venv.reset_infos[i]`` the next one's
 first. Each step costs one forward pass of the policy for all envs; the values needed to bootstrap (the last state,
 and the final state of any time-limited episode) are computed together in one more pass at the end.
+:class:`Collector` does the same one step at a time for a caller that steps the envs itself.
 """
 
 from __future__ import annotations
@@ -87,6 +88,131 @@ def _terms(infos: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
     return [dict(info.get("costs") or {}) for info in infos]
 
 
+class Collector:
+    """Collects ``n_steps`` steps of ``n_envs`` envs one step at a time: :meth:`act`, step the envs, :meth:`record`;
+    after the last step :meth:`rollouts` bootstraps and returns them. :func:`collect` drives a ``VecEnv`` with it;
+    independent learners sharing one game each keep their own (see :class:`agents.base.Lockstep`).
+
+    Args:
+        policy: The text policy (its :class:`~agents.lm.prompt.PromptFormat` renders each info as a query).
+        n_steps: Steps per env.
+        state: Where collection stands (each env's current info, history, episode tallies).
+        generator: Source of the sampled actions (CPU), for reproducibility.
+    """
+
+    def __init__(
+        self, policy: TextPolicy, n_steps: int, state: RolloutState, generator: torch.Generator | None = None
+    ) -> None:
+        self.policy = policy
+        self.state = state
+        self.generator = generator
+        self.n_steps = n_steps
+        n = len(state.infos)
+        shape = (n_steps, n)
+        self.actions = np.zeros(shape, dtype=np.int64)
+        self.logprobs = np.zeros(shape, dtype=np.float32)
+        self.values = np.zeros(shape, dtype=np.float32)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.dones = np.zeros(shape, dtype=bool)
+        self.costs = np.zeros(shape, dtype=np.float32)
+        self.step_terms: list[list[dict[str, float]]] = []
+        self.queries: list[list[Query]] = []
+        self.episodes: list[dict[str, Any]] = []
+        self.truncated: list[tuple[int, int, Query]] = []  # (step, env, final query) of time-limited episodes
+        self.n_forwards = 0
+        self.t = 0  # steps recorded so far
+
+    @torch.no_grad()
+    def act(self) -> np.ndarray:
+        """Sample step ``t``'s action of every env (one forward pass)."""
+        state, t = self.state, self.t
+        self._queries = [self.policy.prompts.query(info, state.history.turns(i)) for i, info in enumerate(state.infos)]
+        out = self.policy.evaluate(self._queries)
+        self.n_forwards += 1
+        chosen = out.sample(self.generator)
+        self.actions[t] = chosen.numpy()
+        self.logprobs[t] = out.log_prob(chosen).float().cpu().numpy()
+        self.values[t] = out.values.float().cpu().numpy()
+        return self.actions[t]
+
+    def record(
+        self,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+        infos: Sequence[dict[str, Any]],
+        reset_infos: Sequence[dict[str, Any]],
+    ) -> None:
+        """The step that followed :meth:`act` (for an env that finished, ``reset_infos[i]`` is its next first info)."""
+        state, t = self.state, self.t
+        self.rewards[t] = rewards
+        self.dones[t] = dones
+        self.costs[t] = [float(info.get("cost", 0.0)) for info in infos]
+        self.step_terms.append(_terms(infos))
+        self.queries.append(self._queries)
+        next_infos = []
+        for i, info in enumerate(infos):
+            state.history.push(i, state.infos[i]["text"], self._queries[i].actions[self.actions[t, i]])
+            state.episode_returns[i] += rewards[i]
+            state.episode_lengths[i] += 1
+            if not dones[i]:
+                next_infos.append(dict(info))
+                continue
+            if info.get("TimeLimit.truncated") and "text" in info:
+                self.truncated.append((t, i, self.policy.prompts.query(info, state.history.turns(i))))
+            success = info.get("success")
+            self.episodes.append(
+                {
+                    "return": float(state.episode_returns[i]),
+                    "length": int(state.episode_lengths[i]),
+                    "success": None if success is None else bool(success),
+                }
+            )
+            state.episode_returns[i] = 0.0
+            state.episode_lengths[i] = 0
+            state.history.reset(i)
+            next_infos.append(dict(reset_infos[i]))
+        state.infos = next_infos
+        self.t += 1
+
+    @property
+    def full(self) -> bool:
+        """Whether all ``n_steps`` steps are recorded."""
+        return self.t == self.n_steps
+
+    @torch.no_grad()
+    def rollouts(self) -> Rollouts:
+        """The collected steps, with the values needed to bootstrap (one more forward pass)."""
+        assert self.full, f"{self.t} of {self.n_steps} steps recorded"
+        state, n = self.state, len(self.state.infos)
+        # One pass for every value needed to bootstrap: the current states and the time-limited episodes' ends.
+        last_queries = [self.policy.prompts.query(info, state.history.turns(i)) for i, info in enumerate(state.infos)]
+        boot = self.policy.evaluate(last_queries + [q for _, _, q in self.truncated]).values.float().cpu().numpy()
+        self.n_forwards += 1
+        terminal_values = np.zeros(self.actions.shape, dtype=np.float32)
+        for (t, i, _), v in zip(self.truncated, boot[n:]):
+            terminal_values[t, i] = v
+        names = sorted({name for row in self.step_terms for terms in row for name in terms})
+        cost_terms = {
+            name: np.array([[terms.get(name, 0.0) for terms in row] for row in self.step_terms], dtype=np.float32)
+            for name in names
+        }
+        return Rollouts(
+            queries=self.queries,
+            actions=self.actions,
+            logprobs=self.logprobs,
+            values=self.values,
+            rewards=self.rewards,
+            dones=self.dones,
+            terminal_values=terminal_values,
+            costs=self.costs,
+            cost_terms=cost_terms,
+            last_values=boot[:n],
+            episodes=self.episodes,
+            n_forwards=self.n_forwards,
+            state=state,
+        )
+
+
 @torch.no_grad()
 def collect(
     policy: TextPolicy,
@@ -106,80 +232,8 @@ def collect(
     """
     if state is None:
         state = RolloutState.reset(venv, policy.prompts.history_window)
-    n = venv.num_envs
-    shape = (n_steps, n)
-    actions = np.zeros(shape, dtype=np.int64)
-    logprobs = np.zeros(shape, dtype=np.float32)
-    values = np.zeros(shape, dtype=np.float32)
-    rewards = np.zeros(shape, dtype=np.float32)
-    dones = np.zeros(shape, dtype=bool)
-    costs = np.zeros(shape, dtype=np.float32)
-    step_terms: list[list[dict[str, float]]] = []
-    queries: list[list[Query]] = []
-    episodes: list[dict[str, Any]] = []
-    truncated: list[tuple[int, int, Query]] = []  # (step, env, final query) of time-limited episodes
-    n_forwards = 0
-    for t in range(n_steps):
-        step_queries = [policy.prompts.query(info, state.history.turns(i)) for i, info in enumerate(state.infos)]
-        out = policy.evaluate(step_queries)
-        n_forwards += 1
-        chosen = out.sample(generator)
-        actions[t] = chosen.numpy()
-        logprobs[t] = out.log_prob(chosen).float().cpu().numpy()
-        values[t] = out.values.float().cpu().numpy()
-        _, step_rewards, step_dones, step_infos = venv.step(actions[t])
-        rewards[t] = step_rewards
-        dones[t] = step_dones
-        costs[t] = [float(info.get("cost", 0.0)) for info in step_infos]
-        step_terms.append(_terms(step_infos))
-        queries.append(step_queries)
-        next_infos = []
-        for i, info in enumerate(step_infos):
-            state.history.push(i, state.infos[i]["text"], step_queries[i].actions[actions[t, i]])
-            state.episode_returns[i] += step_rewards[i]
-            state.episode_lengths[i] += 1
-            if not step_dones[i]:
-                next_infos.append(dict(info))
-                continue
-            if info.get("TimeLimit.truncated") and "text" in info:
-                truncated.append((t, i, policy.prompts.query(info, state.history.turns(i))))
-            success = info.get("success")
-            episodes.append(
-                {
-                    "return": float(state.episode_returns[i]),
-                    "length": int(state.episode_lengths[i]),
-                    "success": None if success is None else bool(success),
-                }
-            )
-            state.episode_returns[i] = 0.0
-            state.episode_lengths[i] = 0
-            state.history.reset(i)
-            next_infos.append(dict(venv.reset_infos[i]))
-        state.infos = next_infos
-    # One pass for every value needed to bootstrap: the current states and the time-limited episodes' ends.
-    last_queries = [policy.prompts.query(info, state.history.turns(i)) for i, info in enumerate(state.infos)]
-    boot = policy.evaluate(last_queries + [q for _, _, q in truncated]).values.float().cpu().numpy()
-    n_forwards += 1
-    terminal_values = np.zeros(shape, dtype=np.float32)
-    for (t, i, _), v in zip(truncated, boot[n:]):
-        terminal_values[t, i] = v
-    names = sorted({name for row in step_terms for terms in row for name in terms})
-    cost_terms = {
-        name: np.array([[terms.get(name, 0.0) for terms in row] for row in step_terms], dtype=np.float32)
-        for name in names
-    }
-    return Rollouts(
-        queries=queries,
-        actions=actions,
-        logprobs=logprobs,
-        values=values,
-        rewards=rewards,
-        dones=dones,
-        terminal_values=terminal_values,
-        costs=costs,
-        cost_terms=cost_terms,
-        last_values=boot[:n],
-        episodes=episodes,
-        n_forwards=n_forwards,
-        state=state,
-    )
+    collector = Collector(policy, n_steps, state, generator)
+    while not collector.full:
+        _, rewards, dones, infos = venv.step(collector.act())
+        collector.record(rewards, dones, infos, venv.reset_infos)
+    return collector.rollouts()

@@ -113,6 +113,30 @@ def test_snapshots_stay_frozen_while_the_learner_trains_against_them(tmp_path):
         assert np.array_equal(v.numpy(), frozen[k].numpy()) and np.array_equal(v.numpy(), on_disk[k].numpy())
 
 
+def test_loading_a_snapshot_leaves_the_global_random_state_alone(tmp_path):
+    """Building an SB3 model reseeds the global generators; a snapshot first loaded mid-run (as a resumed run does
+    at another chunk than the uninterrupted one) must not change what training draws next."""
+    import torch
+
+    numeric = numeric_shape([pd_stage()])
+    obs_space, act_space = _spaces(numeric)
+
+    def build():
+        return build_agent(SB3PPOConfig(), 0, obs_space, act_space, 4)
+
+    snapshots = Snapshots(tmp_path / "snapshots", build)
+    snap = snapshots.save(build(), "pd", 0, 0)
+
+    def draws(load: bool):
+        np.random.seed(5)
+        torch.manual_seed(5)
+        if load:
+            snapshots.agent(snap)
+        return np.random.random(3).tolist(), torch.rand(3).tolist()
+
+    assert draws(load=True) == draws(load=False)
+
+
 def _spaces(numeric):
     import gymnasium as gym
 
