@@ -2,7 +2,7 @@
 
 ``python -m benchmarks curriculum [--json] [--config PATH] [--seeds N] [--runs-dir DIR] [key=value ...]``
 
-Trains the config (default ``configs/quickstart.yaml``) with the ``sequential`` teacher and with the ``direct``
+Trains the config (default ``configs/quickstart_sb3.yaml``) with the ``sequential`` teacher and with the ``direct``
 control (only the last stage's hardest level, with the whole curriculum's budget) for each seed, then compares them
 on the last stage (:mod:`curriculum.compare`): steps on the stage to the promotion threshold (first held-out
 evaluation at or above it) and to mastery (the promotion rule's verdict), total env steps to threshold (the
@@ -53,7 +53,7 @@ def train_runs(config: Path, seeds: list[int], runs_dir: Path, overrides: list[s
 def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks curriculum")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
-    parser.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yaml"), help="the run config")
+    parser.add_argument("--config", default=str(ROOT / "configs" / "quickstart_sb3.yaml"), help="the run config")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per teacher")
     parser.add_argument("--runs-dir", default="runs/benchmark-curriculum", help="where the runs are kept")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every run")

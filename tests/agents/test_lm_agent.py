@@ -3,7 +3,6 @@ save/load and exact resume."""
 
 from __future__ import annotations
 
-import os
 from typing import ClassVar
 
 import gymnasium as gym
@@ -196,9 +195,10 @@ def test_act_reads_text_respects_masks_and_episode_starts(tiny_path):
 
 
 def _evaluate_success(agent: LMAgent, env_id: str, level: dict, episodes: int = 100) -> float:
+    """Greedy success on held-out (``split="eval"``) episodes."""
     import envs
 
-    env = envs.make(env_id, **level)
+    env = envs.make(env_id, **level, split="eval")
     wins = 0
     for episode in range(episodes):
         obs, info = env.reset(seed=10_000 + episode)
@@ -212,17 +212,18 @@ def _evaluate_success(agent: LMAgent, env_id: str, level: dict, episodes: int = 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("UPBRINGING_LEARNING_TESTS"),
-    reason="minutes on CPU: set UPBRINGING_LEARNING_TESTS=1 to run the physics learning test",
-)
-def test_ppo_learns_physics_support_level_0(tiny_path):
+def test_ppo_learns_physics_object_permanence_level_0(tiny_path):
+    """The tiny LM, reading the scene as text, learns where to reach for a block that slid behind a screen
+    (ObjectPermanence-v0 level 0) within 6,144 env steps with the quickstart's settings (4 epochs, lr 1e-3, options
+    not listed); scored on held-out configurations."""
     import envs
 
-    env_spec = envs.spec("physics/Support-v0")
+    env_spec = envs.spec("physics/ObjectPermanence-v0")
     level = dict(env_spec.levels[0])
     venv = DummyVecEnv([lambda: envs.make(env_spec.id, **level) for _ in range(8)])
     venv.seed(0)
-    agent = LMAgent(LMConfig(model=tiny_path, device="cpu", list_options=False), seed=0)
-    agent.learn(venv, 16_384)
+    config = LMConfig(model=tiny_path, device="cpu", list_options=False, n_epochs=4, lr_lm=1e-3)
+    agent = LMAgent(config, seed=0)
+    assert _evaluate_success(agent, env_spec.id, level) < 0.5  # not solved before training
+    agent.learn(venv, 6144)
     assert _evaluate_success(agent, env_spec.id, level) >= 0.9

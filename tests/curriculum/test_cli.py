@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def test_check_validates_configs_and_rejects_a_bad_one(tmp_path):
     ok = upbringing("check", "configs/quickstart.yaml")
     assert ok.returncode == 0 and ok.stdout.strip() == "configs/quickstart.yaml: ok"
     bad = tmp_path / "bad.yaml"
-    text = (ROOT / "configs" / "quickstart.yaml").read_text().replace("budget: 30000", "budget: many", 1)
+    text = re.sub(r"budget: \d+", "budget: many", (ROOT / "configs" / "quickstart.yaml").read_text(), count=1)
     bad.write_text(text)
     line = text.splitlines().index("    budget: many") + 1
     bad.with_name("base.yaml").write_text((ROOT / "configs" / "base.yaml").read_text())
@@ -47,21 +48,15 @@ def test_check_validates_configs_and_rejects_a_bad_one(tmp_path):
 @pytest.mark.slow
 def test_train_then_resume_a_finished_run(tmp_path):
     run_dir = tmp_path / "run"
-    small = ["curriculum.chunk_steps=512", "curriculum.n_envs=2", "agent.n_steps=256", "tracking.wandb=off"]
-    small += [f"stages.{i}.budget=512" for i in range(6)] + [f"stages.{i}.eval_episodes=8" for i in range(6)]
+    small = ["curriculum.chunk_steps=256", "agent.n_epochs=1", "tracking.wandb=off"]
+    small += [f"stages.{i}.budget=256" for i in range(4)] + [f"stages.{i}.eval_episodes=8" for i in range(4)]
     out = upbringing("train", "configs/quickstart.yaml", *small, "--run-dir", str(run_dir))
     assert out.returncode == 0, out.stderr
     assert "Developmental summary" in out.stdout and "not mastered" in out.stdout
-    assert "stage 1/6 permanence" in out.stderr  # a progress bar per stage
+    assert "stage 1/4 permanence" in out.stderr  # a progress bar per stage
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert [s["name"] for s in summary["stages"]] == [
-        "permanence",
-        "support",
-        "collision",
-        "stability",
-        "reciprocity",
-        "stories",
-    ]
+    assert [s["name"] for s in summary["stages"]] == ["permanence", "support", "reciprocity", "stories"]
+    assert "kind: lm" in (run_dir / "config.yaml").read_text()  # the quickstart's agent is the language model
     assert summary["stages"][-1]["violations"] is not None  # the default constitution judged the stories
     again = upbringing("resume", str(run_dir))
     assert again.returncode == 1 and "already finished" in again.stderr
