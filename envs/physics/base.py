@@ -40,6 +40,8 @@ SPLITS = ("train", "eval")
 OBS_BOUND = 1.0
 """Observations are scaled into [-1, 1]."""
 
+_INTS = (int, np.integer)  # what step() takes as an action without asking the action space
+
 _FRAGILE = 1  # pymunk collision type of glass objects (their impacts are watched)
 
 COLOURS = ("red", "blue", "green", "yellow", "purple", "orange", "white", "black")
@@ -81,6 +83,12 @@ def check_split(value: Any) -> str:
 
 
 # -------------------------------------------------------------------------------------------------- sampling
+def uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """Exactly the draw ``float(rng.uniform(lo, hi))`` makes (same value, same place in the stream), at a quarter
+    of numpy's per-call cost: task sampling runs at every reset, where that cost shows."""
+    return lo + (hi - lo) * rng.random()
+
+
 def band_uniform(rng: np.random.Generator, lo: float, hi: float, split: str, bands: int = 8) -> float:
     """Draw from ``[lo, hi]`` cut into ``bands`` equal bands: even bands for ``train``, odd ones for ``eval``.
 
@@ -283,7 +291,7 @@ class PhysicsEnv(gym.Env):
     Subclasses set :attr:`event_names` and :attr:`world_type`, build their spaces through ``super().__init__``
     and implement the hooks ``_sample_task`` (a task from ``self.np_random`` for ``self.split``), ``simulate``
     (dynamics: apply an action to a world), ``_observe``, ``describe`` and ``action_texts``; ``_valid`` (the
-    action mask) defaults to every action valid.
+    action mask) defaults to every action valid, and ``_begin`` may precompute an episode's fixed text.
 
     Masked actions: an action whose mask entry is 0 leaves the world unchanged and uses up one decision; the
     episode ends in failure when decisions run out. Actions outside ``action_space`` raise ``ValueError``.
@@ -313,6 +321,7 @@ class PhysicsEnv(gym.Env):
         self.max_decisions = max_decisions
         self._world: Any = None
         self._decisions = 0
+        self._mask = np.ones(n_actions, np.int8)  # the mask of the current state (what info["action_mask"] holds)
 
     # hooks ---------------------------------------------------------------------------------------------------
     @abstractmethod
@@ -336,12 +345,16 @@ class PhysicsEnv(gym.Env):
         """One plain-language text per action."""
 
     def _valid(self) -> np.ndarray:
-        """The action mask (int8, 1 = valid)."""
+        """The action mask (int8, 1 = valid) of the current state; called once per reset and per step."""
         return np.ones(self.action_space.n, np.int8)
 
     def narrate(self, outcome: Outcome) -> str:
         """One or two sentences on what the last action did (empty after reset)."""
         return ""
+
+    def _begin(self) -> None:
+        """Precompute what stays fixed through the new episode (text about the task's fixed parts); called by
+        ``reset`` once the world is built, so that every step only renders what changed. Nothing by default."""
 
     # gymnasium API -------------------------------------------------------------------------------------------
     @property
@@ -358,35 +371,51 @@ class PhysicsEnv(gym.Env):
         super().reset(seed=seed)
         self._world = self.world_type(self._sample_task(self.np_random), self.physics)
         self._decisions = 0
-        return self._obs(), self._info(Outcome(), self._valid(), at_reset=True)
+        self._begin()
+        self._mask = self._valid()
+        return self._obs(), self._info(Outcome(), self._mask, at_reset=True)
 
     def step(self, action: Any):
         if self._world is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         n = self.action_space.n
-        if not (isinstance(action, int | np.integer) and 0 <= action < n) and not self.action_space.contains(action):
+        if not (isinstance(action, _INTS) and 0 <= action < n) and not self.action_space.contains(action):
             raise ValueError(f"action must be an int in [0, {n - 1}], got {action!r}")
         action = int(action)
         self._decisions += 1
-        if self._valid()[action]:
+        # The mask handed out with the last observation says which actions are valid now; it is computed once per
+        # reset or step (the world only changes in simulate).
+        if self._mask[action]:
             outcome = self.simulate(self._world, action)
         else:
             outcome = Outcome(facts={"masked": action})
         if not outcome.done and self._decisions >= self.max_decisions:
             outcome.done = True
-        return self._obs(), success_reward(outcome), outcome.done, False, self._info(outcome, self._valid())
+        self._mask = self._valid()
+        return self._obs(), success_reward(outcome), outcome.done, False, self._info(outcome, self._mask)
 
     # helpers -------------------------------------------------------------------------------------------------
     def _obs(self) -> np.ndarray:
-        obs = np.asarray(self._observe(), np.float32)
+        values = self._observe()
+        # Checking the bounds on the short list first is cheaper than clipping every array (values rarely stray).
+        if min(values) >= -OBS_BOUND and max(values) <= OBS_BOUND:
+            return np.array(values, np.float32)
+        obs = np.array(values, np.float32)
         return obs.clip(-OBS_BOUND, OBS_BOUND, out=obs)
 
     def _info(self, outcome: Outcome, mask: np.ndarray, at_reset: bool = False) -> dict[str, Any]:
-        said = "" if at_reset else self.narrate(outcome)
-        if not at_reset and outcome.facts.get("masked") is not None:
-            said = "That action is not possible now; nothing happened. " + said
+        if at_reset:
+            text = self.describe().strip()
+        else:
+            said = self.narrate(outcome)
+            if outcome.facts.get("masked") is not None:
+                said = "That action is not possible now; nothing happened. " + said
+            if outcome.done:
+                text = said.strip() or "The episode is over."
+            else:
+                text = f"{said} {self.describe()}".strip()
         info: dict[str, Any] = {
-            "text": f"{said} {self.describe()}".strip() if not outcome.done else said.strip() or "The episode is over.",
+            "text": text,
             "action_texts": self.action_texts(),
             "action_mask": mask,
             "events": dict(outcome.events),
