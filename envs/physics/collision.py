@@ -33,6 +33,8 @@ SIZE = 0.3
 FRICTION = 0.3  # block on table (pymunk multiplies the two frictions; the table's is 1)
 ELASTICITY = 0.9  # each block; a block-block impact has restitution 0.9 * 0.9
 DECEL = FRICTION * G
+_TWO_DECEL = 2 * DECEL
+_RESTITUTION = ELASTICITY * ELASTICITY  # of a block-block impact
 ZONE_HALF = 0.2
 SPEED_MIN, SPEED_MAX = 1.5, 4.5
 STRENGTH_WORDS = ("very gently", "gently", "moderately", "firmly", "hard", "very hard")
@@ -76,17 +78,22 @@ def textbook_stop(task: CollisionTask, direction: int, speed: float) -> float:
 
     Used only to design tasks (so exactly one push solves each one); outcomes always come from pymunk.
     """
-    if task.struck_x is None:
-        return task.pusher_x + direction * speed * speed / (2 * DECEL)
-    toward = 1 if task.struck_x > task.pusher_x else -1
+    return _stop(task.pusher_x, task.pusher_mass, task.struck_x, task.struck_mass, direction, speed)
+
+
+def _stop(
+    pusher_x: float, pusher_mass: float, struck_x: float | None, struck_mass: float, direction: int, speed: float
+):
+    if struck_x is None:
+        return pusher_x + direction * speed * speed / _TWO_DECEL
+    toward = 1 if struck_x > pusher_x else -1
     if direction != toward:
-        return task.struck_x
-    v2 = speed * speed - 2 * DECEL * (abs(task.struck_x - task.pusher_x) - SIZE)
+        return struck_x
+    v2 = speed * speed - _TWO_DECEL * (abs(struck_x - pusher_x) - SIZE)
     if v2 <= 0:
-        return task.struck_x
-    e = ELASTICITY * ELASTICITY
-    v_struck = (1 + e) * task.pusher_mass * math.sqrt(v2) / (task.pusher_mass + task.struck_mass)
-    return task.struck_x + direction * v_struck * v_struck / (2 * DECEL)
+        return struck_x
+    v_struck = (1 + _RESTITUTION) * pusher_mass * math.sqrt(v2) / (pusher_mass + struck_mass)
+    return struck_x + direction * v_struck * v_struck / _TWO_DECEL
 
 
 class CollisionWorld:
@@ -182,7 +189,7 @@ class CollisionEnv(PhysicsEnv):
         if self.vary_mass and not self.struck:
             raise ValueError("vary_mass=True needs struck=True (masses only matter when one block hits another)")
         self.speeds = tuple(float(s) for s in np.linspace(SPEED_MIN, SPEED_MAX, self.n_strengths))
-        self._pushes = [(d, i, s) for d in (-1, 1) for i, s in enumerate(self.speeds)]  # (direction, strength, speed)
+        self._pushes = [(d, s) for d in (-1, 1) for s in self.speeds]  # (direction, speed) of every action
         words = [
             STRENGTH_WORDS[round(i * (len(STRENGTH_WORDS) - 1) / (self.n_strengths - 1))]
             for i in range(self.n_strengths)
@@ -213,19 +220,19 @@ class CollisionEnv(PhysicsEnv):
                 if self.vary_mass:
                     struck_mass = (0.5, 1.0, 2.0)[int(rng.random() * 3)]
             fragile = rng.random() < 0.3, rng.random() < 0.3
-            draft = CollisionTask(pusher_x, 1.0, fragile[0], struck_x, struck_mass, fragile[1], (0.0, 0.0), self.speeds)
-            centre = textbook_stop(draft, direction, self.speeds[strength]) + uniform(rng, -0.05, 0.05)
+            speed = self.speeds[strength]
+            centre = _stop(pusher_x, 1.0, struck_x, struck_mass, direction, speed) + uniform(rng, -0.05, 0.05)
             lo, hi = centre - ZONE_HALF, centre + ZONE_HALF
             if lo < 0.3 or hi > TABLE_LENGTH - 0.3 or (struck_x is not None and not 0.3 < struck_x < 7.7):
                 continue
             if struck_x is not None and lo < max(pusher_x, struck_x) + SIZE and hi > min(pusher_x, struck_x) - SIZE:
                 continue  # the zone must lie beyond the blocks
             # Exactly one push should solve it: every other push stops clear of the zone (0.15 m margin).
-            chosen = (direction, strength)
+            near, far = lo - 0.15, hi + 0.15
             if all(
-                not lo - 0.15 < textbook_stop(draft, d, speed) < hi + 0.15
-                for d, i, speed in self._pushes
-                if (d, i) != chosen
+                not near < _stop(pusher_x, 1.0, struck_x, struck_mass, d, v) < far
+                for d, v in self._pushes
+                if d != direction or v != speed
             ):
                 return CollisionTask(
                     pusher_x, 1.0, fragile[0], struck_x, struck_mass, fragile[1], (lo, hi), self.speeds

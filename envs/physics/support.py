@@ -70,12 +70,9 @@ def textbook_margin(task: SupportTask, posts: tuple[int, ...]) -> float:
 
     The rigid-body rule a plank on posts obeys; used only to design tasks, never to decide outcomes.
     """
-    return _margin(task.posts, task.centre_of_mass, posts)
-
-
-def _margin(xs: tuple[float, ...] | list[float], com: float, posts: tuple[int, ...]) -> float:
-    kept = [xs[i] for i in posts]
-    return min(com - (min(kept) - POST_WIDTH / 2), max(kept) + POST_WIDTH / 2 - com)
+    xs = [task.posts[i] for i in posts]
+    com = task.centre_of_mass
+    return min(com - (min(xs) - POST_WIDTH / 2), max(xs) + POST_WIDTH / 2 - com)
 
 
 class SupportWorld:
@@ -163,15 +160,15 @@ class SupportEnv(PhysicsEnv):
         self.n_loads = check_int("n_loads", n_loads, 0, 4)
         self.keep = check_int("keep", keep, 1, self.n_supports - 1)
         self.vary_mass = check_bool("vary_mass", vary_mass)
-        self._all_posts = tuple(range(self.n_supports))
-        self._kept_choices = list(combinations(self._all_posts, self.keep))  # every set of posts that could remain
+        # first and last post of every set of posts that could remain
+        self._kept_spans = [(kept[0], kept[-1]) for kept in combinations(range(self.n_supports), self.keep)]
         # text that depends only on the arguments (the goal by decisions left, the texts of pulled-out posts)
         self._goals = [
             f" Goal: pull out {plural(left, 'more post')}, one at a time, so that the plank and everything on it "
             f"stay up; {plural(self.keep, 'post')} will remain."
             for left in range(self.n_supports - self.keep + 1)
         ]
-        self._gone_texts = [f"post {i + 1} is already gone (nothing happens)" for i in self._all_posts]
+        self._gone_texts = [f"post {i + 1} is already gone (nothing happens)" for i in range(self.n_supports)]
         super().__init__(
             split,
             n_actions=self.n_supports,
@@ -190,27 +187,32 @@ class SupportEnv(PhysicsEnv):
         return [lo + u + i * gap for i, u in enumerate(slack)]
 
     def _sample_task(self, rng: np.random.Generator) -> SupportTask:
-        half = PLANK_LENGTH / 2
+        half, h = PLANK_LENGTH / 2, POST_WIDTH / 2
         n, keep, split = self.n_supports, self.keep, self.split
         for _ in range(1000):
             plank_x = band_uniform(rng, -0.6, 0.6, split)
-            offsets = [band_uniform(rng, -half + 0.25, half - 0.25, split) for _ in range(self.n_loads)]
-            if any(abs(a - b) < LOAD_SIZE + 0.05 for a, b in combinations(offsets, 2)):
-                continue
-            loads = tuple(
-                (plank_x + dx, uniform(rng, 0.5, 3.0) if self.vary_mass else 1.0, rng.random() < 0.4) for dx in offsets
-            )
-            com = centre_of_mass(plank_x, loads)
+            loads, com = (), plank_x
+            if self.n_loads:
+                offsets = [band_uniform(rng, -half + 0.25, half - 0.25, split) for _ in range(self.n_loads)]
+                if any(abs(a - b) < LOAD_SIZE + 0.05 for a, b in combinations(offsets, 2)):
+                    continue
+                loads = tuple(
+                    (plank_x + dx, uniform(rng, 0.5, 3.0) if self.vary_mass else 1.0, rng.random() < 0.4)
+                    for dx in offsets
+                )
+                com = centre_of_mass(plank_x, loads)
             posts = self._spread(rng, n, plank_x - half + 0.2, plank_x + half - 0.2)
             if keep == 1:
                 # The post nearest the centre of mass moves right under it; the rest stay clearly elsewhere.
-                key = min(range(n), key=lambda i: abs(posts[i] - com))
-                posts[key] = com + uniform(rng, -0.04, 0.04)
-                if any(b - a < 0.5 for a, b in pairwise(posts)):
+                off = [abs(x - com) for x in posts]
+                posts[off.index(min(off))] = com + uniform(rng, -0.04, 0.04)
+                if min([b - a for a, b in pairwise(posts)]) < 0.5:
                     continue
-            if _margin(posts, com, self._all_posts) < MARGIN:
+            # textbook_margin of every set of posts that could remain (and of them all): posts are sorted here, so
+            # a set of them spans its first to its last
+            if min(com - (posts[0] - h), posts[-1] + h - com) < MARGIN:
                 continue
-            margins = [_margin(posts, com, kept) for kept in self._kept_choices]
+            margins = [min(com - (posts[a] - h), posts[b] + h - com) for a, b in self._kept_spans]
             clear = all(abs(x) >= MARGIN for x in margins)
             if clear and max(margins) > 0 > min(margins):
                 return SupportTask(plank_x, tuple(posts), loads, keep)
@@ -230,22 +232,24 @@ class SupportEnv(PhysicsEnv):
         w = self._world
         plank = w.plank
         centre = plank.position.x
-        obs = [self.decisions_left / self.max_decisions, centre / 2, plank.angle]
+        obs = [(self.max_decisions - self._decisions) / self.max_decisions, centre / 2, plank.angle]
         for present, x in zip(w.present, w.task.posts):
-            obs += [1.0 if present else -1.0, (x - centre) / 1.5]
+            obs.append(1.0 if present else -1.0)
+            obs.append((x - centre) / 1.5)
         for body, (_, mass, _) in zip(w.loads, w.task.loads):
             x, y = body.position
-            obs += [(x - centre) / 1.5, mass / 3, 1.0 if y > POST_HEIGHT else -1.0]
+            obs += ((x - centre) / 1.5, mass / 3, 1.0 if y > POST_HEIGHT else -1.0)
         return obs
 
     # text view -----------------------------------------------------------------------------------------------
     def _begin(self) -> None:
         t = self._world.task
-        self._post_said = [f"post {i + 1} at x = {m(p)}" for i, p in enumerate(t.posts)]
+        where = [f"x = {m(x)}" for x in t.posts]
+        self._post_said = [f"post {i} at {at}" for i, at in enumerate(where, 1)]
+        self._pull_texts = [f"pull out post {i} ({at})" for i, at in enumerate(where, 1)]
         self._box_said = [
             f"a {COLOURS[i]} {material(f)} box ({mass:.1f} kg) at x = " for i, (_, mass, f) in enumerate(t.loads)
         ]
-        self._pull_texts = [f"pull out post {i + 1} (x = {m(x)})" for i, x in enumerate(t.posts)]
 
     def describe(self) -> str:
         w = self._world
