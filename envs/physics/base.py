@@ -321,7 +321,8 @@ class PhysicsEnv(gym.Env):
         self.max_decisions = max_decisions
         self._world: Any = None
         self._decisions = 0
-        self._mask = np.ones(n_actions, np.int8)  # the mask of the current state (what info["action_mask"] holds)
+        self._all_valid = np.ones(n_actions, np.int8)
+        self._mask = self._all_valid  # the mask of the current state (what info["action_mask"] holds)
 
     # hooks ---------------------------------------------------------------------------------------------------
     @abstractmethod
@@ -346,7 +347,7 @@ class PhysicsEnv(gym.Env):
 
     def _valid(self) -> np.ndarray:
         """The action mask (int8, 1 = valid) of the current state; called once per reset and per step."""
-        return np.ones(self.action_space.n, np.int8)
+        return self._all_valid.copy()  # a copy (cheaper than np.ones): each info gets its own mask
 
     def narrate(self, outcome: Outcome) -> str:
         """One or two sentences on what the last action did (empty after reset)."""
@@ -418,7 +419,7 @@ class PhysicsEnv(gym.Env):
             "text": text,
             "action_texts": self.action_texts(),
             "action_mask": mask,
-            "events": dict(outcome.events),
+            "events": outcome.events,  # each outcome is new, so its dict is the caller's own
         }
         if outcome.done:
             info["success"] = bool(outcome.success)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import combinations, pairwise
+from itertools import combinations
+from operator import sub
 
 import numpy as np
 
@@ -183,7 +184,7 @@ class SupportEnv(PhysicsEnv):
     def _spread(rng: np.random.Generator, n: int, lo: float, hi: float, gap: float = 0.5) -> list[float]:
         """``n`` sorted positions drawn uniformly from those in ``[lo, hi]`` at least ``gap`` apart."""
         span = hi - lo - (n - 1) * gap
-        slack = sorted([span * rng.random() for _ in range(n)])  # the draws of rng.uniform(0, span, n)
+        slack = sorted([span * u for u in rng.random(n).tolist()])  # the draws of rng.uniform(0, span, n)
         return [lo + u + i * gap for i, u in enumerate(slack)]
 
     def _sample_task(self, rng: np.random.Generator) -> SupportTask:
@@ -206,15 +207,14 @@ class SupportEnv(PhysicsEnv):
                 # The post nearest the centre of mass moves right under it; the rest stay clearly elsewhere.
                 off = [abs(x - com) for x in posts]
                 posts[off.index(min(off))] = com + uniform(rng, -0.04, 0.04)
-                if min([b - a for a, b in pairwise(posts)]) < 0.5:
+                if min(map(sub, posts[1:], posts[:-1])) < 0.5:
                     continue
             # textbook_margin of every set of posts that could remain (and of them all): posts are sorted here, so
             # a set of them spans its first to its last
             if min(com - (posts[0] - h), posts[-1] + h - com) < MARGIN:
                 continue
             margins = [min(com - (posts[a] - h), posts[b] + h - com) for a, b in self._kept_spans]
-            clear = all(abs(x) >= MARGIN for x in margins)
-            if clear and max(margins) > 0 > min(margins):
+            if min(map(abs, margins)) >= MARGIN and max(margins) > 0 > min(margins):
                 return SupportTask(plank_x, tuple(posts), loads, keep)
         raise RuntimeError("could not design a support task")  # unreachable for the accepted arguments
 
