@@ -1,7 +1,7 @@
 """What every intuitive-physics env shares: the pymunk world, the base env, argument checks and text helpers.
 
-Each concept (object permanence, support, collision, stability) is one short module with three parts kept apart,
-as the house style asks:
+Each concept (object permanence, support, containment, collision, stability) is one short module with three parts
+kept apart, as the house style asks:
 
 - **dynamics**: a ``*World`` class that builds a pymunk space from a sampled task, applies an action and reports
   what happened (:class:`Outcome`, with ground-truth ``events`` measured in the simulation);
@@ -17,7 +17,7 @@ Units are SI throughout (metres, seconds, kilograms); gravity is 9.81 m/s².
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -146,14 +146,19 @@ class Sim:
     Args:
         iterations: pymunk solver iterations.
         physics: Perturbed gravity and friction (shift suites); :data:`NOMINAL` by default.
+        substeps: pymunk steps per :data:`DT` (worlds with fast, small bodies that would otherwise sink into
+            thin parts on impact).
 
     Attributes:
         space: The pymunk space (gravity -9.81 m/s² unless perturbed).
         broken: Bodies of glass objects that broke so far.
         steps: pymunk steps taken so far.
+        dt: The length of one pymunk step, s.
     """
 
-    def __init__(self, iterations: int = 10, physics: Perturbation = NOMINAL) -> None:
+    def __init__(self, iterations: int = 10, physics: Perturbation = NOMINAL, substeps: int = 1) -> None:
+        self.dt = DT / substeps
+        self._substeps = substeps
         self.space = pymunk.Space()
         self.space.gravity = (0.0, -G * physics.gravity)
         # pymunk multiplies the coefficients of the two shapes in contact, so scaling each by sqrt(f) scales every
@@ -220,6 +225,19 @@ class Sim:
         self._dynamic.append(body)
         return body
 
+    def ball(
+        self, x: float, y: float, radius: float, mass: float, *, friction: float = 0.8, elasticity: float = 0.0
+    ) -> pymunk.Body:
+        """Add a dynamic ball centred at ``(x, y)``."""
+        body = pymunk.Body(mass, pymunk.moment_for_circle(mass, 0.0, radius))
+        body.position = (x, y)
+        shape = pymunk.Circle(body, radius)
+        shape.friction = friction * self._friction
+        shape.elasticity = elasticity
+        self.space.add(body, shape)
+        self._dynamic.append(body)
+        return body
+
     def remove(self, *items: Any) -> None:
         """Take bodies or shapes out of the world."""
         for item in items:
@@ -237,29 +255,33 @@ class Sim:
                 return False
         return True
 
-    def run(self, max_seconds: float, min_seconds: float = 0.1, watch: Any = None) -> float:
+    def run(
+        self, max_seconds: float, min_seconds: float = 0.1, watch: Any = None, until: Callable[[], bool] | None = None
+    ) -> float:
         """Step until everything rests (checked every 0.1 s after ``min_seconds``) or ``max_seconds`` pass.
 
         Args:
             max_seconds: Hard limit on simulated time.
             min_seconds: Never stop before this (a tower on the edge starts tipping from rest).
             watch: Optional callable ``watch(t)`` called after every step (e.g. to record what is visible).
+            until: Optional callable, checked with the rest test: stop as soon as it returns true (the outcome
+                is settled although something still moves, e.g. a ball rolling away on the floor).
 
         Returns:
             The simulated time, in seconds.
         """
-        step = self.space.step
-        n_max, n_min = round(max_seconds / DT), round(min_seconds / DT)
+        step, dt, every = self.space.step, self.dt, 6 * self._substeps
+        n_max, n_min = round(max_seconds / dt), round(min_seconds / dt)
         n = 0
         while n < n_max:
-            step(DT)
+            step(dt)
             n += 1
             if watch is not None:
-                watch(n * DT)
-            if n >= n_min and n % 6 == 0 and self.at_rest():
+                watch(n * dt)
+            if n >= n_min and n % every == 0 and (self.at_rest() or (until is not None and until())):
                 break
         self.steps += n
-        return n * DT
+        return n * dt
 
 
 # ------------------------------------------------------------------------------------------------------ reward
