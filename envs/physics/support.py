@@ -209,6 +209,9 @@ class SupportEnv(PhysicsEnv):
                 posts[off.index(min(off))] = com + uniform(rng, -0.04, 0.04)
                 if min(map(sub, posts[1:], posts[:-1])) < 0.5:
                     continue
+                # Every margin check below now holds: the centre of mass lies at least 0.11 m inside the post under
+                # it, and at least 0.31 m outside every other post (0.5 m apart from that one).
+                return SupportTask(plank_x, tuple(posts), loads, keep)
             # textbook_margin of every set of posts that could remain (and of them all): posts are sorted here, so
             # a set of them spans its first to its last
             if min(com - (posts[0] - h), posts[-1] + h - com) < MARGIN:
@@ -231,7 +234,7 @@ class SupportEnv(PhysicsEnv):
         # what decides which post bears it, and this frame lets a small network see that directly.
         w = self._world
         plank = w.plank
-        centre = plank.position.x
+        centre = self._centre = plank.position.x  # describe() reuses it: reset and step observe, then describe
         obs = [(self.max_decisions - self._decisions) / self.max_decisions, centre / 2, plank.angle]
         for present, x in zip(w.present, w.task.posts):
             obs.append(1.0 if present else -1.0)
@@ -247,13 +250,14 @@ class SupportEnv(PhysicsEnv):
         where = [f"x = {m(x)}" for x in t.posts]
         self._post_said = [f"post {i} at {at}" for i, at in enumerate(where, 1)]
         self._pull_texts = [f"pull out post {i} ({at})" for i, at in enumerate(where, 1)]
-        self._box_said = [
-            f"a {COLOURS[i]} {material(f)} box ({mass:.1f} kg) at x = " for i, (_, mass, f) in enumerate(t.loads)
-        ]
+        if t.loads:
+            self._box_said = [
+                f"a {COLOURS[i]} {material(f)} box ({mass:.1f} kg) at x = " for i, (_, mass, f) in enumerate(t.loads)
+            ]
 
     def describe(self) -> str:
         w = self._world
-        x = w.plank.position.x
+        x = self._centre
         present = w.present
         standing = ", ".join([said for said, here in zip(self._post_said, present) if here])
         text = f"{_PLANK_SAID}{x - PLANK_LENGTH / 2:.1f} m to {x + PLANK_LENGTH / 2:.1f} m{_POSTS_SAID}{standing}."
