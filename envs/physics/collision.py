@@ -248,29 +248,32 @@ class CollisionEnv(PhysicsEnv):
     def _observe(self) -> list[float]:
         w, t = self._world, self._world.task
         scale = 2 / TABLE_LENGTH  # positions as 2x/8 - 1
-        x, y = w.pusher.position
+        # the text view reuses the positions read here: reset and step observe, then describe
+        x, y = self._pusher_at = w.pusher.position
         lo, hi = t.zone
         obs = [
             scale * x - 1, 0.0, 0.0, t.pusher_mass / 2, 0.0, scale * lo - 1, scale * hi - 1,
             self.decisions_left / self.pushes, 1.0 if y > TABLE_HEIGHT else -1.0, 0.0,
         ]  # fmt: skip
         if w.struck is not None:
-            sx, sy = w.struck.position
+            sx, sy = self._goal_at = w.struck.position
             obs[1], obs[2], obs[4] = scale * sx - 1, 1.0, t.struck_mass / 2
             obs[9] = 1.0 if sy > TABLE_HEIGHT else -1.0
+        else:
+            self._goal_at = self._pusher_at
         return obs
 
     # text view -----------------------------------------------------------------------------------------------
     def describe(self) -> str:
         w, t = self._world, self._world.task
         lo, hi = t.zone
-        x = w.pusher.position.x
+        x = self._pusher_at[0]
         text = (
             f"{_TABLE_SAID} The {PUSHER} ({material(t.pusher_fragile)}, {t.pusher_mass:.1f} kg) rests at x = {x:.1f} m."
         )
         goal, goal_x = PUSHER, x
         if w.struck is not None:
-            goal, goal_x = STRUCK, w.struck.position.x
+            goal, goal_x = STRUCK, self._goal_at[0]
             gap = goal_x - x
             side = "right" if gap > 0 else "left"
             text += (
@@ -296,8 +299,9 @@ class CollisionEnv(PhysicsEnv):
             said.append(f"{outcome.facts['dropped']} block(s) slid off the table and fell to the floor.")
         if outcome.events.get("object_broken"):
             said.append("A glass block broke.")
+        x, y = self._goal_at
         if outcome.success:
-            said.append(f"The {goal} stopped inside the target zone at x = {m(w.goal.position.x)}.")
-        elif w.on_table(w.goal):
-            said.append(f"The {goal} stopped at x = {m(w.goal.position.x)}, outside the target zone.")
+            said.append(f"The {goal} stopped inside the target zone at x = {m(x)}.")
+        elif y > TABLE_HEIGHT:  # still on the table
+            said.append(f"The {goal} stopped at x = {m(x)}, outside the target zone.")
         return " ".join(said)

@@ -33,6 +33,7 @@ MAX_OFFSET = 0.3  # the widest offered shift puts the new block's centre well pa
 MARGIN = 0.04  # design margin (m): the intended solution keeps every centre of mass this far inside its support
 SLACK = 0.03  # the goal lies this far short of the farthest reach the best solution gets
 _HALF_WIDTH = WIDTH / 2
+_TOWER_SAID = f", each {m(WIDTH)} wide and {m(HEIGHT)} tall, stands on the table; from the bottom: "
 
 
 @dataclass(frozen=True)
@@ -237,29 +238,36 @@ class StabilityEnv(PhysicsEnv):
     # numeric view --------------------------------------------------------------------------------------------
     def _observe(self) -> list[float]:
         w = self._world
+        # the text view reuses these positions: reset and step observe, then describe
+        xs = self._xs = [body.position.x for body in w.blocks]
+        masses = w.task.masses  # the bodies' masses, then NEW_MASS for every block placed
         obs = [self.decisions_left / self.max_decisions, w.task.goal / 1.5]
-        for body in w.blocks:
-            obs += [1.0, body.position.x / 1.5, body.mass / 2]
-        return obs + self._empty_slots[3 * len(w.blocks) :]
+        for k, x in enumerate(xs):
+            obs += (1.0, x / 1.5, (masses[k] if k < len(masses) else NEW_MASS) / 2)
+        return obs + self._empty_slots[3 * len(xs) :]
 
     # text view -----------------------------------------------------------------------------------------------
+    def _begin(self) -> None:
+        t = self._world.task
+        self._goal_said = f" {m(t.goal, True)} or further {'right' if t.side > 0 else 'left'}."
+
     def describe(self) -> str:
-        w, t = self._world, self._world.task
+        w = self._world
+        masses = w.task.masses
         rows = []
         below = 0.0
-        for k, (b, fragile) in enumerate(zip(w.blocks, w.fragile)):
-            x = b.position.x
+        for k, (x, fragile) in enumerate(zip(self._xs, w.fragile)):
+            mass = masses[k] if k < len(masses) else NEW_MASS
             shift = "on the table" if k == 0 else f"{x - below:+.2f} m from the one below"
-            rows.append(f"block {k + 1} ({material(fragile)}, {b.mass:.1f} kg) at x = {x:+.2f} m, {shift}")
+            rows.append(f"block {k + 1} ({material(fragile)}, {mass:.1f} kg) at x = {x:+.2f} m, {shift}")
             below = x
         return (
-            f"A tower of {plural(len(w.blocks), 'block')}, each {m(WIDTH)} wide and {m(HEIGHT)} tall, stands on the "
-            f"table; from the bottom: {'; '.join(rows)}. {self._goals[self.decisions_left]} {m(t.goal, True)} "
-            f"or further {'right' if t.side > 0 else 'left'}."
+            f"A tower of {plural(len(rows), 'block')}{_TOWER_SAID}{'; '.join(rows)}. "
+            f"{self._goals[self.decisions_left]}{self._goal_said}"
         )
 
     def action_texts(self) -> list[str]:
-        top = self._world.blocks[-1].position.x
+        top = self._xs[-1]
         return [f"{where}{top + dx:+.2f} m)" for where, dx in zip(self._wheres, self.offsets)]
 
     def narrate(self, outcome: Outcome) -> str:
@@ -274,5 +282,5 @@ class StabilityEnv(PhysicsEnv):
             said.append("The tower stood.")
             if outcome.done:
                 reached = "reaches" if self._world.reaches() else "falls short of"
-                said.append(f"Its top block, at x = {m(self._world.blocks[-1].position.x, True)}, {reached} the goal.")
+                said.append(f"Its top block, at x = {m(self._xs[-1], True)}, {reached} the goal.")
         return " ".join(said)
