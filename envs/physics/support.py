@@ -275,6 +275,8 @@ class SupportEnv(PhysicsEnv):
         ]
 
     def narrate(self, outcome: Outcome) -> str:
+        if not outcome.events:  # the usual case
+            return "The plank stayed up." if outcome.facts.get("masked") is None else ""
         said = []
         if outcome.events.get("tower_fell"):
             said.append("The plank tipped over and came down.")
