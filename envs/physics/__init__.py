@@ -50,6 +50,28 @@ SPECS: list[EnvSpec] = [
         },
     ),
     EnvSpec(
+        id="physics/Containment-v0",
+        entry_point="envs.physics.containment:ContainmentEnv",
+        family="physics",
+        api="gymnasium",
+        description="Let go of a ball above a row of containers so it ends up inside the one that can hold it.",
+        event_names=("object_contained", "object_spilled", "object_dropped"),
+        levels=(
+            {"n_containers": 1, "flaws": "opening", "moving": False, "drops": 2},
+            {"n_containers": 2, "flaws": "opening", "moving": False, "drops": 1},
+            {"n_containers": 3, "flaws": "all", "moving": False, "drops": 1},
+            {"n_containers": 3, "flaws": "all", "moving": True, "drops": 1},
+        ),
+        extra={
+            "age_months": [7.5, 7.5],
+            "source": "Hespos & Baillargeon (2001), Cognition 78:207-245; Hespos & Baillargeon (2001), "
+            "Psychological Science 12:141-147; Hespos & Baillargeon (2006), Cognition 99:B31-B41",
+            "concept": "containment: an object goes into a container only through an opening (expected from 2.5 "
+            "months), and is held all inside only by a container deep enough for it (judged, and acted on, from "
+            "7.5 months)",
+        },
+    ),
+    EnvSpec(
         id="physics/Collision-v0",
         entry_point="envs.physics.collision:CollisionEnv",
         family="physics",

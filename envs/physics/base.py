@@ -1,7 +1,7 @@
 """What every intuitive-physics env shares: the pymunk world, the base env, argument checks and text helpers.
 
-Each concept (object permanence, support, collision, stability) is one short module with three parts kept apart,
-as the house style asks:
+Each concept (object permanence, support, containment, collision, stability) is one short module with three parts
+kept apart, as the house style asks:
 
 - **dynamics**: a ``*World`` class that builds a pymunk space from a sampled task, applies an action and reports
   what happened (:class:`Outcome`, with ground-truth ``events`` measured in the simulation);
@@ -17,7 +17,7 @@ Units are SI throughout (metres, seconds, kilograms); gravity is 9.81 m/s².
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -39,6 +39,8 @@ SPLITS = ("train", "eval")
 """``train`` draws task parameters from one set of bands, ``eval`` from the interleaved, disjoint other set."""
 OBS_BOUND = 1.0
 """Observations are scaled into [-1, 1]."""
+
+_INTS = (int, np.integer)  # what step() takes as an action without asking the action space
 
 _FRAGILE = 1  # pymunk collision type of glass objects (their impacts are watched)
 
@@ -81,6 +83,12 @@ def check_split(value: Any) -> str:
 
 
 # -------------------------------------------------------------------------------------------------- sampling
+def uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """Exactly the draw ``float(rng.uniform(lo, hi))`` makes (same value, same place in the stream), at a quarter
+    of numpy's per-call cost: task sampling runs at every reset, where that cost shows."""
+    return lo + (hi - lo) * rng.random()
+
+
 def band_uniform(rng: np.random.Generator, lo: float, hi: float, split: str, bands: int = 8) -> float:
     """Draw from ``[lo, hi]`` cut into ``bands`` equal bands: even bands for ``train``, odd ones for ``eval``.
 
@@ -138,14 +146,19 @@ class Sim:
     Args:
         iterations: pymunk solver iterations.
         physics: Perturbed gravity and friction (shift suites); :data:`NOMINAL` by default.
+        substeps: pymunk steps per :data:`DT` (worlds with fast, small bodies that would otherwise sink into
+            thin parts on impact).
 
     Attributes:
         space: The pymunk space (gravity -9.81 m/s² unless perturbed).
         broken: Bodies of glass objects that broke so far.
         steps: pymunk steps taken so far.
+        dt: The length of one pymunk step, s.
     """
 
-    def __init__(self, iterations: int = 10, physics: Perturbation = NOMINAL) -> None:
+    def __init__(self, iterations: int = 10, physics: Perturbation = NOMINAL, substeps: int = 1) -> None:
+        self.dt = DT / substeps
+        self._substeps = substeps
         self.space = pymunk.Space()
         self.space.gravity = (0.0, -G * physics.gravity)
         # pymunk multiplies the coefficients of the two shapes in contact, so scaling each by sqrt(f) scales every
@@ -212,6 +225,19 @@ class Sim:
         self._dynamic.append(body)
         return body
 
+    def ball(
+        self, x: float, y: float, radius: float, mass: float, *, friction: float = 0.8, elasticity: float = 0.0
+    ) -> pymunk.Body:
+        """Add a dynamic ball centred at ``(x, y)``."""
+        body = pymunk.Body(mass, pymunk.moment_for_circle(mass, 0.0, radius))
+        body.position = (x, y)
+        shape = pymunk.Circle(body, radius)
+        shape.friction = friction * self._friction
+        shape.elasticity = elasticity
+        self.space.add(body, shape)
+        self._dynamic.append(body)
+        return body
+
     def remove(self, *items: Any) -> None:
         """Take bodies or shapes out of the world."""
         for item in items:
@@ -229,29 +255,33 @@ class Sim:
                 return False
         return True
 
-    def run(self, max_seconds: float, min_seconds: float = 0.1, watch: Any = None) -> float:
+    def run(
+        self, max_seconds: float, min_seconds: float = 0.1, watch: Any = None, until: Callable[[], bool] | None = None
+    ) -> float:
         """Step until everything rests (checked every 0.1 s after ``min_seconds``) or ``max_seconds`` pass.
 
         Args:
             max_seconds: Hard limit on simulated time.
             min_seconds: Never stop before this (a tower on the edge starts tipping from rest).
             watch: Optional callable ``watch(t)`` called after every step (e.g. to record what is visible).
+            until: Optional callable, checked with the rest test: stop as soon as it returns true (the outcome
+                is settled although something still moves, e.g. a ball rolling away on the floor).
 
         Returns:
             The simulated time, in seconds.
         """
-        step = self.space.step
-        n_max, n_min = round(max_seconds / DT), round(min_seconds / DT)
+        step, dt, every = self.space.step, self.dt, 6 * self._substeps
+        n_max, n_min = round(max_seconds / dt), round(min_seconds / dt)
         n = 0
         while n < n_max:
-            step(DT)
+            step(dt)
             n += 1
             if watch is not None:
-                watch(n * DT)
-            if n >= n_min and n % 6 == 0 and self.at_rest():
+                watch(n * dt)
+            if n >= n_min and n % every == 0 and (self.at_rest() or (until is not None and until())):
                 break
         self.steps += n
-        return n * DT
+        return n * dt
 
 
 # ------------------------------------------------------------------------------------------------------ reward
@@ -283,7 +313,7 @@ class PhysicsEnv(gym.Env):
     Subclasses set :attr:`event_names` and :attr:`world_type`, build their spaces through ``super().__init__``
     and implement the hooks ``_sample_task`` (a task from ``self.np_random`` for ``self.split``), ``simulate``
     (dynamics: apply an action to a world), ``_observe``, ``describe`` and ``action_texts``; ``_valid`` (the
-    action mask) defaults to every action valid.
+    action mask) defaults to every action valid, and ``_begin`` may precompute an episode's fixed text.
 
     Masked actions: an action whose mask entry is 0 leaves the world unchanged and uses up one decision; the
     episode ends in failure when decisions run out. Actions outside ``action_space`` raise ``ValueError``.
@@ -313,6 +343,8 @@ class PhysicsEnv(gym.Env):
         self.max_decisions = max_decisions
         self._world: Any = None
         self._decisions = 0
+        self._all_valid = np.ones(n_actions, np.int8)
+        self._mask = self._all_valid  # the mask of the current state (what info["action_mask"] holds)
 
     # hooks ---------------------------------------------------------------------------------------------------
     @abstractmethod
@@ -336,12 +368,16 @@ class PhysicsEnv(gym.Env):
         """One plain-language text per action."""
 
     def _valid(self) -> np.ndarray:
-        """The action mask (int8, 1 = valid)."""
-        return np.ones(self.action_space.n, np.int8)
+        """The action mask (int8, 1 = valid) of the current state; called once per reset and per step."""
+        return self._all_valid.copy()  # a copy (cheaper than np.ones): each info gets its own mask
 
     def narrate(self, outcome: Outcome) -> str:
         """One or two sentences on what the last action did (empty after reset)."""
         return ""
+
+    def _begin(self) -> None:
+        """Precompute what stays fixed through the new episode (text about the task's fixed parts); called by
+        ``reset`` once the world is built, so that every step only renders what changed. Nothing by default."""
 
     # gymnasium API -------------------------------------------------------------------------------------------
     @property
@@ -358,38 +394,54 @@ class PhysicsEnv(gym.Env):
         super().reset(seed=seed)
         self._world = self.world_type(self._sample_task(self.np_random), self.physics)
         self._decisions = 0
-        return self._obs(), self._info(Outcome(), self._valid(), at_reset=True)
+        self._begin()
+        self._mask = self._valid()
+        return self._obs(), self._info(Outcome(), self._mask, at_reset=True)
 
     def step(self, action: Any):
         if self._world is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         n = self.action_space.n
-        if not (isinstance(action, int | np.integer) and 0 <= action < n) and not self.action_space.contains(action):
+        if not (isinstance(action, _INTS) and 0 <= action < n) and not self.action_space.contains(action):
             raise ValueError(f"action must be an int in [0, {n - 1}], got {action!r}")
         action = int(action)
         self._decisions += 1
-        if self._valid()[action]:
+        # The mask handed out with the last observation says which actions are valid now; it is computed once per
+        # reset or step (the world only changes in simulate).
+        if self._mask[action]:
             outcome = self.simulate(self._world, action)
         else:
             outcome = Outcome(facts={"masked": action})
         if not outcome.done and self._decisions >= self.max_decisions:
             outcome.done = True
-        return self._obs(), success_reward(outcome), outcome.done, False, self._info(outcome, self._valid())
+        self._mask = self._valid()
+        return self._obs(), success_reward(outcome), outcome.done, False, self._info(outcome, self._mask)
 
     # helpers -------------------------------------------------------------------------------------------------
     def _obs(self) -> np.ndarray:
-        obs = np.asarray(self._observe(), np.float32)
+        values = self._observe()
+        # Checking the bounds on the short list first is cheaper than clipping every array (values rarely stray).
+        if min(values) >= -OBS_BOUND and max(values) <= OBS_BOUND:
+            return np.array(values, np.float32)
+        obs = np.array(values, np.float32)
         return obs.clip(-OBS_BOUND, OBS_BOUND, out=obs)
 
     def _info(self, outcome: Outcome, mask: np.ndarray, at_reset: bool = False) -> dict[str, Any]:
-        said = "" if at_reset else self.narrate(outcome)
-        if not at_reset and outcome.facts.get("masked") is not None:
-            said = "That action is not possible now; nothing happened. " + said
+        if at_reset:
+            text = self.describe().strip()
+        else:
+            said = self.narrate(outcome)
+            if outcome.facts.get("masked") is not None:
+                said = "That action is not possible now; nothing happened. " + said
+            if outcome.done:
+                text = said.strip() or "The episode is over."
+            else:
+                text = f"{said} {self.describe()}".strip()
         info: dict[str, Any] = {
-            "text": f"{said} {self.describe()}".strip() if not outcome.done else said.strip() or "The episode is over.",
+            "text": text,
             "action_texts": self.action_texts(),
             "action_mask": mask,
-            "events": dict(outcome.events),
+            "events": outcome.events,  # each outcome is new, so its dict is the caller's own
         }
         if outcome.done:
             info["success"] = bool(outcome.success)

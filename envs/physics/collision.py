@@ -5,6 +5,7 @@ After Kotovsky & Baillargeon (1994): by 11 months infants expect a larger object
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from envs.physics.base import (
     coin,
     m,
     material,
+    uniform,
 )
 
 TABLE_LENGTH = 8.0
@@ -31,9 +33,19 @@ SIZE = 0.3
 FRICTION = 0.3  # block on table (pymunk multiplies the two frictions; the table's is 1)
 ELASTICITY = 0.9  # each block; a block-block impact has restitution 0.9 * 0.9
 DECEL = FRICTION * G
+_TWO_DECEL = 2 * DECEL
+_RESTITUTION = ELASTICITY * ELASTICITY  # of a block-block impact
 ZONE_HALF = 0.2
 SPEED_MIN, SPEED_MAX = 1.5, 4.5
 STRENGTH_WORDS = ("very gently", "gently", "moderately", "firmly", "hard", "very hard")
+PUSHER, STRUCK = f"{COLOURS[0]} block", f"{COLOURS[1]} block"
+
+_TABLE_SAID = (
+    f"A table {m(TABLE_LENGTH)} long spans x = 0 to {m(TABLE_LENGTH)}, {m(TABLE_HEIGHT)} above the floor; "
+    "a block that slides past either end falls off. "
+    f"Friction slows a sliding block by {DECEL:.1f} m/s every second, so a block moving at v m/s slides "
+    f"v²/{2 * DECEL:.1f} m before it stops."
+)
 
 
 @dataclass(frozen=True)
@@ -66,17 +78,22 @@ def textbook_stop(task: CollisionTask, direction: int, speed: float) -> float:
 
     Used only to design tasks (so exactly one push solves each one); outcomes always come from pymunk.
     """
-    if task.struck_x is None:
-        return task.pusher_x + direction * speed * speed / (2 * DECEL)
-    toward = 1 if task.struck_x > task.pusher_x else -1
+    return _stop(task.pusher_x, task.pusher_mass, task.struck_x, task.struck_mass, direction, speed)
+
+
+def _stop(
+    pusher_x: float, pusher_mass: float, struck_x: float | None, struck_mass: float, direction: int, speed: float
+):
+    if struck_x is None:
+        return pusher_x + direction * speed * speed / _TWO_DECEL
+    toward = 1 if struck_x > pusher_x else -1
     if direction != toward:
-        return task.struck_x
-    v2 = speed * speed - 2 * DECEL * (abs(task.struck_x - task.pusher_x) - SIZE)
+        return struck_x
+    v2 = speed * speed - _TWO_DECEL * (abs(struck_x - pusher_x) - SIZE)
     if v2 <= 0:
-        return task.struck_x
-    e = ELASTICITY * ELASTICITY
-    v_struck = (1 + e) * task.pusher_mass * np.sqrt(v2) / (task.pusher_mass + task.struck_mass)
-    return task.struck_x + direction * v_struck * v_struck / (2 * DECEL)
+        return struck_x
+    v_struck = (1 + _RESTITUTION) * pusher_mass * math.sqrt(v2) / (pusher_mass + struck_mass)
+    return struck_x + direction * v_struck * v_struck / _TWO_DECEL
 
 
 class CollisionWorld:
@@ -172,6 +189,16 @@ class CollisionEnv(PhysicsEnv):
         if self.vary_mass and not self.struck:
             raise ValueError("vary_mass=True needs struck=True (masses only matter when one block hits another)")
         self.speeds = tuple(float(s) for s in np.linspace(SPEED_MIN, SPEED_MAX, self.n_strengths))
+        self._pushes = [(d, s) for d in (-1, 1) for s in self.speeds]  # (direction, speed) of every action
+        words = [
+            STRENGTH_WORDS[round(i * (len(STRENGTH_WORDS) - 1) / (self.n_strengths - 1))]
+            for i in range(self.n_strengths)
+        ]
+        self._action_texts = [
+            f"push the {PUSHER} to the {side} {words[i]} ({self.speeds[i]:.1f} m/s)"
+            for side in ("left", "right")
+            for i in range(self.n_strengths)
+        ]
         super().__init__(
             split,
             n_actions=2 * self.n_strengths,
@@ -189,25 +216,24 @@ class CollisionEnv(PhysicsEnv):
             pusher_x = band_uniform(rng, 0.5, TABLE_LENGTH - 0.5, self.split)
             struck_x, struck_mass = None, 1.0
             if self.struck:
-                struck_x = pusher_x + direction * float(rng.uniform(0.5, 1.5))
+                struck_x = pusher_x + direction * uniform(rng, 0.5, 1.5)
                 if self.vary_mass:
                     struck_mass = (0.5, 1.0, 2.0)[int(rng.random() * 3)]
             fragile = rng.random() < 0.3, rng.random() < 0.3
-            draft = CollisionTask(pusher_x, 1.0, fragile[0], struck_x, struck_mass, fragile[1], (0.0, 0.0), self.speeds)
-            centre = textbook_stop(draft, direction, self.speeds[strength]) + float(rng.uniform(-0.05, 0.05))
+            speed = self.speeds[strength]
+            centre = _stop(pusher_x, 1.0, struck_x, struck_mass, direction, speed) + uniform(rng, -0.05, 0.05)
             lo, hi = centre - ZONE_HALF, centre + ZONE_HALF
             if lo < 0.3 or hi > TABLE_LENGTH - 0.3 or (struck_x is not None and not 0.3 < struck_x < 7.7):
                 continue
             if struck_x is not None and lo < max(pusher_x, struck_x) + SIZE and hi > min(pusher_x, struck_x) - SIZE:
                 continue  # the zone must lie beyond the blocks
             # Exactly one push should solve it: every other push stops clear of the zone (0.15 m margin).
-            others = [
-                textbook_stop(draft, d, s)
-                for d in (-1, 1)
-                for i, s in enumerate(self.speeds)
-                if (d, i) != (direction, strength)
-            ]
-            if all(not lo - 0.15 < x < hi + 0.15 for x in others):
+            near, far = lo - 0.15, hi + 0.15
+            if all(
+                not near < _stop(pusher_x, 1.0, struck_x, struck_mass, d, v) < far
+                for d, v in self._pushes
+                if d != direction or v != speed
+            ):
                 return CollisionTask(
                     pusher_x, 1.0, fragile[0], struck_x, struck_mass, fragile[1], (lo, hi), self.speeds
                 )
@@ -221,79 +247,61 @@ class CollisionEnv(PhysicsEnv):
     # numeric view --------------------------------------------------------------------------------------------
     def _observe(self) -> list[float]:
         w, t = self._world, self._world.task
-
-        def pos(x: float) -> float:
-            return 2 * x / TABLE_LENGTH - 1
-
-        struck = w.struck
-        return [
-            pos(w.pusher.position.x),
-            pos(struck.position.x) if struck is not None else 0.0,
-            1.0 if struck is not None else 0.0,
-            t.pusher_mass / 2,
-            t.struck_mass / 2 if struck is not None else 0.0,
-            pos(t.zone[0]),
-            pos(t.zone[1]),
-            self.decisions_left / self.pushes,
-            1.0 if w.on_table(w.pusher) else -1.0,
-            (1.0 if w.on_table(struck) else -1.0) if struck is not None else 0.0,
-        ]
+        scale = 2 / TABLE_LENGTH  # positions as 2x/8 - 1
+        # the text view reuses the positions read here: reset and step observe, then describe
+        x, y = self._pusher_at = w.pusher.position
+        lo, hi = t.zone
+        obs = [
+            scale * x - 1, 0.0, 0.0, t.pusher_mass / 2, 0.0, scale * lo - 1, scale * hi - 1,
+            self.decisions_left / self.pushes, 1.0 if y > TABLE_HEIGHT else -1.0, 0.0,
+        ]  # fmt: skip
+        if w.struck is not None:
+            sx, sy = self._goal_at = w.struck.position
+            obs[1], obs[2], obs[4] = scale * sx - 1, 1.0, t.struck_mass / 2
+            obs[9] = 1.0 if sy > TABLE_HEIGHT else -1.0
+        else:
+            self._goal_at = self._pusher_at
+        return obs
 
     # text view -----------------------------------------------------------------------------------------------
-    def _names(self) -> tuple[str, str]:
-        return COLOURS[0] + " block", COLOURS[1] + " block"
-
     def describe(self) -> str:
         w, t = self._world, self._world.task
-        pusher, struck = self._names()
         lo, hi = t.zone
-        parts = [
-            f"A table {m(TABLE_LENGTH)} long spans x = 0 to {m(TABLE_LENGTH)}, {m(TABLE_HEIGHT)} above the floor; "
-            "a block that slides past either end falls off.",
-            f"Friction slows a sliding block by {DECEL:.1f} m/s every second, so a block moving at v m/s slides "
-            f"v²/{2 * DECEL:.1f} m before it stops.",
-            f"The {pusher} ({material(t.pusher_fragile)}, {t.pusher_mass:.1f} kg) rests at "
-            f"x = {m(w.pusher.position.x)}.",
-        ]
-        goal = pusher
+        x = self._pusher_at[0]
+        text = (
+            f"{_TABLE_SAID} The {PUSHER} ({material(t.pusher_fragile)}, {t.pusher_mass:.1f} kg) rests at x = {x:.1f} m."
+        )
+        goal, goal_x = PUSHER, x
         if w.struck is not None:
-            x, gap = w.struck.position.x, w.struck.position.x - w.pusher.position.x
+            goal, goal_x = STRUCK, self._goal_at[0]
+            gap = goal_x - x
             side = "right" if gap > 0 else "left"
-            parts.append(
-                f"The {struck} ({material(t.struck_fragile)}, {t.struck_mass:.1f} kg) rests at x = {m(x)}, "
-                f"{m(abs(gap))} to the {side} of the {pusher} (centre to centre; blocks are {m(SIZE)} wide). "
+            text += (
+                f" The {STRUCK} ({material(t.struck_fragile)}, {t.struck_mass:.1f} kg) rests at x = {goal_x:.1f} m, "
+                f"{abs(gap):.1f} m to the {side} of the {PUSHER} (centre to centre; blocks are {SIZE:.1f} m wide). "
                 f"Blocks bounce off each other with restitution {ELASTICITY * ELASTICITY:.2f}."
             )
-            goal = struck
-        where = "right" if (lo + hi) / 2 > w.goal.position.x else "left"
-        parts.append(
-            f"A green target zone spans x = {lo:.2f}-{hi:.2f} m, to the {where} of the {goal}. "
-            f"Goal: make the {goal} stop inside the zone by pushing the {pusher}. "
+        where = "right" if (lo + hi) / 2 > goal_x else "left"
+        return (
+            f"{text} A green target zone spans x = {lo:.2f}-{hi:.2f} m, to the {where} of the {goal}. "
+            f"Goal: make the {goal} stop inside the zone by pushing the {PUSHER}. "
             f"Pushes left: {self.decisions_left} of {self.pushes}."
         )
-        return " ".join(parts)
 
     def action_texts(self) -> list[str]:
-        pusher, _ = self._names()
-        n = self.n_strengths
-        words = [STRENGTH_WORDS[round(i * (len(STRENGTH_WORDS) - 1) / (n - 1))] for i in range(n)]
-        return [
-            f"push the {pusher} to the {side} {words[i]} ({self.speeds[i]:.1f} m/s)"
-            for side in ("left", "right")
-            for i in range(n)
-        ]
+        return self._action_texts.copy()  # the same for every task; a copy, so callers may keep or change theirs
 
     def narrate(self, outcome: Outcome) -> str:
         w = self._world
-        pusher, struck = self._names()
-        goal = struck if w.struck is not None else pusher
+        goal = STRUCK if w.struck is not None else PUSHER
         said = []
         if outcome.events.get("object_dropped"):
             said.append(f"{outcome.facts['dropped']} block(s) slid off the table and fell to the floor.")
         if outcome.events.get("object_broken"):
             said.append("A glass block broke.")
+        x, y = self._goal_at
         if outcome.success:
-            said.append(f"The {goal} stopped inside the target zone at x = {m(w.goal.position.x)}.")
-        elif w.on_table(w.goal):
-            said.append(f"The {goal} stopped at x = {m(w.goal.position.x)}, outside the target zone.")
+            said.append(f"The {goal} stopped inside the target zone at x = {m(x)}.")
+        elif y > TABLE_HEIGHT:  # still on the table
+            said.append(f"The {goal} stopped at x = {m(x)}, outside the target zone.")
         return " ".join(said)

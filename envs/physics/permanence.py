@@ -151,6 +151,11 @@ class ObjectPermanenceEnv(PhysicsEnv):
         self.screen_width = check_int("screen_width", screen_width, 2, MAX_WIDTH)
         self.n_objects = check_int("n_objects", n_objects, 1, 3)
         self.distractors = check_int("distractors", distractors, 0, 3)
+        # the places to reach into depend only on the screen's width, so their texts are the same in every task
+        places = PermanenceTask(self.screen_width, (), ()).places()
+        self._action_texts = [f"reach to the left of the screen (x = {m(places[0][0])} to {m(places[0][1])})"]
+        self._action_texts += [f"reach behind the screen at x = {m(a)} to {m(b)}" for a, b in places[1:-1]]
+        self._action_texts.append(f"reach to the right of the screen (x = {m(places[-1][0])} to {m(places[-1][1])})")
         super().__init__(
             split,
             n_actions=self.screen_width + 2,
@@ -244,11 +249,7 @@ class ObjectPermanenceEnv(PhysicsEnv):
         return " ".join(parts)
 
     def action_texts(self) -> list[str]:
-        places = self._world.task.places()
-        texts = [f"reach to the left of the screen (x = {m(places[0][0])} to {m(places[0][1])})"]
-        texts += [f"reach behind the screen at x = {m(a)} to {m(b)}" for a, b in places[1:-1]]
-        texts.append(f"reach to the right of the screen (x = {m(places[-1][0])} to {m(places[-1][1])})")
-        return texts
+        return self._action_texts.copy()  # the same for every task; a copy, so callers may keep or change theirs
 
     def narrate(self, outcome: Outcome) -> str:
         x = self._world.blocks[0].position.x

@@ -6,6 +6,7 @@ its weight lies (its shape and centre of mass), not only by how much of it touch
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from envs.physics.base import (
     m,
     material,
     plural,
+    uniform,
 )
 
 WIDTH, HEIGHT = 0.4, 0.2
@@ -30,6 +32,8 @@ NEW_MASS = 1.0
 MAX_OFFSET = 0.3  # the widest offered shift puts the new block's centre well past the top block's edge (0.2 m)
 MARGIN = 0.04  # design margin (m): the intended solution keeps every centre of mass this far inside its support
 SLACK = 0.03  # the goal lies this far short of the farthest reach the best solution gets
+_HALF_WIDTH = WIDTH / 2
+_TOWER_SAID = f", each {m(WIDTH)} wide and {m(HEIGHT)} tall, stands on the table; from the bottom: "
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,15 @@ class StabilityTask:
 def textbook_margin(xs: list[float], masses: list[float]) -> float:
     """Smallest distance (m) by which the centre of mass of the blocks above each block lies inside its top face
     (negative: the tower topples there). Used only to design tasks; outcomes come from pymunk."""
-    worst = np.inf
+    worst = math.inf
     above_mass, above_moment = 0.0, 0.0
     for j in range(len(xs) - 1, 0, -1):
         above_mass += masses[j]
         above_moment += masses[j] * xs[j]
-        worst = min(worst, WIDTH / 2 - abs(above_moment / above_mass - xs[j - 1]))
-    return float(worst)
+        margin = _HALF_WIDTH - abs(above_moment / above_mass - xs[j - 1])
+        if margin < worst:
+            worst = margin
+    return worst
 
 
 def best_reach(xs: list[float], masses: list[float], offsets: tuple[float, ...], left: int, side: int) -> float:
@@ -75,13 +81,16 @@ def best_reach(xs: list[float], masses: list[float], offsets: tuple[float, ...],
     """
     if left == 0:
         return side * xs[-1]
-    best = -np.inf
+    best = -math.inf
+    top, more = xs[-1], [*masses, NEW_MASS]
     for dx in offsets:
         if side * dx < 0:
             continue
-        nxt, nmass = [*xs, xs[-1] + dx], [*masses, NEW_MASS]
-        if textbook_margin(nxt, nmass) >= MARGIN:
-            best = max(best, best_reach(nxt, nmass, offsets, left - 1, side))
+        taller = [*xs, top + dx]
+        if textbook_margin(taller, more) >= MARGIN:
+            reach = side * taller[-1] if left == 1 else best_reach(taller, more, offsets, left - 1, side)
+            if reach > best:
+                best = reach
     return best
 
 
@@ -178,6 +187,23 @@ class StabilityEnv(PhysicsEnv):
         self.n_offsets = check_int("n_offsets", n_offsets, 3, 11)
         self.vary_mass = check_bool("vary_mass", vary_mass)
         self.offsets = tuple(float(x) for x in np.linspace(-MAX_OFFSET, MAX_OFFSET, self.n_offsets))
+        # text and observation parts that depend only on the arguments
+        self._wheres = [
+            "set the next block down on the top block, "
+            + (
+                "right above its centre"
+                if abs(dx) < 1e-9
+                else f"{abs(dx):.2f} m {'left' if dx < 0 else 'right'} of its centre"
+            )
+            + " (at x = "
+            for dx in self.offsets
+        ]
+        self._goals = [
+            f"Goal: set down {plural(left, 'more wooden block')} ({NEW_MASS:.1f} kg each) on top, one at a time, so "
+            "that after the last one the tower still stands and its top block's centre is at x ="
+            for left in range(self.n_place + 1)
+        ]
+        self._empty_slots = [-1.0, 0.0, 0.0] * (self.prebuilt + self.n_place)  # blocks not placed (yet)
         super().__init__(
             split,
             n_actions=self.n_offsets,
@@ -193,14 +219,14 @@ class StabilityEnv(PhysicsEnv):
             xs = [0.0]
             for _ in range(self.prebuilt - 1):
                 xs.append(xs[-1] + coin(rng) * band_uniform(rng, 0.0, 0.16, self.split))
-            masses = [float(rng.uniform(0.5, 2.0)) if self.vary_mass else 1.0 for _ in xs]
+            masses = [uniform(rng, 0.5, 2.0) if self.vary_mass else 1.0 for _ in xs]
             if textbook_margin(xs, masses) < MARGIN:
                 continue
             side = coin(rng)
             reach = best_reach(xs, masses, self.offsets, self.n_place, side)
             if reach - side * xs[-1] < 0.05:
                 continue  # the goal must call for leaning out
-            fragile = tuple(bool(rng.random() < 0.3) for _ in xs)
+            fragile = tuple([rng.random() < 0.3 for _ in xs])
             goal = side * (reach - SLACK)
             return StabilityTask(tuple(xs), tuple(masses), fragile, goal, side, self.n_place)
         raise RuntimeError("could not design a stability task")  # unreachable for the accepted arguments
@@ -212,43 +238,37 @@ class StabilityEnv(PhysicsEnv):
     # numeric view --------------------------------------------------------------------------------------------
     def _observe(self) -> list[float]:
         w = self._world
+        # the text view reuses these positions: reset and step observe, then describe
+        xs = self._xs = [body.position.x for body in w.blocks]
+        masses = w.task.masses  # the bodies' masses, then NEW_MASS for every block placed
         obs = [self.decisions_left / self.max_decisions, w.task.goal / 1.5]
-        for k in range(self.prebuilt + self.n_place):
-            if k < len(w.blocks):
-                obs += [1.0, w.blocks[k].position.x / 1.5, w.blocks[k].mass / 2]
-            else:
-                obs += [-1.0, 0.0, 0.0]
-        return obs
+        for k, x in enumerate(xs):
+            obs += (1.0, x / 1.5, (masses[k] if k < len(masses) else NEW_MASS) / 2)
+        return obs + self._empty_slots[3 * len(xs) :]
 
     # text view -----------------------------------------------------------------------------------------------
+    def _begin(self) -> None:
+        t = self._world.task
+        self._goal_said = f" {m(t.goal, True)} or further {'right' if t.side > 0 else 'left'}."
+
     def describe(self) -> str:
-        w, t = self._world, self._world.task
+        w = self._world
+        masses = w.task.masses
         rows = []
-        for k, (b, fragile) in enumerate(zip(w.blocks, w.fragile)):
-            shift = (
-                "on the table" if k == 0 else f"{m(b.position.x - w.blocks[k - 1].position.x, True)} from the one below"
-            )
-            rows.append(f"block {k + 1} ({material(fragile)}, {b.mass:.1f} kg) at x = {m(b.position.x, True)}, {shift}")
-        side = "right" if t.side > 0 else "left"
+        below = 0.0
+        for k, (x, fragile) in enumerate(zip(self._xs, w.fragile)):
+            mass = masses[k] if k < len(masses) else NEW_MASS
+            shift = "on the table" if k == 0 else f"{x - below:+.2f} m from the one below"
+            rows.append(f"block {k + 1} ({material(fragile)}, {mass:.1f} kg) at x = {x:+.2f} m, {shift}")
+            below = x
         return (
-            f"A tower of {plural(len(w.blocks), 'block')}, each {m(WIDTH)} wide and {m(HEIGHT)} tall, stands on the "
-            f"table; from the bottom: {'; '.join(rows)}. Goal: set down "
-            f"{plural(self.decisions_left, 'more wooden block')} ({NEW_MASS:.1f} kg each) on top, one at a time, so "
-            f"that after the last one the tower still stands and its top block's centre is at x = {m(t.goal, True)} "
-            f"or further {side}."
+            f"A tower of {plural(len(rows), 'block')}{_TOWER_SAID}{'; '.join(rows)}. "
+            f"{self._goals[self.decisions_left]}{self._goal_said}"
         )
 
     def action_texts(self) -> list[str]:
-        top = self._world.blocks[-1].position.x
-        texts = []
-        for dx in self.offsets:
-            where = (
-                "right above its centre"
-                if abs(dx) < 1e-9
-                else f"{abs(dx):.2f} m {'left' if dx < 0 else 'right'} of its centre"
-            )
-            texts.append(f"set the next block down on the top block, {where} (at x = {m(top + dx, True)})")
-        return texts
+        top = self._xs[-1]
+        return [f"{where}{top + dx:+.2f} m)" for where, dx in zip(self._wheres, self.offsets)]
 
     def narrate(self, outcome: Outcome) -> str:
         said = []
@@ -262,5 +282,5 @@ class StabilityEnv(PhysicsEnv):
             said.append("The tower stood.")
             if outcome.done:
                 reached = "reaches" if self._world.reaches() else "falls short of"
-                said.append(f"Its top block, at x = {m(self._world.blocks[-1].position.x, True)}, {reached} the goal.")
+                said.append(f"Its top block, at x = {m(self._xs[-1], True)}, {reached} the goal.")
         return " ".join(said)

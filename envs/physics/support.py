@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import combinations, pairwise
+from itertools import combinations
+from operator import sub
 
 import numpy as np
 
@@ -25,12 +26,16 @@ from envs.physics.base import (
     m,
     material,
     plural,
+    uniform,
 )
 
 POST_WIDTH, POST_HEIGHT = 0.3, 0.8
 PLANK_LENGTH, PLANK_THICKNESS, PLANK_MASS = 3.0, 0.1, 1.0
 LOAD_SIZE = 0.3
 MARGIN = 0.08  # every candidate end state keeps the centre of mass this far inside or outside its support
+
+_PLANK_SAID = f"A level wooden plank {m(PLANK_LENGTH)} long ({PLANK_MASS:.1f} kg, weight spread evenly) spans x = "
+_POSTS_SAID = f", resting on posts fixed to the floor, each {m(POST_WIDTH)} wide and {m(POST_HEIGHT)} tall: "
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,13 @@ class SupportTask:
     @cached_property
     def centre_of_mass(self) -> float:
         """Horizontal centre of mass of the plank and its loads, m."""
-        mass = PLANK_MASS + sum(w for _, w, _ in self.loads)
-        return (PLANK_MASS * self.plank_x + sum(x * w for x, w, _ in self.loads)) / mass
+        return centre_of_mass(self.plank_x, self.loads)
+
+
+def centre_of_mass(plank_x: float, loads: tuple[tuple[float, float, bool], ...]) -> float:
+    """Horizontal centre of mass (m) of the plank centred at ``plank_x`` and the boxes ``loads`` on it."""
+    mass = PLANK_MASS + sum(w for _, w, _ in loads)
+    return (PLANK_MASS * plank_x + sum(x * w for x, w, _ in loads)) / mass
 
 
 def textbook_margin(task: SupportTask, posts: tuple[int, ...]) -> float:
@@ -151,6 +161,15 @@ class SupportEnv(PhysicsEnv):
         self.n_loads = check_int("n_loads", n_loads, 0, 4)
         self.keep = check_int("keep", keep, 1, self.n_supports - 1)
         self.vary_mass = check_bool("vary_mass", vary_mass)
+        # first and last post of every set of posts that could remain
+        self._kept_spans = [(kept[0], kept[-1]) for kept in combinations(range(self.n_supports), self.keep)]
+        # text that depends only on the arguments (the goal by decisions left, the texts of pulled-out posts)
+        self._goals = [
+            f" Goal: pull out {plural(left, 'more post')}, one at a time, so that the plank and everything on it "
+            f"stay up; {plural(self.keep, 'post')} will remain."
+            for left in range(self.n_supports - self.keep + 1)
+        ]
+        self._gone_texts = [f"post {i + 1} is already gone (nothing happens)" for i in range(self.n_supports)]
         super().__init__(
             split,
             n_actions=self.n_supports,
@@ -164,36 +183,42 @@ class SupportEnv(PhysicsEnv):
     @staticmethod
     def _spread(rng: np.random.Generator, n: int, lo: float, hi: float, gap: float = 0.5) -> list[float]:
         """``n`` sorted positions drawn uniformly from those in ``[lo, hi]`` at least ``gap`` apart."""
-        slack = np.sort(rng.uniform(0.0, hi - lo - (n - 1) * gap, n))
-        return [lo + float(u) + i * gap for i, u in enumerate(slack)]
+        span = hi - lo - (n - 1) * gap
+        slack = sorted([span * u for u in rng.random(n).tolist()])  # the draws of rng.uniform(0, span, n)
+        return [lo + u + i * gap for i, u in enumerate(slack)]
 
     def _sample_task(self, rng: np.random.Generator) -> SupportTask:
-        half = PLANK_LENGTH / 2
+        half, h = PLANK_LENGTH / 2, POST_WIDTH / 2
+        n, keep, split = self.n_supports, self.keep, self.split
         for _ in range(1000):
-            plank_x = band_uniform(rng, -0.6, 0.6, self.split)
-            offsets = [band_uniform(rng, -half + 0.25, half - 0.25, self.split) for _ in range(self.n_loads)]
-            if any(abs(a - b) < LOAD_SIZE + 0.05 for a, b in combinations(offsets, 2)):
-                continue
-            loads = tuple(
-                (plank_x + dx, float(rng.uniform(0.5, 3.0)) if self.vary_mass else 1.0, bool(rng.random() < 0.4))
-                for dx in offsets
-            )
-            draft = SupportTask(plank_x, (), loads, self.keep)
-            com = draft.centre_of_mass
-            posts = self._spread(rng, self.n_supports, plank_x - half + 0.2, plank_x + half - 0.2)
-            if self.keep == 1:
-                # The post nearest the centre of mass moves right under it; the rest stay clearly elsewhere.
-                key = int(np.argmin([abs(x - com) for x in posts]))
-                posts[key] = com + float(rng.uniform(-0.04, 0.04))
-                if any(b - a < 0.5 for a, b in pairwise(posts)):
+            plank_x = band_uniform(rng, -0.6, 0.6, split)
+            loads, com = (), plank_x
+            if self.n_loads:
+                offsets = [band_uniform(rng, -half + 0.25, half - 0.25, split) for _ in range(self.n_loads)]
+                if any(abs(a - b) < LOAD_SIZE + 0.05 for a, b in combinations(offsets, 2)):
                     continue
-            task = SupportTask(plank_x, tuple(posts), loads, self.keep)
-            if textbook_margin(task, tuple(range(self.n_supports))) < MARGIN:
+                loads = tuple(
+                    (plank_x + dx, uniform(rng, 0.5, 3.0) if self.vary_mass else 1.0, rng.random() < 0.4)
+                    for dx in offsets
+                )
+                com = centre_of_mass(plank_x, loads)
+            posts = self._spread(rng, n, plank_x - half + 0.2, plank_x + half - 0.2)
+            if keep == 1:
+                # The post nearest the centre of mass moves right under it; the rest stay clearly elsewhere.
+                off = [abs(x - com) for x in posts]
+                posts[off.index(min(off))] = com + uniform(rng, -0.04, 0.04)
+                if min(map(sub, posts[1:], posts[:-1])) < 0.5:
+                    continue
+                # Every margin check below now holds: the centre of mass lies at least 0.11 m inside the post under
+                # it, and at least 0.31 m outside every other post (0.5 m apart from that one).
+                return SupportTask(plank_x, tuple(posts), loads, keep)
+            # textbook_margin of every set of posts that could remain (and of them all): posts are sorted here, so
+            # a set of them spans its first to its last
+            if min(com - (posts[0] - h), posts[-1] + h - com) < MARGIN:
                 continue
-            margins = [textbook_margin(task, c) for c in combinations(range(self.n_supports), self.keep)]
-            clear = all(abs(x) >= MARGIN for x in margins)
-            if clear and max(margins) > 0 > min(margins):
-                return task
+            margins = [min(com - (posts[a] - h), posts[b] + h - com) for a, b in self._kept_spans]
+            if min(map(abs, margins)) >= MARGIN and max(margins) > 0 > min(margins):
+                return SupportTask(plank_x, tuple(posts), loads, keep)
         raise RuntimeError("could not design a support task")  # unreachable for the accepted arguments
 
     # dynamics ------------------------------------------------------------------------------------------------
@@ -201,54 +226,57 @@ class SupportEnv(PhysicsEnv):
         return world.pull(action)
 
     def _valid(self) -> np.ndarray:
-        return np.asarray(self._world.present, np.int8)
+        return np.array(self._world.present, np.int8)
 
     # numeric view --------------------------------------------------------------------------------------------
     def _observe(self) -> list[float]:
         # Posts and boxes are placed relative to the plank's centre: where the weight lies along the plank is
         # what decides which post bears it, and this frame lets a small network see that directly.
         w = self._world
-        centre = w.plank.position.x
-        obs = [self.decisions_left / self.max_decisions, centre / 2, w.plank.angle]
+        plank = w.plank
+        centre = self._centre = plank.position.x  # describe() reuses it: reset and step observe, then describe
+        obs = [(self.max_decisions - self._decisions) / self.max_decisions, centre / 2, plank.angle]
         for present, x in zip(w.present, w.task.posts):
-            obs += [1.0 if present else -1.0, (x - centre) / 1.5]
+            obs.append(1.0 if present else -1.0)
+            obs.append((x - centre) / 1.5)
         for body, (_, mass, _) in zip(w.loads, w.task.loads):
-            obs += [(body.position.x - centre) / 1.5, mass / 3, 1.0 if body.position.y > POST_HEIGHT else -1.0]
+            x, y = body.position
+            obs += ((x - centre) / 1.5, mass / 3, 1.0 if y > POST_HEIGHT else -1.0)
         return obs
 
     # text view -----------------------------------------------------------------------------------------------
-    def describe(self) -> str:
-        w, t = self._world, self._world.task
-        x = w.plank.position.x
-        standing = [f"post {i + 1} at x = {m(p)}" for i, p in enumerate(t.posts) if w.present[i]]
-        gone = [str(i + 1) for i, present in enumerate(w.present) if not present]
-        parts = [
-            f"A level wooden plank {m(PLANK_LENGTH)} long ({PLANK_MASS:.1f} kg, weight spread evenly) spans "
-            f"x = {m(x - PLANK_LENGTH / 2)} to {m(x + PLANK_LENGTH / 2)}, resting on posts fixed to the floor, "
-            f"each {m(POST_WIDTH)} wide and {m(POST_HEIGHT)} tall: {', '.join(standing)}."
-        ]
-        if gone:
-            parts.append(f"Already pulled out: post {', '.join(gone)}.")
+    def _begin(self) -> None:
+        t = self._world.task
+        where = [f"x = {m(x)}" for x in t.posts]
+        self._post_said = [f"post {i} at {at}" for i, at in enumerate(where, 1)]
+        self._pull_texts = [f"pull out post {i} ({at})" for i, at in enumerate(where, 1)]
         if t.loads:
-            boxes = [
-                f"a {COLOURS[i]} {material(f)} box ({mass:.1f} kg) at x = {m(body.position.x)}"
-                for i, (body, (_, mass, f)) in enumerate(zip(w.loads, t.loads))
+            self._box_said = [
+                f"a {COLOURS[i]} {material(f)} box ({mass:.1f} kg) at x = " for i, (_, mass, f) in enumerate(t.loads)
             ]
-            parts.append(f"On the plank: {', '.join(boxes)}.")
-        parts.append(
-            f"Goal: pull out {plural(self.decisions_left, 'more post')}, one at a time, so that the plank and "
-            f"everything on it stay up; {plural(t.keep, 'post')} will remain."
-        )
-        return " ".join(parts)
+
+    def describe(self) -> str:
+        w = self._world
+        x = self._centre
+        present = w.present
+        standing = ", ".join([said for said, here in zip(self._post_said, present) if here])
+        text = f"{_PLANK_SAID}{x - PLANK_LENGTH / 2:.1f} m to {x + PLANK_LENGTH / 2:.1f} m{_POSTS_SAID}{standing}."
+        if not all(present):
+            gone = [str(i + 1) for i, here in enumerate(present) if not here]
+            text += f" Already pulled out: post {', '.join(gone)}."
+        if w.loads:
+            boxes = [f"{said}{body.position.x:.1f} m" for said, body in zip(self._box_said, w.loads)]
+            text += f" On the plank: {', '.join(boxes)}."
+        return text + self._goals[self.decisions_left]
 
     def action_texts(self) -> list[str]:
-        w = self._world
         return [
-            f"pull out post {i + 1} (x = {m(x)})" if w.present[i] else f"post {i + 1} is already gone (nothing happens)"
-            for i, x in enumerate(w.task.posts)
+            pull if here else gone for pull, gone, here in zip(self._pull_texts, self._gone_texts, self._world.present)
         ]
 
     def narrate(self, outcome: Outcome) -> str:
+        if not outcome.events:  # the usual case
+            return "The plank stayed up." if outcome.facts.get("masked") is None else ""
         said = []
         if outcome.events.get("tower_fell"):
             said.append("The plank tipped over and came down.")

@@ -33,7 +33,13 @@ def rollout(env, seed: int, episodes: int = 3) -> list[tuple]:
 
 def test_specs_are_registered_in_developmental_order():
     ids = [spec.id for spec in envs.list_specs() if spec.family == "physics"]
-    assert ids == ["physics/ObjectPermanence-v0", "physics/Support-v0", "physics/Collision-v0", "physics/Stability-v0"]
+    assert ids == [
+        "physics/ObjectPermanence-v0",
+        "physics/Support-v0",
+        "physics/Containment-v0",
+        "physics/Collision-v0",
+        "physics/Stability-v0",
+    ]
     ages = [spec.extra["age_months"][0] for spec in SPECS]
     assert ages == sorted(ages)
     for spec in SPECS:
@@ -117,6 +123,9 @@ def test_action_outside_the_space_is_an_error():
         ("physics/ObjectPermanence-v0", {"screen_width": -3}, "screen_width must be an int in"),
         ("physics/ObjectPermanence-v0", {"n_objects": 1.5}, "n_objects must be an int in"),
         ("physics/Support-v0", {"n_supports": 3, "keep": 3}, "keep must be an int in"),
+        ("physics/Containment-v0", {"flaws": "some"}, "flaws must be one of"),
+        ("physics/Containment-v0", {"n_containers": 5}, "n_containers must be an int in"),
+        ("physics/Containment-v0", {"moving": 1}, "moving must be true or false"),
         ("physics/Collision-v0", {"vary_mass": True}, "vary_mass=True needs struck=True"),
         ("physics/Collision-v0", {"struck": "yes"}, "struck must be true or false"),
         ("physics/Stability-v0", {"split": "test"}, "split must be one of"),

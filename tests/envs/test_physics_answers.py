@@ -26,6 +26,19 @@ from envs.physics.collision import (
     CollisionWorld,
     textbook_stop,
 )
+from envs.physics.containment import (
+    BALL_FRICTION,
+    BASE,
+    RELEASE_Y,
+    RELEASES,
+    WALL,
+    Container,
+    ContainmentEnv,
+    ContainmentTask,
+    ContainmentWorld,
+    holds,
+    landing_x,
+)
 from envs.physics.permanence import ObjectPermanenceEnv
 from envs.physics.stability import HEIGHT, WIDTH, StabilityTask, StabilityWorld
 from envs.physics.support import POST_WIDTH, SupportEnv, textbook_margin
@@ -200,6 +213,150 @@ def independent_knock(task: CollisionTask, speed: float) -> float:
     return bodies[1].position.x
 
 
+def drop_in(container: Container, ball: float = 0.2, release: float | None = None) -> tuple[ContainmentWorld, dict]:
+    """Let go of one ball straight above ``container`` (or at ``release``); return the world and the events."""
+    world = ContainmentWorld(ContainmentTask(ball, 0.0, (container,), 1))
+    outcome = world.drop(container.x if release is None else release)
+    return world, outcome.events
+
+
+def test_a_ball_rests_on_the_bottom_of_a_cup_deep_and_wide_enough():
+    world, events = drop_in(Container(2.0, 0.3, 0.3))
+    assert events == {"object_contained": 1.0}
+    x, y = world.last
+    assert x == pytest.approx(2.0, abs=0.01) and y == pytest.approx(BASE + 0.1, abs=0.01)  # centre one radius up
+
+
+def test_a_ball_sticks_out_of_a_cup_shallower_than_it():
+    """Height in containment (Hespos & Baillargeon, 2001): a cup 0.15 m deep cannot hide a ball 0.2 m across."""
+    world, events = drop_in(Container(2.0, 0.3, 0.15))
+    assert events == {}
+    _, y = world.last
+    assert y + 0.1 > BASE + 0.15  # its top is above the rim
+    assert y == pytest.approx(BASE + 0.1, abs=0.01)
+
+
+def test_a_ball_wider_than_the_opening_rests_on_the_rim_corners():
+    """Hand computation: resting on the walls' two inner top corners, 0.14 m apart, a ball of radius 0.1 m has its
+    centre sqrt(0.1² - 0.07²) = 0.0714 m above the rim."""
+    world, events = drop_in(Container(2.0, 0.14, 0.3))
+    assert events == {}
+    x, y = world.last
+    assert x == pytest.approx(2.0, abs=0.01)
+    assert y == pytest.approx(BASE + 0.3 + np.sqrt(0.1**2 - 0.07**2), abs=0.01)
+
+
+def test_a_ball_rests_over_a_hole_smaller_than_it_and_falls_through_a_larger_one():
+    world, events = drop_in(Container(2.0, 0.3, 0.3, hole=0.12))
+    assert events == {"object_contained": 1.0}
+    assert world.last[1] == pytest.approx(BASE + np.sqrt(0.1**2 - 0.06**2), abs=0.01)  # sunk into the hole a little
+    world, events = drop_in(Container(2.0, 0.3, 0.3, hole=0.26))
+    assert events == {"object_dropped": 1.0, "object_spilled": 1.0}
+    assert not world.balls, "a ball on the floor rolls away"
+
+
+def test_a_lid_keeps_the_ball_out():
+    world, events = drop_in(Container(2.0, 0.3, 0.3, lid=True))
+    assert events == {}
+    assert world.last[1] == pytest.approx(BASE + 0.3 + WALL + 0.1, abs=0.01)  # resting on the lid
+
+
+def test_a_ball_let_go_beside_a_cup_falls_to_the_floor():
+    _, events = drop_in(Container(2.0, 0.3, 0.3), release=2.5)
+    assert events == {"object_dropped": 1.0}
+
+
+@pytest.mark.parametrize("speed", [-1.5, 0.5, 1.2])
+@pytest.mark.parametrize("height", [0.2, 0.75])
+def test_a_moving_ball_falls_along_the_textbook_parabola(speed, height):
+    """landing_x (x0 + v sqrt(2 (y0 - h) / g)) against a free fall in a from-scratch pymunk space."""
+    space = pymunk.Space()
+    space.gravity = (0, -9.81)
+    body = pymunk.Body(0.2, pymunk.moment_for_circle(0.2, 0, 0.1))
+    body.position, body.velocity = (1.0, RELEASE_Y), (speed, 0.0)
+    space.add(body, pymunk.Circle(body, 0.1))
+    while body.position.y > height:
+        last = tuple(body.position)
+        space.step(1 / 600)
+    # interpolate to the moment the centre passes ``height``
+    (x0, y0), (x1, y1) = last, tuple(body.position)
+    x = x0 + (x1 - x0) * (y0 - height) / (y0 - y1)
+    assert x == pytest.approx(landing_x(1.0, speed, height), abs=0.005)
+
+
+def test_containment_world_matches_an_independent_pymunk_run():
+    """Every drop into the env's designed scenes, replayed in a scene built here from scratch, ends the same way
+    (in the same place when the ball is contained)."""
+    env = ContainmentEnv(n_containers=3, flaws="all", moving=True, drops=1)
+    for seed in range(4):
+        env.reset(seed=seed)
+        task = env.world.task
+        for action in range(len(RELEASES)):
+            env.reset(seed=seed)
+            events = env.step(action)[4]["events"]
+            where = independent_drop(task, RELEASES[action])
+            if "object_dropped" in events:
+                assert where == "floor"
+            elif "object_contained" in events:
+                assert where == pytest.approx(env.world.last, abs=0.01)
+            else:  # resting elsewhere: on a lid, on a narrow opening, or sticking out of a shallow container
+                assert where != "floor" and where[1] > BASE
+
+
+def independent_drop(task: ContainmentTask, release: float) -> tuple[float, float] | str:
+    """A from-scratch pymunk scene of ``task``'s containers (walls, bottoms around any hole, lids; legs left out,
+    as nothing that matters touches them from above): where does a ball let go at ``release`` rest after 1.5 s?
+    ``"floor"`` if it reaches the floor."""
+    space = pymunk.Space()
+    space.gravity = (0, -9.81)
+    space.collision_slop = 0.005
+
+    def block(x0: float, x1: float, y0: float, y1: float) -> None:
+        shape = pymunk.Poly(space.static_body, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+        shape.friction = 1.0
+        space.add(shape)
+
+    floor = pymunk.Segment(space.static_body, (-2, 0), (8, 0), 0)
+    floor.friction = 1.0
+    space.add(floor)
+    for c in task.containers:
+        left, right, rim = c.x - c.opening / 2, c.x + c.opening / 2, BASE + c.depth
+        block(left - WALL, left, BASE, rim)
+        block(right, right + WALL, BASE, rim)
+        block(left - WALL, c.x - c.hole / 2, BASE - WALL, BASE)
+        block(c.x + c.hole / 2, right + WALL, BASE - WALL, BASE)
+        if c.lid:
+            block(left - WALL, right + WALL, rim, rim + WALL)
+    r = task.ball / 2
+    body = pymunk.Body(0.2, pymunk.moment_for_circle(0.2, 0, r))
+    body.position, body.velocity = (release, RELEASE_Y), (task.speed, 0.0)
+    shape = pymunk.Circle(body, r)
+    shape.friction = BALL_FRICTION
+    space.add(body, shape)
+    for _ in range(270):
+        space.step(1 / 180)
+        if body.position.y < BASE / 2:
+            return "floor"
+    return tuple(body.position)
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_every_containment_design_has_one_good_release(index):
+    """The textbook answer (the release whose ball lands inside the one container that holds it) succeeds in the
+    simulation, and every other release fails."""
+    spec = envs.spec("physics/Containment-v0")
+    env = envs.make(spec.id, **spec.levels[index], split="eval")
+    for seed in range(8):
+        env.reset(seed=seed)
+        task = env.unwrapped.world.task
+        (good,) = [c for c in task.containers if holds(c, task.ball)]
+        best = int(np.argmin([abs(landing_x(x, task.speed, good.rim) - good.x) for x in RELEASES]))
+        for action in range(len(RELEASES)):
+            env.reset(seed=seed)
+            info = env.step(action)[4]
+            assert info["events"].get("object_contained", 0.0) == (1.0 if action == best else 0.0), (seed, action)
+
+
 # ----------------------------------------------------------------------------------------------- difficulty
 def random_policy(env, rng):
     return int(rng.choice(np.flatnonzero(env.unwrapped._valid())))
@@ -216,6 +373,9 @@ def naive_policy(env, rng):
     if isinstance(u, SupportEnv):  # keep the post nearest the middle of the plank
         present = [i for i, p in enumerate(w.present) if p]
         return max(present, key=lambda i: abs(w.task.posts[i] - w.plank.position.x))
+    if isinstance(u, ContainmentEnv):  # drop straight above the widest opening, as if any container could hold it
+        widest = max(w.task.containers, key=lambda c: c.opening)
+        return int(np.argmin([abs(x - widest.x) for x in RELEASES]))
     if isinstance(u, CollisionEnv):  # plan the push by the textbook, taking every block to weigh 1 kg
         same = replace(w.task, struck_mass=w.task.pusher_mass)
         centre = sum(w.task.zone) / 2
