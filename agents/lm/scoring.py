@@ -157,9 +157,9 @@ class Packed:
             if not bool(active.any()):
                 break
             allowed[rows[active], queries[active], cur[active]] = True
-            nxt = self.parent.gather(1, cur).clamp(min=0)
-            active = active & (seg.gather(1, nxt) == TREE) & (self.parent.gather(1, cur) >= 0)
-            cur = nxt
+            up = self.parent.gather(1, cur)
+            cur = up.clamp(min=0)
+            active = active & (up >= 0) & (seg.gather(1, cur) == TREE)
         # A pad attends to itself so no row is fully masked (fully masked rows give NaN in SDPA).
         allowed |= torch.eye(length, dtype=torch.bool, device=seg.device)[None] & (seg[:, :, None] < 0)
         allowed = allowed[:, None]
