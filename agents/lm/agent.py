@@ -127,10 +127,7 @@ class LMAgent(Agent):
             episodes.extend(rollouts.episodes)
             forwards += rollouts.n_forwards
             costs.append(float(rollouts.costs.mean()))
-            rewards = self.reward_hook(rollouts) if self.reward_hook is not None else None
-            metrics = self.trainer.update(rollouts, self.rng, rewards)
-            self.num_timesteps += per_update
-            self.n_updates += 1
+            metrics = self._update(rollouts)
         elapsed = time.perf_counter() - t0
         done_steps = n_iterations * per_update
         successes = [e["success"] for e in episodes if e["success"] is not None]
@@ -147,6 +144,14 @@ class LMAgent(Agent):
                 "train/env_steps_per_s": done_steps / elapsed if elapsed > 0 else math.nan,
             }
         )
+        return metrics
+
+    def _update(self, rollouts: Rollouts) -> dict[str, float]:
+        """One PPO update on ``rollouts`` (through the reward hook, if any); advances the counters."""
+        rewards = self.reward_hook(rollouts) if self.reward_hook is not None else None
+        metrics = self.trainer.update(rollouts, self.rng, rewards)
+        self.num_timesteps += rollouts.n_envs * rollouts.n_steps
+        self.n_updates += 1
         return metrics
 
     def lockstep(self, n_envs: int) -> LMLockstep:
@@ -245,12 +250,7 @@ class LMLockstep(Lockstep):
     def act(self, obs: np.ndarray, infos: Sequence[dict[str, Any]]) -> np.ndarray:
         agent = self.agent
         if self.state is None:
-            self.state = RolloutState(
-                [dict(i) for i in infos],
-                EpisodeHistory(self.n_envs, agent.config.history_window),
-                np.zeros(self.n_envs),
-                np.zeros(self.n_envs, dtype=np.int64),
-            )
+            self.state = RolloutState.start(infos, agent.config.history_window)
         if self.collector is None:
             self.collector = Collector(agent.policy, agent.config.n_steps, self.state, agent.train_generator)
         return self.collector.act()
@@ -270,9 +270,6 @@ class LMLockstep(Lockstep):
         agent = self.agent
         rollouts = self.collector.rollouts()
         self.collector = None
-        rewards_ = agent.reward_hook(rollouts) if agent.reward_hook is not None else None
-        metrics = agent.trainer.update(rollouts, agent.rng, rewards_)
-        agent.num_timesteps += rollouts.n_envs * rollouts.n_steps
-        agent.n_updates += 1
+        metrics = agent._update(rollouts)
         metrics.update({"train/env_steps": float(agent.num_timesteps), "train/updates": float(agent.n_updates)})
         return metrics

@@ -31,12 +31,17 @@ class RolloutState:
     episode_lengths: np.ndarray
 
     @classmethod
+    def start(cls, infos: Sequence[dict[str, Any]], history_window: int) -> RolloutState:
+        """Start from each env's first info, with empty histories and tallies."""
+        n = len(infos)
+        history = EpisodeHistory(n, history_window)
+        return cls([dict(i) for i in infos], history, np.zeros(n), np.zeros(n, dtype=np.int64))
+
+    @classmethod
     def reset(cls, venv: Any, history_window: int) -> RolloutState:
         """Reset ``venv`` and start from its first infos."""
         venv.reset()
-        n = venv.num_envs
-        infos = [dict(info) for info in venv.reset_infos]
-        return cls(infos, EpisodeHistory(n, history_window), np.zeros(n), np.zeros(n, dtype=np.int64))
+        return cls.start(venv.reset_infos, history_window)
 
 
 @dataclass
