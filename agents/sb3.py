@@ -154,6 +154,10 @@ class SB3PPOAgent(Agent):
         self.model.set_env(venv, force_reset=True)
         self.model._last_obs = None  # learn() resets the (freshly seeded) envs: chunks are independent of history
         self.model.learn(total_timesteps=steps, reset_num_timesteps=False, progress_bar=False)
+        return self.train_metrics()
+
+    def train_metrics(self) -> dict[str, float]:
+        """The ``train/`` values SB3 logged in its last update (losses, KL, clip fraction, ...)."""
         values = self.model.logger.name_to_value
         return {k: float(v) for k, v in values.items() if k.startswith("train/") and isinstance(v, int | float)}
 
@@ -277,8 +281,7 @@ class SB3Lockstep(Lockstep):
         finally:
             model.rollout_buffer = own
         self.buffer.reset()
-        values = model.logger.name_to_value
-        return {k: float(v) for k, v in values.items() if k.startswith("train/") and isinstance(v, int | float)}
+        return self.agent.train_metrics()
 
 
 class _SpacesEnv(gym.Env):
