@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.base import Agent
-from agents.lm.config import LMConfig
-from agents.sb3 import SB3PPOAgent, SB3PPOConfig
+from upbringing.agents.base import Agent
+from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.sb3 import SB3PPOAgent, SB3PPOConfig
 
 # The learners a config may name by ``kind`` (a discriminated union: `kind: sb3_ppo` or `kind: lm`).
 AgentConfig = SB3PPOConfig | LMConfig
@@ -17,7 +17,7 @@ def build_agent(config: AgentConfig, seed: int, observation_space: Any, action_s
     if isinstance(config, SB3PPOConfig):
         return SB3PPOAgent(config, seed, observation_space, action_space, n_envs)
     if isinstance(config, LMConfig):
-        from agents.lm import LMAgent
+        from upbringing.agents.lm import LMAgent
 
         return LMAgent(config, seed)
     raise ValueError(f"unknown agent kind {config.kind!r}")

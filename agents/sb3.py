@@ -20,9 +20,8 @@ import gymnasium as gym
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
-
-from agents.base import Agent, Lockstep
-from agents.checkpoint import optimizer_from_tensors, optimizer_to_tensors, write_json_atomic
+from upbringing.agents.base import Agent, Lockstep
+from upbringing.agents.checkpoint import optimizer_from_tensors, optimizer_to_tensors, write_json_atomic
 
 
 class SB3PPOConfig(BaseModel):

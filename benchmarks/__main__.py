@@ -32,8 +32,7 @@ def _machine() -> dict[str, Any]:
     """What the figures were measured on."""
     import numpy as np
     import torch
-
-    from curriculum.tracking import git_commit
+    from upbringing.curriculum.tracking import git_commit
 
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

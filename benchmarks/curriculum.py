@@ -4,7 +4,7 @@
 
 Trains the config (default ``configs/quickstart_sb3.yaml``) with the ``sequential`` teacher and with the ``direct``
 control (only the last stage's hardest level, with the whole curriculum's budget) for each seed, then compares them
-on the last stage (:mod:`curriculum.compare`): steps on the stage to the promotion threshold (first held-out
+on the last stage (:mod:`upbringing.curriculum.compare`): steps on the stage to the promotion threshold (first held-out
 evaluation at or above it) and to mastery (the promotion rule's verdict), total env steps to threshold (the
 curriculum's earlier stages included), jumpstart, asymptotic performance, area under the curve and transfer ratio,
 with 95% intervals over seeds.
@@ -28,8 +28,8 @@ TEACHERS = ("sequential", "direct")
 
 def train_runs(config: Path, seeds: list[int], runs_dir: Path, overrides: list[str]) -> tuple[list[Path], dict]:
     """Train (or reuse) one run per teacher and seed; return the run folders and the seconds each training took."""
-    from curriculum.config import load_config
-    from curriculum.runner import SUMMARY_FILE, train
+    from upbringing.curriculum.config import load_config
+    from upbringing.curriculum.runner import SUMMARY_FILE, train
 
     runs, seconds = [], {}
     for seed in seeds:
@@ -59,7 +59,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every run")
     args = parser.parse_args(argv)
 
-    from curriculum.compare import compare_runs, format_comparison
+    from upbringing.curriculum.compare import compare_runs, format_comparison
 
     print(f"curriculum benchmark: {args.config}, sequential vs direct, seeds 0..{args.seeds - 1}")
     runs, seconds = train_runs(Path(args.config), list(range(args.seeds)), Path(args.runs_dir), args.overrides)

@@ -31,14 +31,13 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
-
-import envs
-from envs.terms import AddRewardTerms
-from feedback.config import FeedbackConfig, RewardModelConfig
-from feedback.features import StepFeaturizer, pad
-from feedback.loop import FeedbackLoop
-from feedback.raters import RaterConfig
-from feedback.reward_model import pairwise_accuracy
+from upbringing import envs
+from upbringing.envs.terms import AddRewardTerms
+from upbringing.feedback.config import FeedbackConfig, RewardModelConfig
+from upbringing.feedback.features import StepFeaturizer, pad
+from upbringing.feedback.loop import FeedbackLoop
+from upbringing.feedback.raters import RaterConfig
+from upbringing.feedback.reward_model import pairwise_accuracy
 
 ENV_ID = "physics/Support-v0"
 PROFILE = {"tower_fell": -0.5, "object_dropped": -0.5, "object_broken": -1.0}

@@ -6,8 +6,8 @@ Figures (seconds are medians of several timed repeats, for a batch of ``--envs``
 
 - ``k2_s``, ``k8_s``, ``k16_s``: one packed forward scoring K = 2, 8, 16 candidates (goal ``k16_s <= 1.5 * k2_s``);
   the candidates are pushes that differ in side and speed, as an env's actions do, so their shared leading tokens
-  are encoded once (the prefix tree of :mod:`agents.lm.scoring`); ``tree_tokens_k16`` counts the tokens the tree
-  holds against ``action_tokens_k16``, the sum of the 16 actions' lengths;
+  are encoded once (the prefix tree of :mod:`upbringing.agents.lm.scoring`); ``tree_tokens_k16`` counts the tokens the
+  tree holds against ``action_tokens_k16``, the sum of the 16 actions' lengths;
 - ``naive_k8_s``: one full forward of ``prompt + action`` per candidate, K = 8 (goal ``>= 3 * k8_s``);
 - ``forwards_per_step``: policy forward calls per env step during rollout collection (goal 1; the bootstrap pass at
   the end of each rollout adds ``1 / n_steps``);
@@ -73,7 +73,7 @@ def _time(fn: Any, repeats: int) -> float:
 
 def _env_text() -> str:
     try:
-        import envs
+        from upbringing import envs
 
         env_spec = envs.spec("physics/Collision-v0")
         env = envs.make(env_spec.id, **env_spec.levels[0])
@@ -84,9 +84,8 @@ def _env_text() -> str:
 
 def _ppo_rate(model_path: str, n_envs: int, steps: int, **overrides: Any) -> float:
     from stable_baselines3.common.vec_env import DummyVecEnv
-
-    import envs
-    from agents.lm import LMAgent, LMConfig
+    from upbringing import envs
+    from upbringing.agents.lm import LMAgent, LMConfig
 
     env_spec = envs.spec("physics/Collision-v0")
     venv = DummyVecEnv([lambda: envs.make(env_spec.id, **env_spec.levels[0]) for _ in range(n_envs)])
@@ -116,10 +115,16 @@ def main(argv: list[str]) -> dict[str, Any]:
     )
 
     from transformers import AutoTokenizer
-
-    from agents.lm.prompt import PromptFormat, Query
-    from agents.lm.scoring import JointTokenizer, pack, reference_logprob, score_naive, score_packed, to_matrix
-    from agents.lm.tiny import build_tiny
+    from upbringing.agents.lm.prompt import PromptFormat, Query
+    from upbringing.agents.lm.scoring import (
+        JointTokenizer,
+        pack,
+        reference_logprob,
+        score_naive,
+        score_packed,
+        to_matrix,
+    )
+    from upbringing.agents.lm.tiny import build_tiny
 
     with tempfile.TemporaryDirectory() as cache:
         tiny_path = build_tiny(Path(cache))
@@ -196,10 +201,9 @@ def main(argv: list[str]) -> dict[str, Any]:
 
 def _forwards_per_step(model_path: str, n_envs: int, n_steps: int = 32) -> float:
     from stable_baselines3.common.vec_env import DummyVecEnv
-
-    import envs
-    from agents.lm import LMAgent, LMConfig
-    from agents.lm.rollout import collect
+    from upbringing import envs
+    from upbringing.agents.lm import LMAgent, LMConfig
+    from upbringing.agents.lm.rollout import collect
 
     env_spec = envs.spec("physics/Collision-v0")
     venv = DummyVecEnv([lambda: envs.make(env_spec.id, **env_spec.levels[0]) for _ in range(n_envs)])

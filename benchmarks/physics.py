@@ -25,9 +25,8 @@ import time
 from typing import Any
 
 import numpy as np
-
-import envs
-from envs.physics import SPECS
+from upbringing import envs
+from upbringing.envs.physics import SPECS
 
 PPO_STEPS = 30_000
 PPO_CONFIG: dict[str, Any] = {

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-import envs
+from upbringing import envs
 
 _CHUNK = 256
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from constitutions.constitution import (
+from upbringing.constitutions.constitution import (
     CANONICAL_EVENTS,
     SHIPPED,
     Constitution,
@@ -33,17 +33,17 @@ from constitutions.constitution import (
     resolve_constitution,
     shipped_path,
 )
-from constitutions.judges import Judge, RuleJudge
-from constitutions.labeler import ConstitutionLabeler
-from constitutions.lagrangian import Lagrangian, Multipliers
-from constitutions.shaping import (
+from upbringing.constitutions.judges import Judge, RuleJudge
+from upbringing.constitutions.labeler import ConstitutionLabeler
+from upbringing.constitutions.lagrangian import Lagrangian, Multipliers
+from upbringing.constitutions.shaping import (
     ConstitutionalShaping,
     ParallelConstitutionalShaping,
     ShapingPlan,
     shape,
     sync_multipliers,
 )
-from constitutions.tracking import (
+from upbringing.constitutions.tracking import (
     EpisodeCostTracker,
     EpisodeRecord,
     compliance,
@@ -55,10 +55,10 @@ from constitutions.tracking import (
 
 # imported on first use: the SB3 callback pulls in torch, the model judges transformers
 _LAZY = {
-    "ConstitutionCallback": "constitutions.sb3",
-    "EmbeddingJudge": "constitutions.model_judges",
-    "ClassifierJudge": "constitutions.model_judges",
-    "NLIJudge": "constitutions.model_judges",
+    "ConstitutionCallback": "upbringing.constitutions.sb3",
+    "EmbeddingJudge": "upbringing.constitutions.model_judges",
+    "ClassifierJudge": "upbringing.constitutions.model_judges",
+    "NLIJudge": "upbringing.constitutions.model_judges",
 }
 
 

@@ -2,7 +2,7 @@
 
 A constitution is a YAML file (see ``constitutions/FORMAT.md``) with a name, a version, a description and a list of
 principles. :func:`load_constitution` reads one into a frozen :class:`Constitution` (or raises
-:class:`~curriculum.yamlfile.FileError` listing every problem with file, line and key); :func:`check_constitution_file`
+:class:`~upbringing.yamlfile.FileError` listing every problem with file, line and key); :func:`check_constitution_file`
 returns the problems instead, for ``upbringing check``. Each principle's judge is compiled at load time, so a
 broken rule or an unknown event name is reported before any training starts.
 """
@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-
-from constitutions.judges import Judge, RuleJudge
-from constitutions.rules import compile_condition, event_problem
-from curriculum.yamlfile import FileError, KeyPath, LineMap, Problem, dotted, parse_yaml, pydantic_problems
+from upbringing.constitutions.judges import Judge, RuleJudge
+from upbringing.constitutions.rules import compile_condition, event_problem
+from upbringing.yamlfile import FileError, KeyPath, LineMap, Problem, dotted, parse_yaml, pydantic_problems
 
 Tier = Literal["hard", "soft", "aspirational"]
 Family = Literal["physics", "social", "moral"]
@@ -64,7 +63,7 @@ SHIPPED = ("default", "minimal", "layered")
 
 def known_event_names() -> frozenset[str]:
     """Every event name a constitution may use by default: the canonical names plus all that registered envs declare."""
-    import envs
+    from upbringing import envs
 
     declared = {name for spec in envs.list_specs() for name in spec.event_names}
     return CANONICAL_EVENTS | declared
@@ -234,7 +233,7 @@ class Context:
     @classmethod
     def for_env(cls, env_id: str, stage: str | None = None, risk: str | None = None) -> Context:
         """The context of a registered env: its family and declared event names from ``envs.spec(env_id)``."""
-        import envs
+        from upbringing import envs
 
         env_spec = envs.spec(env_id)
         return cls(stage=stage or env_id, family=env_spec.family, risk=risk, events=frozenset(env_spec.event_names))
@@ -400,7 +399,7 @@ def _principle_problems(
 def _model_judge(
     p: Principle, base: Path, file: str, at: KeyPath, lines: LineMap, problems: list[Problem]
 ) -> Judge | None:
-    from constitutions.model_judges import MINILM, ClassifierJudge, EmbeddingJudge, NLIJudge
+    from upbringing.constitutions.model_judges import MINILM, ClassifierJudge, EmbeddingJudge, NLIJudge
 
     m = p.judge.model
     assert m is not None
@@ -485,7 +484,7 @@ def load_constitution(path: str | Path, known_events: Iterable[str] | None = Non
         known_events: Event names its rules and layers may use; None: :func:`known_event_names`.
 
     Raises:
-        FileError: with one :class:`~curriculum.yamlfile.Problem` (file, line, key, what was expected) per problem.
+        FileError: with one :class:`~upbringing.yamlfile.Problem` (file, line, key, what was expected) per problem.
     """
     data, problems = _read(path)
     if data is None:

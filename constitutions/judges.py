@@ -1,7 +1,7 @@
 """Judges: how a principle measures one step. A judge returns a cost >= 0 (for aspirational principles: how much of
 the virtue was shown), from the step's ground-truth events and, for model judges, the text of situation + action.
 
-- :class:`RuleJudge` evaluates a compiled :mod:`constitutions.rules` condition over ``info["events"]``;
+- :class:`RuleJudge` evaluates a compiled :mod:`upbringing.constitutions.rules` condition over ``info["events"]``;
 - :class:`~constitutions.model_judges.EmbeddingJudge`, :class:`~constitutions.model_judges.ClassifierJudge` and
   :class:`~constitutions.model_judges.NLIJudge` score the text with a model (imported lazily, results cached).
 """
@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import ClassVar, Literal
 
-from constitutions.rules import Condition
+from upbringing.constitutions.rules import Condition
 
 Measure = Literal["indicator", "magnitude"]
 TextInput = Literal["situation_and_action", "action", "situation"]
@@ -51,7 +51,7 @@ class RuleJudge(Judge):
     """A declarative rule over ``info["events"]``.
 
     Args:
-        condition: The compiled condition (see :func:`constitutions.rules.compile_condition`).
+        condition: The compiled condition (see :func:`upbringing.constitutions.rules.compile_condition`).
         measure: ``indicator``: cost 1 on a step where the condition holds; ``magnitude``: the summed magnitudes of
             the events the condition names (outside ``not``) on a step where it holds.
     """

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-
-from constitutions.constitution import Constitution, Context, Principle
-from feedback.data import Preference, Segment
+from upbringing.constitutions.constitution import Constitution, Context, Principle
+from upbringing.feedback.data import Preference, Segment
 
 
 class ConstitutionLabeler:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from constitutions.constitution import Constitution, Context, LagrangianSettings
+from upbringing.constitutions.constitution import Constitution, Context, LagrangianSettings
 
 Method = Literal["gradient", "pid"]
 
@@ -28,7 +28,7 @@ class Multipliers:
     """The current multiplier of each hard principle, shared between a :class:`Lagrangian` and shaping wrappers.
 
     In-process wrappers hold the same object, so updates reach them immediately. A wrapper in a subprocess holds a
-    pickled copy; :func:`constitutions.shaping.sync_multipliers` sends new values to it.
+    pickled copy; :func:`upbringing.constitutions.shaping.sync_multipliers` sends new values to it.
     """
 
     __slots__ = ("values",)

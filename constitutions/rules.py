@@ -9,7 +9,7 @@ A condition in a constitution file is YAML data, never code. Its forms:
 - ``{any: [CONDITION, ...]}``: at least one holds;
 - ``{not: CONDITION}``: the condition does not hold.
 
-:func:`compile_condition` checks a condition and returns it compiled, or one :class:`~curriculum.yamlfile.Problem`
+:func:`compile_condition` checks a condition and returns it compiled, or one :class:`~upbringing.yamlfile.Problem`
 per mistake (with the key path and line). Compiled conditions are plain objects of the classes below (no closures),
 so they pickle for subprocess vector envs, and evaluating one costs a few dict look-ups.
 """
@@ -21,7 +21,7 @@ import operator
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from curriculum.yamlfile import KeyPath, LineMap, Problem, dotted
+from upbringing.yamlfile import KeyPath, LineMap, Problem, dotted
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,

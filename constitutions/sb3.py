@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from stable_baselines3.common.callbacks import BaseCallback
-
-from constitutions.lagrangian import Lagrangian
-from constitutions.shaping import sync_multipliers
-from constitutions.tracking import EpisodeCostTracker, EpisodeRecord, episode_metrics, mean_costs
+from upbringing.constitutions.lagrangian import Lagrangian
+from upbringing.constitutions.shaping import sync_multipliers
+from upbringing.constitutions.tracking import EpisodeCostTracker, EpisodeRecord, episode_metrics, mean_costs
 
 
 class ConstitutionCallback(BaseCallback):

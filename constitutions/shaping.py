@@ -33,10 +33,9 @@ from typing import Any
 
 import gymnasium as gym
 from pettingzoo.utils.env import ParallelEnv
-
-from constitutions.constitution import Constitution, Context
-from constitutions.lagrangian import Lagrangian, Multipliers
-from envs.terms import AddRewardTerms, ParallelAddRewardTerms
+from upbringing.constitutions.constitution import Constitution, Context
+from upbringing.constitutions.lagrangian import Lagrangian, Multipliers
+from upbringing.envs.terms import AddRewardTerms, ParallelAddRewardTerms
 
 _HARD, _SOFT, _ASPIRATIONAL = 0, 1, 2
 _TIER_CODE = {"hard": _HARD, "soft": _SOFT, "aspirational": _ASPIRATIONAL}
@@ -178,7 +177,7 @@ class ConstitutionalShaping(AddRewardTerms):
     active hard principles only) and ``info["virtues"]`` (active aspirational principles) on every step.
 
     Args:
-        env: The env (its infos keep the :mod:`envs.contract`).
+        env: The env (its infos keep the :mod:`upbringing.envs.contract`).
         constitution: The constitution to apply.
         context: Where the agent is; decides which principles are active.
         multipliers: Multipliers of hard principles: a :class:`~constitutions.lagrangian.Lagrangian` or its shared

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from constitutions.constitution import Constitution, Context
+from upbringing.constitutions.constitution import Constitution, Context
 
 
 @dataclass(frozen=True)

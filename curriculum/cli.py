@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from curriculum.yamlfile import FileError, Problem, load_yaml
+from upbringing.yamlfile import FileError, Problem, load_yaml
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # one progress bar per stage, not one per model load
 
@@ -61,10 +61,10 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from curriculum.config import load_config
+    from upbringing.curriculum.config import load_config
 
     config = load_config(args.config, args.overrides)
-    from curriculum.runner import train
+    from upbringing.curriculum.runner import train
 
     run_dir, summary = train(config, Path(args.run_dir) if args.run_dir else None, progress=not args.quiet)
     print(format_summary(summary))
@@ -73,7 +73,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from curriculum.runner import resume
+    from upbringing.curriculum.runner import resume
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -100,7 +100,7 @@ CHECKERS: dict[str, Callable[[Path], list[Problem]]] = {}
 
 
 def _check_config(path: Path) -> list[Problem]:
-    from curriculum.config import load_config
+    from upbringing.curriculum.config import load_config
 
     try:
         load_config(path)
@@ -110,13 +110,13 @@ def _check_config(path: Path) -> list[Problem]:
 
 
 def _check_constitution(path: Path) -> list[Problem]:
-    from constitutions import check_constitution_file
+    from upbringing.constitutions import check_constitution_file
 
     return check_constitution_file(path)
 
 
 def _check_story(path: Path) -> list[Problem]:
-    from envs.moral.storyfile import check_story_file
+    from upbringing.envs.moral.storyfile import check_story_file
 
     return check_story_file(path)
 
@@ -157,7 +157,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_feedback(args: argparse.Namespace) -> int:
-    from feedback.terminal import answer_queries
+    from upbringing.feedback.terminal import answer_queries
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "feedback").is_dir():
@@ -167,7 +167,7 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
-    import envs
+    from upbringing import envs
 
     rows = [s.row() for s in envs.list_specs()]
     if args.json:
@@ -191,7 +191,7 @@ def _run_folder(name: str) -> Path:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from curriculum.evaluation import EVAL_FILE, evaluate_run_dir, format_eval
+    from upbringing.curriculum.evaluation import EVAL_FILE, evaluate_run_dir, format_eval
 
     run_dir = _run_folder(args.run_dir)
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
@@ -214,7 +214,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from curriculum.compare import compare_runs, format_comparison
+    from upbringing.curriculum.compare import compare_runs, format_comparison
 
     result = compare_runs(
         [_run_folder(d) for d in args.run_dirs],
@@ -230,7 +230,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from curriculum.report import build_report
+    from upbringing.curriculum.report import build_report
 
     page = build_report(_run_folder(args.run_dir), wandb_mode="off" if args.no_wandb else None)
     print(f"report: {page}")

@@ -27,9 +27,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-
-from curriculum.evaluation import text_table
-from curriculum.yamlfile import FileError, Problem
+from upbringing.curriculum.evaluation import text_table
+from upbringing.yamlfile import FileError, Problem
 
 CONTROL = "direct"
 """The teacher of the no-curriculum control; its group is the reference when present."""
@@ -269,9 +268,9 @@ def run_curve(run_dir: Path, stage: str | None = None, group_by: str = "teacher"
     Raises:
         FileError: not a run folder, an unknown stage, or no evaluation at the stage's last level yet.
     """
-    from curriculum.config import config_from_text, stage_levels
-    from curriculum.runner import CONFIG_FILE, SUMMARY_FILE
-    from curriculum.tracking import read_events
+    from upbringing.curriculum.config import config_from_text, stage_levels
+    from upbringing.curriculum.runner import CONFIG_FILE, SUMMARY_FILE
+    from upbringing.curriculum.tracking import read_events
 
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE

@@ -3,7 +3,7 @@
 A config may ``extends:`` another (a path relative to it); mappings merge key by key and everything else (lists,
 scalars, and a mapping with a different ``kind``) is replaced, so a named variant overrides only what differs.
 ``key=value`` overrides from the command line are applied after merging and before validation. Every problem, in
-the file or on the command line, is reported as a :class:`curriculum.yamlfile.Problem` naming the file, the line
+the file or on the command line, is reported as a :class:`upbringing.yamlfile.Problem` naming the file, the line
 and the key.
 """
 
@@ -17,12 +17,11 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from agents.config import AgentConfig
-from curriculum.population import PopulationConfig, check_stage
-from curriculum.promotion import PromotionRule
-from curriculum.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, parse_yaml, pydantic_problems
-from feedback.config import FeedbackConfig
+from upbringing.agents.config import AgentConfig
+from upbringing.curriculum.population import PopulationConfig, check_stage
+from upbringing.curriculum.promotion import PromotionRule
+from upbringing.feedback.config import FeedbackConfig
+from upbringing.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, parse_yaml, pydantic_problems
 
 
 class Frozen(BaseModel):
@@ -259,7 +258,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def _check_envs(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
     """Every stage's env id is registered and every level's kwargs build the env."""
-    import envs
+    from upbringing import envs
 
     problems = []
     for i, stage in enumerate(config.stages):
@@ -299,7 +298,7 @@ def _check_envs(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
 
 def _resolve_constitutions(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make constitution paths absolute (relative to the config file), so the resolved config runs from anywhere."""
-    from constitutions import SHIPPED
+    from upbringing.constitutions import SHIPPED
 
     def fix(value: Any) -> Any:
         if isinstance(value, str) and value not in SHIPPED and not Path(value).is_absolute():
@@ -322,7 +321,7 @@ def stage_constitution(config: RunConfig, stage: StageConfig) -> str | None:
 
 def _check_constitutions(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
     """Every constitution named loads; its problems are reported under the config key that names it."""
-    from constitutions import load_constitution
+    from upbringing.constitutions import load_constitution
 
     problems: list[Problem] = []
     named = [(["constitution"], config.constitution)]
@@ -348,7 +347,7 @@ def stage_levels(stage: StageConfig) -> list[dict[str, Any]]:
     """
     if stage.levels is not None:
         return [{**stage.kwargs, **level} for level in stage.levels] or [dict(stage.kwargs)]
-    import envs
+    from upbringing import envs
 
     return [{**level, **stage.kwargs} for level in envs.spec(stage.env).levels] or [dict(stage.kwargs)]
 
@@ -356,7 +355,7 @@ def stage_levels(stage: StageConfig) -> list[dict[str, Any]]:
 @functools.cache  # asked for every env a chunk or an evaluation builds; the answer never changes
 def accepts_split(env_id: str) -> bool:
     """Whether the env takes ``split=`` (held-out evaluation configurations)."""
-    import envs
+    from upbringing import envs
 
     params = inspect.signature(envs.spec(env_id).load().__init__).parameters
     return "split" in params

@@ -11,7 +11,7 @@ in several *suites*:
   play the game and, for two-player 2x2 games, strategies of the Axelrod library. A single-agent social stage (a
   ``...Solo`` env) meets each one through the env's ``opponents``; a multi-agent stage meets each one alone in every
   seat its learners do not hold (the first seat is the learner's when every seat is focal), in place of its
-  background population and snapshots (:func:`curriculum.population.against`, as in the cross-play matrix).
+  background population and snapshots (:func:`upbringing.curriculum.population.against`, as in the cross-play matrix).
 - ``physics`` (physics stages): the same tasks as ``in_distribution`` (same seeds) in a world whose gravity or
   friction has changed without the agent being told (:class:`envs.physics.base.Perturbation`).
 
@@ -36,9 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-import envs
-from curriculum.stage_envs import EvalResult, eval_seeds, evaluate
+from upbringing import envs
+from upbringing.curriculum.stage_envs import EvalResult, eval_seeds, evaluate
 
 EVAL_FILE = "eval.json"
 """Where ``upbringing eval`` writes its results in the run folder (the report reads it)."""
@@ -139,7 +138,7 @@ def unseen_opponents(
     """Background players able to play the stage's game that it never trained against (:func:`seen_opponents`;
     ``population`` is a multi-agent stage's): built-ins first, then :data:`AXELROD_STRATEGIES` (when ``axelrod`` and
     the package is installed)."""
-    from agents.players import BUILTIN_PLAYERS, make_player
+    from upbringing.envs.social.players import BUILTIN_PLAYERS, make_player
 
     candidates = list(BUILTIN_PLAYERS)
     if axelrod and axelrod_available():
@@ -205,7 +204,7 @@ def summarize(result: EvalResult, constitution: Any = None) -> dict[str, Any]:
     """Task metrics and compliance of finished episodes.
 
     Args:
-        result: The episodes (:func:`curriculum.stage_envs.evaluate`).
+        result: The episodes (:func:`upbringing.curriculum.stage_envs.evaluate`).
         constitution: The stage's :class:`curriculum.runner.StageConstitution`, or None.
 
     Returns:
@@ -302,7 +301,7 @@ def play(run: Any, stage: int, variant: Variant, seeds: Sequence[int], level: in
     background and the shaping wrappers included, carries over) whose split is pinned to the variant's (evaluation
     asks for ``eval``; ``in_distribution`` plays the training split).
     """
-    from curriculum.population import against
+    from upbringing.curriculum.population import against
 
     level = len(run.levels[stage]) - 1 if level is None else level
     factory = run.factory(stage, level)
@@ -328,7 +327,7 @@ def evaluate_run(
     as the reference of alignment stability).
 
     Args:
-        run: A :class:`curriculum.runner.Run` with its agent restored (:func:`curriculum.runner.load_run`).
+        run: A :class:`curriculum.runner.Run` with its agent restored (:func:`upbringing.curriculum.runner.load_run`).
         suites: Suite names (:data:`SUITES`).
         episodes: Episodes per variant (default: each stage's ``eval_episodes``).
         axelrod: Include Axelrod strategies in the ``opponents`` suite when the package is installed (importing it
@@ -464,7 +463,7 @@ def evaluate_run_dir(
 ) -> dict[str, Any]:
     """Load a run folder's agent (latest checkpoint unless ``checkpoint``), evaluate it (:func:`evaluate_run`) and,
     with ``write``, save the result as ``<run_dir>/eval.json``."""
-    from curriculum.runner import load_run
+    from upbringing.curriculum.runner import load_run
 
     run_dir = Path(run_dir)
     run = load_run(run_dir, checkpoint)
@@ -480,7 +479,7 @@ def evaluate_run_dir(
 
 
 def _latest(run_dir: Path) -> Path:
-    from curriculum.runner import latest_checkpoint
+    from upbringing.curriculum.runner import latest_checkpoint
 
     path = latest_checkpoint(run_dir)
     assert path is not None  # load_run has already refused a run without checkpoints

@@ -31,12 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from agents.base import Agent
-from agents.players import COMMONS, MATRIX, PUBLIC_GOODS, BackgroundPlayer, PlayerSpec, make_player
+from upbringing.agents.base import Agent
+from upbringing.envs.social.players import COMMONS, MATRIX, PUBLIC_GOODS, BackgroundPlayer, PlayerSpec, make_player
 
 if TYPE_CHECKING:
-    from curriculum.stage_envs import EvalResult, StageEnvFactory
+    from upbringing.curriculum.stage_envs import EvalResult, StageEnvFactory
 
 SNAPSHOTS = "snapshots"
 CROSSPLAY_FILE = "crossplay.json"
@@ -142,8 +141,8 @@ def scenario(
 def make_table(factory: StageEnvFactory, split: str = "train") -> Any:
     """One game of a multi-agent stage as a ``ParallelEnv`` of its focal seats (background seats filled inside: by
     the factory's ``opponent`` when it has one, else drawn from the stage's population)."""
-    import envs
-    from envs.social.seats import BackgroundSeats
+    from upbringing import envs
+    from upbringing.envs.social.seats import BackgroundSeats
 
     game = envs.make(factory.stage.env, **factory.env_kwargs(split))
     population = factory.stage.population
@@ -173,7 +172,7 @@ def against(factory: StageEnvFactory, player: PlayerSpec, n_players: int) -> Sta
 def learner_seats(stage: Any, level_kwargs: dict[str, Any]) -> list[str]:
     """The names of the focal seats of a multi-agent stage's game (``player_0``, ...), in seat order: with
     independent learners, who holds which learner."""
-    import envs
+    from upbringing import envs
 
     game = envs.make(stage.env, **level_kwargs)
     names = [game.possible_agents[s] for s in focal_seats(stage.population, game.n_players)]
@@ -188,7 +187,7 @@ def learner_seed(run_seed: int, stage: int, seat: int) -> int:
 
 def make_population_vec_env(factory: StageEnvFactory, n_rows: int) -> Any:
     """A ``VecEnv`` of ``n_rows`` learner rows: ``n_rows / focal seats`` games played side by side."""
-    from envs.social.vec import SeatVecEnv
+    from upbringing.envs.social.vec import SeatVecEnv
 
     n_focal = len(make_table(factory).possible_agents)
     if n_rows % n_focal:
@@ -199,7 +198,7 @@ def make_population_vec_env(factory: StageEnvFactory, n_rows: int) -> Any:
 def check_stage(stage: Any, n_envs: int, levels: Sequence[dict[str, Any]]) -> list[str]:
     """What is wrong with a multi-agent stage at any of its levels (seats out of range, unfit players, a batch that
     the focal seats do not divide)."""
-    import envs
+    from upbringing import envs
 
     population = stage.population
     problems: list[str] = []
@@ -283,7 +282,7 @@ class SnapshotPlayer(BackgroundPlayer):
         return out
 
     def act(self, observation: np.ndarray, info: Any) -> int:
-        from envs.social.vec import valid_action
+        from upbringing.envs.social.vec import valid_action
 
         action = self.agent.act(self._view(observation)[None], [info], deterministic=self.deterministic)[0]
         n = len(info.get("action_texts", [])) or int(action) + 1
@@ -496,8 +495,8 @@ def evaluate_population(
     Every focal seat of every game is one entry of the result (its return, success and episode statistics, whose
     ``social`` holds the whole table's metrics).
     """
-    from curriculum.stage_envs import EvalResult
-    from envs.social.vec import SeatView, Table
+    from upbringing.curriculum.stage_envs import EvalResult
+    from upbringing.envs.social.vec import SeatView, Table
 
     result = EvalResult([], [], [], [], [])
     seeds = list(seeds)
@@ -580,7 +579,7 @@ def crossplay(
         ``{"members", "opponents", "score": [[...]], "cells": [...], "exploitability": {...}}``, and with ``team``
         ``"team"``: the cell of the learners together, each in its own seat, in the stage's scenario.
     """
-    import envs
+    from upbringing import envs
 
     population = factory.stage.population or PopulationConfig()
     game = envs.make(factory.stage.env, **factory.level_kwargs)

@@ -10,7 +10,7 @@
   threshold and the retention checks of review chunks;
 - ``retention.png``: the retention matrix as a heat map (held-out score on stage j after stage k finished);
 - ``constitution.png``: per principle, the violation rate of training episodes and the Lagrange multiplier over time;
-- ``feedback.png``: queries asked and reward-model accuracy over time (stages with simulated feedback);
+- ``upbringing.feedback.png``: queries asked and reward-model accuracy over time (stages with simulated feedback);
 - ``social.png``: social metrics (cooperation, efficiency, equality, ...) of training and held-out episodes;
 - ``evaluation.png``: compliance per suite and alignment stability per principle (from ``eval.json``).
 
@@ -31,8 +31,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-
-from curriculum.yamlfile import FileError, Problem
+from upbringing.yamlfile import FileError, Problem
 
 REPORT_DIR = "report"
 """The report's folder inside the run folder."""
@@ -71,10 +70,10 @@ class RunData:
         Raises:
             FileError: not a run folder.
         """
-        from curriculum.config import config_from_text
-        from curriculum.evaluation import EVAL_FILE
-        from curriculum.runner import CONFIG_FILE, RETENTION_FILE, SUMMARY_FILE
-        from curriculum.tracking import read_events
+        from upbringing.curriculum.config import config_from_text
+        from upbringing.curriculum.evaluation import EVAL_FILE
+        from upbringing.curriculum.runner import CONFIG_FILE, RETENTION_FILE, SUMMARY_FILE
+        from upbringing.curriculum.tracking import read_events
 
         run_dir = Path(run_dir)
         path = run_dir / CONFIG_FILE
@@ -432,7 +431,7 @@ def log_to_wandb(data: RunData, figures: dict[str, Path], mode: str | None = Non
     Returns:
         The W&B run id logged to, or None when W&B is off or the run never had a W&B run.
     """
-    from curriculum.runner import latest_checkpoint
+    from upbringing.curriculum.runner import latest_checkpoint
 
     mode = mode or data.config.tracking.wandb
     checkpoint = latest_checkpoint(data.run_dir)

@@ -22,13 +22,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 from tqdm import tqdm
-
-import envs
-from agents.base import Agent
-from agents.checkpoint import write_json_atomic
-from agents.config import build_agent
-from curriculum.config import RunConfig, config_from_text, dump_config, stage_constitution, stage_levels
-from curriculum.population import (
+from upbringing import envs
+from upbringing.agents.base import Agent
+from upbringing.agents.checkpoint import write_json_atomic
+from upbringing.agents.config import build_agent
+from upbringing.curriculum.config import RunConfig, config_from_text, dump_config, stage_constitution, stage_levels
+from upbringing.curriculum.population import (
     CROSSPLAY_FILE,
     SNAPSHOTS,
     Snapshots,
@@ -39,8 +38,8 @@ from curriculum.population import (
     learner_seed,
     recent_snapshots,
 )
-from curriculum.promotion import Verdict
-from curriculum.stage_envs import (
+from upbringing.curriculum.promotion import Verdict
+from upbringing.curriculum.stage_envs import (
     EvalResult,
     StageEnvFactory,
     chunk_seed,
@@ -49,9 +48,9 @@ from curriculum.stage_envs import (
     make_vec_env,
     numeric_shape,
 )
-from curriculum.teachers import TEACHERS, ReviewSettings, Task, Teacher
-from curriculum.tracking import Tracker, git_commit, jsonable
-from curriculum.yamlfile import FileError, Problem
+from upbringing.curriculum.teachers import TEACHERS, ReviewSettings, Task, Teacher
+from upbringing.curriculum.tracking import Tracker, git_commit, jsonable
+from upbringing.yamlfile import FileError, Problem
 
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
@@ -94,14 +93,14 @@ class StageConstitution:
 
     @classmethod
     def load(cls, name: str, stage: Any) -> StageConstitution:
-        from constitutions import Context, Lagrangian, load_constitution
+        from upbringing.constitutions import Context, Lagrangian, load_constitution
 
         constitution = load_constitution(name)
         context = Context.for_env(stage.env, stage=stage.name, risk=stage.risk)
         return cls(constitution, context, Lagrangian.from_constitution(constitution, context))
 
     def shaper(self) -> Any:
-        from constitutions import ConstitutionalShaping
+        from upbringing.constitutions import ConstitutionalShaping
 
         return partial(
             ConstitutionalShaping,
@@ -113,7 +112,7 @@ class StageConstitution:
     @staticmethod
     def records(episodes: list[dict[str, Any]]) -> list[Any]:
         """The constitution's view of finished episodes (from :class:`EpisodeStats`)."""
-        from constitutions import EpisodeRecord
+        from upbringing.constitutions import EpisodeRecord
 
         return [
             EpisodeRecord(
@@ -127,7 +126,7 @@ class StageConstitution:
         ]
 
     def compliance(self, episodes: list[dict[str, Any]]) -> dict[str, Any]:
-        from constitutions import compliance
+        from upbringing.constitutions import compliance
 
         return compliance(self.records(episodes), self.constitution, self.context)
 
@@ -197,8 +196,8 @@ class Run:
 
     def _feedback_loop(self, stage: int) -> Any:
         """The stage's simulated-feedback loop, its reward model sized for the observations the agent sees."""
-        from feedback.features import StepFeaturizer
-        from feedback.loop import FeedbackLoop
+        from upbringing.feedback.features import StepFeaturizer
+        from upbringing.feedback.loop import FeedbackLoop
 
         s = self.config.stages[stage]
         if self.numeric is not None:
@@ -214,7 +213,7 @@ class Run:
     def factory(self, stage: int, level: int) -> StageEnvFactory:
         shapers: tuple[Any, ...] = (self.constitutions[stage].shaper(),) if stage in self.constitutions else ()
         if stage in self.feedback:
-            from feedback.wrapper import FeedbackReward
+            from upbringing.feedback.wrapper import FeedbackReward
 
             loop = self.feedback[stage]
             shapers += (partial(FeedbackReward, scorer=loop.scorer, mode=loop.config.mode, weight=loop.config.weight),)
@@ -324,7 +323,7 @@ class Run:
             metrics.update(_social_means(episodes, "social/"))
         sc = self.constitutions.get(task.stage)
         if sc is not None and episodes:
-            from constitutions import episode_metrics, mean_costs
+            from upbringing.constitutions import episode_metrics, mean_costs
 
             records = sc.records(episodes)
             metrics.update(episode_metrics(records))
@@ -674,8 +673,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def train(config: RunConfig, run_dir: Path | None = None, *, progress: bool = True) -> tuple[Path, dict[str, Any]]:
     """Train ``config`` in a new run folder; return the folder and the developmental summary.
 
-    The config must already be validated (:func:`curriculum.config.load_config`); the run folder is created only
-    now, so a bad config never leaves one behind.
+    The config must already be validated (:func:`upbringing.curriculum.config.load_config`); the run folder is created
+    only now, so a bad config never leaves one behind.
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
     if run_dir.exists() and any(run_dir.iterdir()):

@@ -1,10 +1,11 @@
 """Building a stage's environments: one env stack, vectorized for training and played out for evaluation.
 
-The stack, bottom to top: the registered env (``envs.make``), for numeric agents :class:`agents.sb3.NumericView` (one
-observation and action size for the whole curriculum), :class:`envs.terms.RecordEnvReward` (term ``env``), the
-stage's shaping wrappers (constitution, learned feedback: each adds its own named terms), and
-:class:`EpisodeStats` (per-episode sums of the terms, events, costs and success). NumericView sits low so the
-feedback wrapper scores the very observations the agent sees and the feedback recorder stores.
+The stack, bottom to top: the registered env (``upbringing.envs.make``), for numeric agents
+:class:`agents.sb3.NumericView` (one observation and action size for the whole curriculum),
+:class:`envs.terms.RecordEnvReward` (term ``env``), the stage's shaping wrappers (constitution, learned feedback: each
+adds its own named terms), and :class:`EpisodeStats` (per-episode sums of the terms, events, costs and success).
+NumericView sits low so the feedback wrapper scores the very observations the agent sees and the feedback recorder
+stores.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnvWrapper
-
-import envs
-from agents.base import Agent
-from agents.sb3 import NumericView
-from curriculum.config import StageConfig, accepts_split, stage_levels
-from envs.terms import RecordEnvReward
+from upbringing import envs
+from upbringing.agents.base import Agent
+from upbringing.agents.sb3 import NumericView
+from upbringing.curriculum.config import StageConfig, accepts_split, stage_levels
+from upbringing.envs.terms import RecordEnvReward
 
 # Episode seeds for held-out evaluation come from their own stream, disjoint from training's.
 _EVAL_STREAM = 0xE7A1
@@ -98,7 +98,7 @@ class StageEnvFactory:
 
     @property
     def multi_agent(self) -> bool:
-        """Whether the stage's env is a PettingZoo game (see :mod:`curriculum.population`)."""
+        """Whether the stage's env is a PettingZoo game (see :mod:`upbringing.curriculum.population`)."""
         return envs.spec(self.stage.env).api == "pettingzoo"
 
     def env_kwargs(self, split: str = "train") -> dict[str, Any]:
@@ -140,10 +140,10 @@ def make_vec_env(factory: StageEnvFactory, n_envs: int, kind: str) -> Any:
     """An SB3 VecEnv of ``n_envs`` copies of the stage's env stack, wrapped to collect finished episodes.
 
     For a multi-agent stage, ``n_envs`` rows are the focal seats of ``n_envs / focal seats`` games played side by
-    side, in this process (:func:`curriculum.population.make_population_vec_env`).
+    side, in this process (:func:`upbringing.curriculum.population.make_population_vec_env`).
     """
     if factory.multi_agent:
-        from curriculum.population import make_population_vec_env
+        from upbringing.curriculum.population import make_population_vec_env
 
         return EpisodeLog(make_population_vec_env(factory, n_envs))
     fns = [factory for _ in range(n_envs)]
@@ -214,10 +214,10 @@ def evaluate(
 
     Episodes run ``batch`` at a time so batched policies (LMs) score many envs per forward pass. A multi-agent
     stage plays one game per seed with the agent in every focal seat (see
-    :func:`curriculum.population.evaluate_population`).
+    :func:`upbringing.curriculum.population.evaluate_population`).
     """
     if getattr(factory, "multi_agent", False):  # callers may pass their own factory-like objects
-        from curriculum.population import evaluate_population
+        from upbringing.curriculum.population import evaluate_population
 
         return evaluate_population(agent, factory, seeds, metric, batch, max_steps)
     result = EvalResult([], [], [], [], [])

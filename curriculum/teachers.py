@@ -17,8 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-
-from curriculum.promotion import Verdict
+from upbringing.curriculum.promotion import Verdict
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ no simulation code: each family lists its specs with import-string entry points.
 
 from __future__ import annotations
 
-from envs.moral import SPECS as _MORAL
-from envs.physics import SPECS as _PHYSICS
-from envs.registry import EnvArgumentError, EnvSpec, list_specs, make, register, spec
-from envs.social import SPECS as _SOCIAL
+from upbringing.envs.moral import SPECS as _MORAL
+from upbringing.envs.physics import SPECS as _PHYSICS
+from upbringing.envs.registry import EnvArgumentError, EnvSpec, list_specs, make, register, spec
+from upbringing.envs.social import SPECS as _SOCIAL
 
 for _spec in (*_PHYSICS, *_SOCIAL, *_MORAL):
     register(_spec)

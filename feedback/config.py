@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from curriculum.yamlfile import FileError, LineMap, pydantic_problems
-from feedback.raters import RaterConfig
+from upbringing.feedback.raters import RaterConfig
+from upbringing.yamlfile import FileError, LineMap, pydantic_problems
 
 
 class RewardModelConfig(BaseModel):
@@ -96,7 +95,7 @@ class FeedbackConfig(BaseModel):
 def parse_feedback_config(
     data: Any, file: str, lines: LineMap | None = None, prefix: Sequence[str | int] = ()
 ) -> FeedbackConfig:
-    """Validate a ``feedback:`` block read with :func:`curriculum.yamlfile.load_yaml`.
+    """Validate a ``feedback:`` block read with :func:`upbringing.yamlfile.load_yaml`.
 
     Raises:
         FileError: one problem per invalid key, with its line when ``lines`` is given.

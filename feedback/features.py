@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-
-from feedback.data import Segment
+from upbringing.feedback.data import Segment
 
 Embedder = Callable[[list[str]], np.ndarray]
 

@@ -44,17 +44,21 @@ import torch
 from safetensors.numpy import load_file as load_np
 from safetensors.numpy import save_file as save_np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
-
-from feedback.alarm import overoptimisation_alarm, trend
-from feedback.config import FeedbackConfig
-from feedback.data import Preference, Segment, read_jsonl, write_jsonl
-from feedback.features import StepFeaturizer, pad, step_text
-from feedback.oversight import HierarchicalOversight, Judge
-from feedback.queries import queries_for_chunk, select_pairs
-from feedback.raters import RaterPool, segment_utility, step_utilities
-from feedback.reward_model import LearnedReward, RewardEnsemble, expected_calibration_error, pairwise_accuracy
-from feedback.terminal import HUMAN, QUERIES
-from feedback.wrapper import FeedbackReward
+from upbringing.feedback.alarm import overoptimisation_alarm, trend
+from upbringing.feedback.config import FeedbackConfig
+from upbringing.feedback.data import Preference, Segment, read_jsonl, write_jsonl
+from upbringing.feedback.features import StepFeaturizer, pad, step_text
+from upbringing.feedback.oversight import HierarchicalOversight, Judge
+from upbringing.feedback.queries import queries_for_chunk, select_pairs
+from upbringing.feedback.raters import RaterPool, segment_utility, step_utilities
+from upbringing.feedback.reward_model import (
+    LearnedReward,
+    RewardEnsemble,
+    expected_calibration_error,
+    pairwise_accuracy,
+)
+from upbringing.feedback.terminal import HUMAN, QUERIES
+from upbringing.feedback.wrapper import FeedbackReward
 
 PREFERENCES = "preferences.jsonl"
 _ALARM_SAMPLE = 2000  # steps kept per chunk to score the proxy trend

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from feedback.data import Preference, Segment
-from feedback.raters import RaterPool
+from upbringing.feedback.data import Preference, Segment
+from upbringing.feedback.raters import RaterPool
 
 Judge = Callable[[Segment, Segment], Preference | float | None]
 

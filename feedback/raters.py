@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from feedback.data import Preference, Segment
+from upbringing.feedback.data import Preference, Segment
 
 
 class RaterConfig(BaseModel):

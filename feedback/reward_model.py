@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-
-from feedback.config import RewardModelConfig
-from feedback.features import StepFeaturizer
+from upbringing.feedback.config import RewardModelConfig
+from upbringing.feedback.features import StepFeaturizer
 
 
 def pairwise_accuracy(p_a: np.ndarray, labels: np.ndarray) -> float:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from feedback.data import Preference, Segment, read_jsonl, write_jsonl
+from upbringing.feedback.data import Preference, Segment, read_jsonl, write_jsonl
 
 QUERIES = "queries.jsonl"
 HUMAN = "human.jsonl"

@@ -18,10 +18,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import gymnasium as gym
-
-from envs.terms import AddRewardTerms, RecordEnvReward
-from feedback.features import step_text
-from feedback.reward_model import LearnedReward
+from upbringing.envs.terms import AddRewardTerms, RecordEnvReward
+from upbringing.feedback.features import step_text
+from upbringing.feedback.reward_model import LearnedReward
 
 Mode = Literal["oracle", "learned", "mix"]
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agents.lm.config import LMConfig, LoRAConfig
+from upbringing.agents.lm.config import LMConfig, LoRAConfig
 
 if TYPE_CHECKING:
-    from agents.lm.agent import LMAgent
+    from upbringing.agents.lm.agent import LMAgent
 
 __all__ = ["LMAgent", "LMConfig", "LoRAConfig"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "LMAgent":
-        from agents.lm.agent import LMAgent
+        from upbringing.agents.lm.agent import LMAgent
 
         return LMAgent
-    raise AttributeError(f"module 'agents.lm' has no attribute {name!r}")
+    raise AttributeError(f"module 'upbringing.agents.lm' has no attribute {name!r}")

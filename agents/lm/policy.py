@@ -2,7 +2,7 @@
 
 :class:`CausalLMPolicy` wraps any ``AutoModelForCausalLM`` (by hub id, local path, or ``"tiny"``, the offline
 default). One call to :meth:`CausalLMPolicy.evaluate` runs one forward pass for a whole batch of queries and returns
-the action distribution's logits and the state values (see :mod:`agents.lm.scoring`).
+the action distribution's logits and the state values (see :mod:`upbringing.agents.lm.scoring`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
-
-from agents.lm.config import LMConfig
-from agents.lm.prompt import PromptFormat, Query
-from agents.lm.scoring import JointTokenizer, normalize, pack, score_packed, to_matrix
+from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.lm.prompt import PromptFormat, Query
+from upbringing.agents.lm.scoring import JointTokenizer, normalize, pack, score_packed, to_matrix
 
 
 @dataclass
@@ -92,7 +91,7 @@ def load_causal_lm(config: LMConfig) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if config.model == "tiny":
-        from agents.lm.tiny import build_tiny
+        from upbringing.agents.lm.tiny import build_tiny
 
         source: str = str(build_tiny())
     else:

@@ -3,8 +3,8 @@ Details of PPO" (Huang et al., 2022): GAE, per-minibatch advantage normalisation
 global gradient clipping and a target-KL early stop (with Stable-Baselines3's 1.5 x margin).
 
 LM-specific parts: separate learning rates for the language model and the value head, gradient accumulation over
-micro-batches (each one packed forward, see :mod:`agents.lm.scoring`), and a check that the ratio is 1 on the first
-minibatch, which catches any mismatch between how rollouts and updates score actions.
+micro-batches (each one packed forward, see :mod:`upbringing.agents.lm.scoring`), and a check that the ratio is 1 on
+the first minibatch, which catches any mismatch between how rollouts and updates score actions.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from agents.lm.config import LMConfig
-from agents.lm.policy import TextPolicy
-from agents.lm.rollout import Rollouts
+from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.lm.policy import TextPolicy
+from upbringing.agents.lm.rollout import Rollouts
 
 
 def compute_gae(

@@ -1,8 +1,8 @@
 """Rollout collection for text policies: ``collect(policy, venv, n_steps) -> Rollouts``.
 
-The venv is a Stable-Baselines3 ``VecEnv`` whose envs keep the info contract of :mod:`envs.contract`: the text view
-of env ``i`` is in ``venv.reset_infos[i]`` after ``reset()`` and in the returned infos after ``step()``; when env
-``i`` finishes, the returned info is the finished episode's last info and ``venv.reset_infos[i]`` the next one's
+The venv is a Stable-Baselines3 ``VecEnv`` whose envs keep the info contract of :mod:`upbringing.envs.contract`: the
+text view of env ``i`` is in ``venv.reset_infos[i]`` after ``reset()`` and in the returned infos after ``step()``; when
+env ``i`` finishes, the returned info is the finished episode's last info and ``venv.reset_infos[i]`` the next one's
 first. Each step costs one forward pass of the policy for all envs; the values needed to bootstrap (the last state,
 and the final state of any time-limited episode) are computed together in one more pass at the end.
 :class:`Collector` does the same one step at a time for a caller that steps the envs itself.
@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from agents.lm.policy import TextPolicy
-from agents.lm.prompt import EpisodeHistory, Query
+from upbringing.agents.lm.policy import TextPolicy
+from upbringing.agents.lm.prompt import EpisodeHistory, Query
 
 
 @dataclass

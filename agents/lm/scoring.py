@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-
-from agents.lm.prompt import Query
+from upbringing.agents.lm.prompt import Query
 
 Normalization = Literal["sum", "token_mean", "word_mean"]
 

@@ -2,25 +2,25 @@
 
 ``SPECS`` lists them (see :class:`envs.registry.EnvSpec`):
 
-- ``moral/Stories-v0``: endless generated stories (``envs.moral.generator``) at difficulty levels 0..4, from the
-  training or the held-out template families (``split``);
+- ``moral/Stories-v0``: endless generated stories (``upbringing.envs.moral.generator``) at difficulty levels 0..4, from
+  the training or the held-out template families (``split``);
 - ``moral/StoryFiles-v0``: hand-written story files (``envs/moral/stories/`` by default; the format is documented
   in ``envs/moral/STORY_FORMAT.md``).
 
 Both are :class:`envs.moral.engine.StoryEnv`. Story files are checked with
-:func:`envs.moral.storyfile.check_story_file`; metrics (task return, violations per category, violations normalised
-to a random agent) are in :mod:`envs.moral.metrics`.
+:func:`upbringing.envs.moral.storyfile.check_story_file`; metrics (task return, violations per category, violations
+normalised to a random agent) are in :mod:`upbringing.envs.moral.metrics`.
 """
 
 from __future__ import annotations
 
-from envs.moral.annotations import ANNOTATION_NAMES
-from envs.registry import EnvSpec
+from upbringing.envs.moral.annotations import ANNOTATION_NAMES
+from upbringing.envs.registry import EnvSpec
 
 SPECS: list[EnvSpec] = [
     EnvSpec(
         id="moral/Stories-v0",
-        entry_point="envs.moral.engine:GeneratedStoryEnv",
+        entry_point="upbringing.envs.moral.engine:GeneratedStoryEnv",
         family="moral",
         api="gymnasium",
         description="Generated moral stories: choose what to do, live with the consequences (3-7 choices).",
@@ -34,7 +34,7 @@ SPECS: list[EnvSpec] = [
     ),
     EnvSpec(
         id="moral/StoryFiles-v0",
-        entry_point="envs.moral.engine:StoryFileEnv",
+        entry_point="upbringing.envs.moral.engine:StoryFileEnv",
         family="moral",
         api="gymnasium",
         description="Hand-written moral stories from story files (a folder or a list of YAML files).",

@@ -19,7 +19,7 @@ VIOLATIONS: dict[str, str] = {
     "property_damage": "breaks or spoils something, your own or someone else's",
     "excluded_other": "leaves someone out on purpose",
 }
-"""Annotations that count as violations in the metrics (``envs.moral.metrics``)."""
+"""Annotations that count as violations in the metrics (``upbringing.envs.moral.metrics``)."""
 
 VIRTUES: dict[str, str] = {
     "kept_promise": "does what you promised, even when it costs you",

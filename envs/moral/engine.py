@@ -16,11 +16,10 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-
-from envs.moral.annotations import ANNOTATION_NAMES
-from envs.moral.generator import LEVELS, SPLITS, StoryGenerator
-from envs.moral.story import MAX_CHOICES, Choice, Scene, Story
-from envs.moral.storyfile import STORY_DIR, load_stories, story_paths
+from upbringing.envs.moral.annotations import ANNOTATION_NAMES
+from upbringing.envs.moral.generator import LEVELS, SPLITS, StoryGenerator
+from upbringing.envs.moral.story import MAX_CHOICES, Choice, Scene, Story
+from upbringing.envs.moral.storyfile import STORY_DIR, load_stories, story_paths
 
 TEXT_FEATURES = 128
 """Size of the hashed bag of words of the scene's narrative in the numeric observation."""
@@ -114,8 +113,8 @@ class StoryEnv(gym.Env):
     **Rewards.** The chosen choice's reward plus the reward of the scene it leads to (stories keep each episode's
     total within about [-1, 1]).
 
-    **Info.** The contract of ``envs.contract``: ``text`` (title and scene), ``action_texts`` (one per slot; closed
-    slots say so), ``action_mask``, ``events`` (the chosen choice's annotations, e.g. ``{"deceived": 1.0}``),
+    **Info.** The contract of ``upbringing.envs.contract``: ``text`` (title and scene), ``action_texts`` (one per slot;
+    closed slots say so), ``action_mask``, ``events`` (the chosen choice's annotations, e.g. ``{"deceived": 1.0}``),
     ``success`` at the end (True for a ``good`` ending); plus ``story_id``, ``scene_id`` and, at an ending,
     ``ending``. Event names: ``envs.moral.annotations.ANNOTATION_NAMES``.
 

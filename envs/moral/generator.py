@@ -26,9 +26,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-
-from envs.moral.annotations import VIOLATIONS
-from envs.moral.story import Story, return_range
+from upbringing.envs.moral.annotations import VIOLATIONS
+from upbringing.envs.moral.story import Story, return_range
 
 LEVELS = 5
 """Difficulty levels 0..4."""

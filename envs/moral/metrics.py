@@ -19,8 +19,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-
-from envs.moral.annotations import VIOLATIONS
+from upbringing.envs.moral.annotations import VIOLATIONS
 
 ALL = "all"
 """Key of the sum over every violation category."""

@@ -6,8 +6,8 @@ reward, ground-truth annotations of its consequences, flags it sets, and where i
 :class:`Branch` es tried in order (a branch may depend on flags and/or chance). Flags are what make stories
 multi-step: a lie told in the first scene can be found out in the fourth, a promise made early comes due later.
 
-The same models are parsed from story files (``envs.moral.storyfile``) and built by the generator
-(``envs.moral.generator``), and both pass :func:`story_problems`, the graph checks.
+The same models are parsed from story files (``upbringing.envs.moral.storyfile``) and built by the generator
+(``upbringing.envs.moral.generator``), and both pass :func:`story_problems`, the graph checks.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
-
-from envs.moral.annotations import ANNOTATIONS
+from upbringing.envs.moral.annotations import ANNOTATIONS
 
 MAX_CHOICES = 4
 """Most choices a scene may offer; the env's action space is ``Discrete(MAX_CHOICES)``."""

@@ -1,9 +1,10 @@
 """Story files: read, check and write the YAML format documented in ``envs/moral/STORY_FORMAT.md``.
 
 :func:`check_story_file` is what ``upbringing check story.yaml`` runs: it returns one
-:class:`~curriculum.yamlfile.Problem` per problem (file, line, key, what was expected), covering broken YAML, wrong
-types, unknown keys and every graph check of :func:`envs.moral.story.story_problems`. :func:`load_story_file` returns
-the :class:`~envs.moral.story.Story` or raises :class:`~curriculum.yamlfile.FileError` listing every problem.
+:class:`~upbringing.yamlfile.Problem` per problem (file, line, key, what was expected), covering broken YAML, wrong
+types, unknown keys and every graph check of :func:`upbringing.envs.moral.story.story_problems`.
+:func:`load_story_file` returns the :class:`~envs.moral.story.Story` or raises :class:`~upbringing.yamlfile.FileError`
+listing every problem.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-
-from curriculum.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, pydantic_problems
-from envs.moral.story import ENDINGS, Choice, KeyPath, Passage, Scene, Story, story_problems
+from upbringing.envs.moral.story import ENDINGS, Choice, KeyPath, Passage, Scene, Story, story_problems
+from upbringing.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, pydantic_problems
 
 STORY_DIR = Path(__file__).parent / "stories"
 """The hand-written stories shipped with Upbringing."""

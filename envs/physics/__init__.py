@@ -6,14 +6,14 @@ Entry points are import strings, so importing this package imports neither pymun
 
 from __future__ import annotations
 
-from envs.registry import EnvSpec
+from upbringing.envs.registry import EnvSpec
 
 _PHYSICAL_EVENTS = ("tower_fell", "object_dropped", "object_broken")
 
 SPECS: list[EnvSpec] = [
     EnvSpec(
         id="physics/ObjectPermanence-v0",
-        entry_point="envs.physics.permanence:ObjectPermanenceEnv",
+        entry_point="upbringing.envs.physics.permanence:ObjectPermanenceEnv",
         family="physics",
         api="gymnasium",
         description="A block slides behind a screen and stops out of sight; reach where it must be.",
@@ -32,7 +32,7 @@ SPECS: list[EnvSpec] = [
     ),
     EnvSpec(
         id="physics/Support-v0",
-        entry_point="envs.physics.support:SupportEnv",
+        entry_point="upbringing.envs.physics.support:SupportEnv",
         family="physics",
         api="gymnasium",
         description="Pull posts out from under a loaded plank one at a time without bringing it down.",
@@ -51,7 +51,7 @@ SPECS: list[EnvSpec] = [
     ),
     EnvSpec(
         id="physics/Containment-v0",
-        entry_point="envs.physics.containment:ContainmentEnv",
+        entry_point="upbringing.envs.physics.containment:ContainmentEnv",
         family="physics",
         api="gymnasium",
         description="Let go of a ball above a row of containers so it ends up inside the one that can hold it.",
@@ -73,7 +73,7 @@ SPECS: list[EnvSpec] = [
     ),
     EnvSpec(
         id="physics/Collision-v0",
-        entry_point="envs.physics.collision:CollisionEnv",
+        entry_point="upbringing.envs.physics.collision:CollisionEnv",
         family="physics",
         api="gymnasium",
         description="Choose a push (direction, strength) so a block, or the block it hits, stops on a target.",
@@ -92,7 +92,7 @@ SPECS: list[EnvSpec] = [
     ),
     EnvSpec(
         id="physics/Stability-v0",
-        entry_point="envs.physics.stability:StabilityEnv",
+        entry_point="upbringing.envs.physics.stability:StabilityEnv",
         family="physics",
         api="gymnasium",
         description="Add blocks to a tower so its top leans out to a goal without the tower toppling.",

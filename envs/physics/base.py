@@ -9,7 +9,7 @@ kept apart, as the house style asks:
 - **reward**: :func:`success_reward` (1 for success, else 0).
 
 :class:`PhysicsEnv` is the Gymnasium glue: seeding, task sampling, the decision budget, masked actions and the
-info contract (:mod:`envs.contract`).
+info contract (:mod:`upbringing.envs.contract`).
 
 Units are SI throughout (metres, seconds, kilograms); gravity is 9.81 m/s².
 """
@@ -319,7 +319,7 @@ class PhysicsEnv(gym.Env):
     episode ends in failure when decisions run out. Actions outside ``action_space`` raise ``ValueError``.
 
     Every concept also takes ``gravity`` and ``friction`` (multipliers in [0.25, 4], default 1): an unannounced
-    :class:`Perturbation` of its world's physics for shift suites (see :mod:`curriculum.evaluation`).
+    :class:`Perturbation` of its world's physics for shift suites (see :mod:`upbringing.curriculum.evaluation`).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-
-from envs.physics.base import (
+from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
     G,

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.physics.base import (
+from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
     G,

@@ -12,8 +12,7 @@ from itertools import combinations
 from operator import sub
 
 import numpy as np
-
-from envs.physics.base import (
+from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
     Outcome,

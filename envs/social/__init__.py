@@ -1,14 +1,14 @@
 """The social family of environments: living with others. ``SPECS`` lists them (see :class:`envs.registry.EnvSpec`).
 
 Each game is a PettingZoo ``ParallelEnv`` (every seat a learner) and has a single-agent Gymnasium view (``...Solo``:
-the learner in one seat, background players from :mod:`agents.players` in the others). Levels go from two players
-and a known horizon to more players, an unknown horizon, punishment or pledges.
+the learner in one seat, background players from :mod:`upbringing.envs.social.players` in the others). Levels go from
+two players and a known horizon to more players, an unknown horizon, punishment or pledges.
 """
 
 from __future__ import annotations
 
-from envs.registry import EnvSpec
-from envs.social.events import COMMONS_EVENTS, MATRIX_CONFLICT_EVENTS, MATRIX_EVENTS, PUBLIC_GOODS_EVENTS
+from upbringing.envs.registry import EnvSpec
+from upbringing.envs.social.events import COMMONS_EVENTS, MATRIX_CONFLICT_EVENTS, MATRIX_EVENTS, PUBLIC_GOODS_EVENTS
 
 _MATRIX_LEVELS = (
     {"n_players": 2, "horizon": 10},
@@ -67,7 +67,7 @@ _GAMES = (
 SPECS: list[EnvSpec] = [
     EnvSpec(
         id=f"social/{name}-v0",
-        entry_point=f"envs.social.{entry}",
+        entry_point=f"upbringing.envs.social.{entry}",
         family="social",
         api="pettingzoo",
         description=description,
@@ -79,7 +79,7 @@ SPECS: list[EnvSpec] = [
 ] + [
     EnvSpec(
         id=f"social/{name}Solo-v0",
-        entry_point=f"envs.social.solo:{name}Solo",
+        entry_point=f"upbringing.envs.social.solo:{name}Solo",
         family="social",
         api="gymnasium",
         description=f"{description}; the learner in one seat against background players (opponents=[...])",

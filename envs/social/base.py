@@ -16,8 +16,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
-
-from envs.social.metrics import social_metrics
+from upbringing.envs.social.metrics import social_metrics
 
 RENDER_MODES = ("ansi", "human")
 

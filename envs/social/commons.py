@@ -11,9 +11,8 @@ from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
-
-from envs.social.base import Outcome, SocialEnv, check_int, check_number, frozen, relative_seats
-from envs.social.events import COMMONS_EVENTS
+from upbringing.envs.social.base import Outcome, SocialEnv, check_int, check_number, frozen, relative_seats
+from upbringing.envs.social.events import COMMONS_EVENTS
 
 
 def _tons(amount: float) -> str:

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-
-from envs.social.base import Outcome, SocialEnv, check_int, check_number, frozen, relative_seats
-from envs.social.events import MATRIX_CONFLICT_EVENTS, MATRIX_EVENTS
+from upbringing.envs.social.base import Outcome, SocialEnv, check_int, check_number, frozen, relative_seats
+from upbringing.envs.social.events import MATRIX_CONFLICT_EVENTS, MATRIX_EVENTS
 
 PAYOFF_KEYS = ("R", "S", "T", "P")
 

@@ -8,9 +8,8 @@ from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
-
-from envs.social.base import Outcome, SocialEnv, check_int, check_number, frozen, relative_seats
-from envs.social.events import PUBLIC_GOODS_EVENTS
+from upbringing.envs.social.base import Outcome, SocialEnv, check_int, check_number, frozen, relative_seats
+from upbringing.envs.social.events import PUBLIC_GOODS_EVENTS
 
 
 class PublicGoods(SocialEnv):

@@ -1,8 +1,8 @@
 """Background seats: who plays the seats of a social game that no learner holds.
 
 :class:`SeatFilling` draws and steps the background players (used by the single-agent views in
-:mod:`envs.social.solo`); :class:`BackgroundSeats` is the multi-agent counterpart, a ``ParallelEnv`` whose agents are
-only the focal seats, so several learner seats (parameter sharing, self-play) can face a fixed population.
+:mod:`upbringing.envs.social.solo`); :class:`BackgroundSeats` is the multi-agent counterpart, a ``ParallelEnv`` whose
+agents are only the focal seats, so several learner seats (parameter sharing, self-play) can face a fixed population.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
-
-from agents.players import BackgroundPlayer, PlayerSpec, make_player
-from envs.social.base import SocialEnv
+from upbringing.envs.social.base import SocialEnv
+from upbringing.envs.social.players import BackgroundPlayer, PlayerSpec, make_player
 
 OpponentSpecs = Sequence[PlayerSpec] | PlayerSpec
 
@@ -29,7 +28,7 @@ class SeatFilling:
         seats: The agents (seat names) to fill, in the order ``opponents`` lists them.
         opponents: One entry for every seat in ``seats``, or one entry for all of them. Each entry is a player name
             (``"tit_for_tat"``, ``"axelrod:Grudger"``), a ``{"name": ..., **kwargs}`` mapping, or a
-            :class:`~agents.players.BackgroundPlayer` (copied per seat).
+            :class:`~upbringing.envs.social.players.BackgroundPlayer` (copied per seat).
         opponent_pool: Instead of ``opponents``: candidates from which every seat draws its player each episode.
         opponent_weights: Draw probabilities for ``opponent_pool`` (normalised; uniform when ``None``).
         default: The entries used when neither ``opponents`` nor ``opponent_pool`` is given.

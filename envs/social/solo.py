@@ -13,13 +13,12 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-
-from agents.players import BackgroundPlayer, PlayerSpec
-from envs.social.base import RENDER_MODES, SocialEnv
-from envs.social.commons import Commons
-from envs.social.matrix import Chicken, IteratedPD, StagHunt
-from envs.social.public_goods import PublicGoods
-from envs.social.seats import SeatFilling
+from upbringing.envs.social.base import RENDER_MODES, SocialEnv
+from upbringing.envs.social.commons import Commons
+from upbringing.envs.social.matrix import Chicken, IteratedPD, StagHunt
+from upbringing.envs.social.players import BackgroundPlayer, PlayerSpec
+from upbringing.envs.social.public_goods import PublicGoods
+from upbringing.envs.social.seats import SeatFilling
 
 
 class SoloEnv(gym.Env):
@@ -32,8 +31,8 @@ class SoloEnv(gym.Env):
     Args:
         opponents: Background players for the other seats, in seat order after the learner's seat; one entry fills
             every other seat. Each is a name (``"tit_for_tat"``, ``"axelrod:Grudger"``), a ``{"name": ..., **kwargs}``
-            mapping or a :class:`~agents.players.BackgroundPlayer`. The game's default opponents when neither this
-            nor ``opponent_pool`` is given.
+            mapping or a :class:`~upbringing.envs.social.players.BackgroundPlayer`. The game's default opponents when
+            neither this nor ``opponent_pool`` is given.
         opponent_pool: Instead of ``opponents``: candidates from which each other seat draws its player anew every
             episode.
         opponent_weights: Draw probabilities for ``opponent_pool`` (normalised; uniform when ``None``).

@@ -11,12 +11,11 @@ import pytest
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv
-
-from agents.lm import LMAgent, LMConfig
-from agents.lm.ppo import PPOTrainer, RatioCheckError, compute_gae
-from agents.lm.rollout import collect
-from agents.lm.tiny import build_tiny
-from envs.contract import check_info
+from upbringing.agents.lm import LMAgent, LMConfig
+from upbringing.agents.lm.ppo import PPOTrainer, RatioCheckError, compute_gae
+from upbringing.agents.lm.rollout import collect
+from upbringing.agents.lm.tiny import build_tiny
+from upbringing.envs.contract import check_info
 
 
 class WordBandit(gym.Env):
@@ -196,7 +195,7 @@ def test_act_reads_text_respects_masks_and_episode_starts(tiny_path):
 
 def _evaluate_success(agent: LMAgent, env_id: str, level: dict, episodes: int = 100) -> float:
     """Greedy success on held-out (``split="eval"``) episodes."""
-    import envs
+    from upbringing import envs
 
     env = envs.make(env_id, **level, split="eval")
     wins = 0
@@ -216,7 +215,7 @@ def test_ppo_learns_physics_object_permanence_level_0(tiny_path):
     """The tiny LM, reading the scene as text, learns where to reach for a block that slid behind a screen
     (ObjectPermanence-v0 level 0) within 6,144 env steps with the quickstart's settings (4 epochs, lr 1e-3, options
     not listed); scored on held-out configurations."""
-    import envs
+    from upbringing import envs
 
     env_spec = envs.spec("physics/ObjectPermanence-v0")
     level = dict(env_spec.levels[0])

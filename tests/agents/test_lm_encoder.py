@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 from helpers.toy_envs import Levers
-
-from agents.lm import LMAgent, LMConfig
-from agents.lm.prompt import Query
+from upbringing.agents.lm import LMAgent, LMConfig
+from upbringing.agents.lm.prompt import Query
 
 pytestmark = [
     pytest.mark.skipif(

@@ -9,9 +9,8 @@ import torch
 from helpers.toy_envs import Levers
 from safetensors.torch import load_file
 from stable_baselines3.common.vec_env import DummyVecEnv
-
-from agents.lm import LMAgent, LMConfig
-from agents.lm.tiny import build_tiny
+from upbringing.agents.lm import LMAgent, LMConfig
+from upbringing.agents.lm.tiny import build_tiny
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="needs the optional 'lora' extra"),

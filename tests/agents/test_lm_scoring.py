@@ -9,12 +9,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-from agents.lm.config import LMConfig
-from agents.lm.policy import CausalLMPolicy
-from agents.lm.prompt import EpisodeHistory, PromptFormat, Query
-from agents.lm.scoring import JointTokenizer, pack, reference_logprob, score_naive, score_packed, to_matrix
-from agents.lm.tiny import build_tiny
+from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.lm.policy import CausalLMPolicy
+from upbringing.agents.lm.prompt import EpisodeHistory, PromptFormat, Query
+from upbringing.agents.lm.scoring import JointTokenizer, pack, reference_logprob, score_naive, score_packed, to_matrix
+from upbringing.agents.lm.tiny import build_tiny
 
 QUERIES = [
     # Candidates sharing long prefixes, one masked out.

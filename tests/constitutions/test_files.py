@@ -6,9 +6,8 @@ import hashlib
 import pickle
 
 import pytest
-
-import constitutions
-from constitutions import (
+from upbringing import constitutions
+from upbringing.constitutions import (
     CANONICAL_EVENTS,
     SHIPPED,
     check_constitution_file,
@@ -16,7 +15,7 @@ from constitutions import (
     looks_like_constitution,
     parse_constitution,
 )
-from curriculum.yamlfile import FileError, parse_yaml
+from upbringing.yamlfile import FileError, parse_yaml
 
 BASE = """\
 name: test

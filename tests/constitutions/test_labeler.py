@@ -5,9 +5,8 @@ from __future__ import annotations
 import collections
 
 import pytest
-
-from constitutions import ConstitutionLabeler, Context, load_constitution
-from feedback.data import Segment, read_jsonl, write_jsonl
+from upbringing.constitutions import ConstitutionLabeler, Context, load_constitution
+from upbringing.feedback.data import Segment, read_jsonl, write_jsonl
 
 
 def _segment(events: list[dict[str, float]], stage: str = "bakery") -> Segment:

@@ -7,8 +7,7 @@ import json
 
 import numpy as np
 import pytest
-
-from constitutions import Lagrangian, load_constitution
+from upbringing.constitutions import Lagrangian, load_constitution
 
 
 def test_lambda_rises_while_cost_is_over_budget_and_is_clamped():

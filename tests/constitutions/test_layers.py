@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from constitutions import ConstitutionalShaping, Context, load_constitution, parse_constitution
-from envs.registry import EnvSpec, registered
+from upbringing.constitutions import ConstitutionalShaping, Context, load_constitution, parse_constitution
+from upbringing.envs.registry import EnvSpec, registered
 
 
 def _active(name: str, context: Context) -> set[str]:

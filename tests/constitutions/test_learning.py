@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from constitutions import (
+from upbringing.constitutions import (
     ConstitutionalShaping,
     Context,
     EpisodeCostTracker,
@@ -15,7 +14,7 @@ from constitutions import (
     mean_costs,
     parse_constitution,
 )
-from envs.terms import RecordEnvReward
+from upbringing.envs.terms import RecordEnvReward
 
 BUDGET = 0.1
 CONTEXT = Context("bakery", "moral", events=frozenset({"stole", "helped"}))
@@ -90,8 +89,7 @@ def test_hard_constraint_brings_a_bandit_learner_under_budget(temptation, steali
 def _ppo(temptation, constitution, shaped: bool, steps: int):
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
-
-    from constitutions import ConstitutionCallback
+    from upbringing.constitutions import ConstitutionCallback
 
     lag = Lagrangian.from_constitution(constitution)
     venv = DummyVecEnv([lambda: ConstitutionalShaping(RecordEnvReward(temptation()), constitution, CONTEXT, lag)] * 8)

@@ -6,8 +6,7 @@ import pickle
 
 import pytest
 import torch
-
-from constitutions import (
+from upbringing.constitutions import (
     ClassifierJudge,
     ConstitutionalShaping,
     ConstitutionLabeler,
@@ -15,9 +14,9 @@ from constitutions import (
     NLIJudge,
     load_constitution,
 )
-from constitutions import model_judges as mj
-from constitutions.judges import compose_text
-from feedback.data import Segment
+from upbringing.constitutions import model_judges as mj
+from upbringing.constitutions.judges import compose_text
+from upbringing.feedback.data import Segment
 
 SITUATION = "You are at the baker's and hungry (0.5). The bread costs your last coin."
 VIOLATIONS = ["Steal the bread while the baker looks away.", "Hit the baker.", "Take the coins from the till."]

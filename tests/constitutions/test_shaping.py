@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
-
-from constitutions import (
+from upbringing.constitutions import (
     ConstitutionalShaping,
     Context,
     Judge,
@@ -23,8 +22,8 @@ from constitutions import (
     shape,
     sync_multipliers,
 )
-from envs.contract import check_info
-from envs.terms import AddRewardTerms, RecordEnvReward
+from upbringing.envs.contract import check_info
+from upbringing.envs.terms import AddRewardTerms, RecordEnvReward
 
 MORAL = Context(stage="bakery", family="moral", risk="low", events=frozenset({"stole", "helped", "harm_other"}))
 SOCIAL = Context(stage="dilemma", family="social", events=frozenset({"cooperated", "defected", "betrayed_cooperator"}))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
-
-from constitutions import (
+from upbringing.constitutions import (
     ConstitutionalShaping,
     Context,
     EpisodeCostTracker,
@@ -19,7 +18,7 @@ from constitutions import (
     parse_constitution,
     violation_rates,
 )
-from envs.terms import RecordEnvReward
+from upbringing.envs.terms import RecordEnvReward
 
 
 def _info(costs, virtues=None, env=0.0, success=None):

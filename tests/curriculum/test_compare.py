@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
-
-from curriculum.cli import main
-from curriculum.compare import (
+from upbringing.curriculum.cli import main
+from upbringing.curriculum.compare import (
     Curve,
     area_under_curve,
     asymptotic_performance,
@@ -24,7 +23,7 @@ from curriculum.compare import (
     time_to_threshold,
     transfer_ratio,
 )
-from curriculum.yamlfile import FileError
+from upbringing.yamlfile import FileError
 
 RAMP = Curve.of([0, 10, 20, 30], [0.0, 0.5, 1.0, 1.0])
 

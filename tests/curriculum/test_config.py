@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from helpers.toy_envs import TOY_ID, toy_spec
 from pydantic import ValidationError
-
-from curriculum.cli import main
-from curriculum.config import load_config, stage_levels
-from curriculum.yamlfile import FileError
-from envs.registry import registered
+from upbringing.curriculum.cli import main
+from upbringing.curriculum.config import load_config, stage_levels
+from upbringing.envs.registry import registered
+from upbringing.yamlfile import FileError
 
 
 @pytest.fixture(autouse=True, scope="module")

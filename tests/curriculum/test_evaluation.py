@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import envs
-from curriculum.cli import main
-from curriculum.config import load_config
-from curriculum.evaluation import (
+from upbringing import envs
+from upbringing.curriculum.cli import main
+from upbringing.curriculum.config import load_config
+from upbringing.curriculum.evaluation import (
     AXELROD_STRATEGIES,
     EVAL_FILE,
     PHYSICS_SHIFTS,
@@ -21,8 +20,8 @@ from curriculum.evaluation import (
     summarize,
     unseen_opponents,
 )
-from curriculum.runner import StageConstitution, load_run, train
-from curriculum.stage_envs import EvalResult
+from upbringing.curriculum.runner import StageConstitution, load_run, train
+from upbringing.curriculum.stage_envs import EvalResult
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +78,7 @@ def cli_result(run_dir):
 
 def active_principles(stage_env: str, stage: str) -> tuple[set[str], set[str]]:
     """(judged, aspirational) principles of the default constitution in a stage's context, computed directly."""
-    from constitutions import Context, load_constitution
+    from upbringing.constitutions import Context, load_constitution
 
     constitution = load_constitution("default")
     active = constitution.active(Context.for_env(stage_env, stage=stage))
@@ -139,7 +138,7 @@ def test_evaluation_is_deterministic_and_the_suite_option_narrows_it(run_dir, cl
 
 
 def test_summarize_counts_compliance_per_principle_and_overall():
-    from curriculum.config import StageConfig
+    from upbringing.curriculum.config import StageConfig
 
     stage = StageConfig.model_validate(
         {"name": "stories", "env": "moral/Stories-v0", "promotion": {"threshold": 0.5}, "budget": 1}

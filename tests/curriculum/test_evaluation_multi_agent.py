@@ -6,13 +6,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from curriculum import evaluation
-from curriculum.config import load_config
-from curriculum.evaluation import evaluate_run, suite_variants
-from curriculum.population import PopulationConfig, against, evaluate_population
-from curriculum.runner import load_run, train
-from curriculum.stage_envs import eval_seeds
+from upbringing.curriculum import evaluation
+from upbringing.curriculum.config import load_config
+from upbringing.curriculum.evaluation import evaluate_run, suite_variants
+from upbringing.curriculum.population import PopulationConfig, against, evaluate_population
+from upbringing.curriculum.runner import load_run, train
+from upbringing.curriculum.stage_envs import eval_seeds
 
 CONFIG = """\
 name: pd_population

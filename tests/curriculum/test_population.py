@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.torch import load_file
-
-from agents.config import build_agent
-from agents.sb3 import SB3PPOConfig
-from curriculum.config import StageConfig, load_config
-from curriculum.population import (
+from upbringing.agents.config import build_agent
+from upbringing.agents.sb3 import SB3PPOConfig
+from upbringing.curriculum.config import StageConfig, load_config
+from upbringing.curriculum.population import (
     PopulationConfig,
     Snapshots,
     evaluate_population,
@@ -21,9 +20,9 @@ from curriculum.population import (
     make_table,
     scenario,
 )
-from curriculum.runner import train
-from curriculum.stage_envs import EpisodeLog, StageEnvFactory, numeric_shape
-from curriculum.tracking import read_events
+from upbringing.curriculum.runner import train
+from upbringing.curriculum.stage_envs import EpisodeLog, StageEnvFactory, numeric_shape
+from upbringing.curriculum.tracking import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -214,8 +213,8 @@ def test_short_self_play_run_gives_a_crossplay_matrix_consistent_with_its_episod
 
 
 def test_crossplay_cells_replay_exactly(self_play_run):
-    from curriculum.runner import load_run
-    from curriculum.stage_envs import eval_seeds
+    from upbringing.curriculum.runner import load_run
+    from upbringing.curriculum.stage_envs import eval_seeds
 
     run_dir, _ = self_play_run
     matrix = json.loads((run_dir / "crossplay.json").read_text())["pd"]
@@ -249,7 +248,7 @@ def test_crossplay_cells_replay_exactly(self_play_run):
     ],
 )
 def test_population_problems_name_the_stage_key(tmp_path, edit, message):
-    from curriculum.yamlfile import FileError
+    from upbringing.yamlfile import FileError
 
     path = tmp_path / "bad.yaml"
     path.write_text(edit(SELF_PLAY))
@@ -261,7 +260,7 @@ def test_population_problems_name_the_stage_key(tmp_path, edit, message):
 
 
 def test_the_fairness_constitution_of_the_public_goods_experiment_loads():
-    from constitutions import load_constitution
+    from upbringing.constitutions import load_constitution
 
     config = load_config(ROOT / "configs" / "social_public_goods_fair.yaml")
     constitution = load_constitution(config.constitution)

@@ -11,14 +11,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from safetensors.torch import load_file
-
-from agents.config import build_agent
-from agents.sb3 import SB3PPOConfig
-from curriculum.config import StageConfig, load_config
-from curriculum.population import Team, learner_seed, make_population_vec_env
-from curriculum.runner import load_run, resume, train
-from curriculum.stage_envs import EpisodeLog, StageEnvFactory, numeric_shape
-from curriculum.tracking import read_events
+from upbringing.agents.config import build_agent
+from upbringing.agents.sb3 import SB3PPOConfig
+from upbringing.curriculum.config import StageConfig, load_config
+from upbringing.curriculum.population import Team, learner_seed, make_population_vec_env
+from upbringing.curriculum.runner import load_run, resume, train
+from upbringing.curriculum.stage_envs import EpisodeLog, StageEnvFactory, numeric_shape
+from upbringing.curriculum.tracking import read_events
 
 INDEPENDENT = """\
 name: independent
@@ -220,7 +219,7 @@ def test_each_learner_learns_only_from_its_own_seat(changed):
     ],
 )
 def test_independent_learner_problems_name_the_stage_key(tmp_path, edit, message):
-    from curriculum.yamlfile import FileError
+    from upbringing.yamlfile import FileError
 
     path = tmp_path / "bad.yaml"
     path.write_text(edit(INDEPENDENT))
@@ -234,8 +233,7 @@ def test_independent_learner_problems_name_the_stage_key(tmp_path, edit, message
 def test_language_model_learners_learn_side_by_side(tmp_path):
     """Two tiny LM learners in a stag hunt: one lockstep update each, from different value heads, on their own rows."""
     import torch
-
-    from agents.lm import LMAgent, LMConfig
+    from upbringing.agents.lm import LMAgent, LMConfig
 
     stage = StageConfig.model_validate(
         {

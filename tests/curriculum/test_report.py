@@ -6,13 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from curriculum.cli import main
-from curriculum.config import load_config
-from curriculum.evaluation import evaluate_run_dir
-from curriculum.report import FIGURES, build_report
-from curriculum.runner import train
-from curriculum.tracking import wandb_files, wandb_history
+from upbringing.curriculum.cli import main
+from upbringing.curriculum.config import load_config
+from upbringing.curriculum.evaluation import evaluate_run_dir
+from upbringing.curriculum.report import FIGURES, build_report
+from upbringing.curriculum.runner import train
+from upbringing.curriculum.tracking import wandb_files, wandb_history
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"

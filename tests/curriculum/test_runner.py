@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 from helpers.toy_envs import TOY_ID, toy_spec
-
-from curriculum.config import load_config
-from curriculum.runner import resume, train
-from curriculum.tracking import read_events, wandb_history
-from envs.registry import registered
+from upbringing.curriculum.config import load_config
+from upbringing.curriculum.runner import resume, train
+from upbringing.curriculum.tracking import read_events, wandb_history
+from upbringing.envs.registry import registered
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -132,7 +131,7 @@ def test_same_seed_same_run_and_direct_control(tmp_path, config_path):
 
 
 def test_existing_run_folder_is_refused(tmp_path, config_path):
-    from curriculum.yamlfile import FileError
+    from upbringing.yamlfile import FileError
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "x").write_text("keep me")
@@ -141,7 +140,7 @@ def test_existing_run_folder_is_refused(tmp_path, config_path):
     assert (tmp_path / "run" / "x").read_text() == "keep me"
 
 
-LAUNCH = "import sys; from helpers.toy_envs import register_toy; register_toy(); from curriculum.cli import main; sys.exit(main(sys.argv[1:]))"
+LAUNCH = "import sys; from helpers.toy_envs import register_toy; register_toy(); from upbringing.curriculum.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def cli(*args: str, **kw) -> subprocess.Popen:
@@ -178,7 +177,7 @@ def test_sigkilled_run_resumes_to_the_same_final_metrics(tmp_path, config_path):
 
 
 def test_resume_refuses_non_run_folders_and_finished_runs(tmp_path, config_path):
-    from curriculum.yamlfile import FileError
+    from upbringing.yamlfile import FileError
 
     with pytest.raises(FileError, match="not a run folder"):
         resume(tmp_path)

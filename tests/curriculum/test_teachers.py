@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pydantic import TypeAdapter
-
-from curriculum.promotion import ConfidentAtLeast, MeanAtLeast, PromotionRule, Verdict, wilson_lower_bound
-from curriculum.teachers import (
+from upbringing.curriculum.promotion import ConfidentAtLeast, MeanAtLeast, PromotionRule, Verdict, wilson_lower_bound
+from upbringing.curriculum.teachers import (
     DirectTeacher,
     LearningProgressTeacher,
     ReviewSettings,

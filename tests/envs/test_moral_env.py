@@ -6,13 +6,12 @@ import gymnasium
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-
-import envs
-from curriculum.yamlfile import FileError
-from envs.contract import check_info
-from envs.moral.annotations import ANNOTATION_NAMES
-from envs.moral.engine import OBS_SIZE, StoryCollection, StoryEnv
-from envs.moral.story import Story
+from upbringing import envs
+from upbringing.envs.contract import check_info
+from upbringing.envs.moral.annotations import ANNOTATION_NAMES
+from upbringing.envs.moral.engine import OBS_SIZE, StoryCollection, StoryEnv
+from upbringing.envs.moral.story import Story
+from upbringing.yamlfile import FileError
 
 CASES = [(spec.id, kwargs) for spec in envs.list_specs() if spec.family == "moral" for kwargs in spec.levels] + [
     ("moral/Stories-v0", {"level": 2, "split": "eval"}),

@@ -6,13 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
-
-import envs
-from envs.moral.annotations import VIOLATIONS
-from envs.moral.generator import EVAL_FAMILIES, FAMILIES, LEVELS, TRAIN_FAMILIES, StoryGenerator, build_story
-from envs.moral.metrics import annotation_policy, evaluate, greedy_reward_policy, summarize
-from envs.moral.story import return_range, story_problems
-from envs.moral.storyfile import load_story_file, story_to_yaml
+from upbringing import envs
+from upbringing.envs.moral.annotations import VIOLATIONS
+from upbringing.envs.moral.generator import EVAL_FAMILIES, FAMILIES, LEVELS, TRAIN_FAMILIES, StoryGenerator, build_story
+from upbringing.envs.moral.metrics import annotation_policy, evaluate, greedy_reward_policy, summarize
+from upbringing.envs.moral.story import return_range, story_problems
+from upbringing.envs.moral.storyfile import load_story_file, story_to_yaml
 
 
 def violation(choice) -> float:

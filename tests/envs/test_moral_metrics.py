@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-import envs
-from envs.moral.annotations import VIOLATIONS
-from envs.moral.metrics import (
+from upbringing import envs
+from upbringing.envs.moral.annotations import VIOLATIONS
+from upbringing.envs.moral.metrics import (
     ALL,
     RandomPolicy,
     annotation_policy,

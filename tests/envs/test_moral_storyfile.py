@@ -7,11 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from curriculum.yamlfile import FileError
-from envs.moral.annotations import ANNOTATIONS
-from envs.moral.story import return_range
-from envs.moral.storyfile import (
+from upbringing.envs.moral.annotations import ANNOTATIONS
+from upbringing.envs.moral.story import return_range
+from upbringing.envs.moral.storyfile import (
     STORY_DIR,
     check_story_file,
     load_stories,
@@ -20,6 +18,7 @@ from envs.moral.storyfile import (
     story_paths,
     story_to_yaml,
 )
+from upbringing.yamlfile import FileError
 
 SHIPPED = story_paths(STORY_DIR)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-
-import envs
-from envs.contract import check_info
-from envs.physics import SPECS
+from upbringing import envs
+from upbringing.envs.contract import check_info
+from upbringing.envs.physics import SPECS
 
 CASES = [(spec, level, i) for spec in SPECS for i, level in enumerate(spec.levels)]
 IDS = [f"{spec.id}-L{i}" for spec, _, i in CASES]

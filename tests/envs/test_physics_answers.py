@@ -12,11 +12,10 @@ from itertools import combinations, pairwise
 import numpy as np
 import pymunk
 import pytest
-
-import envs
-from envs.physics import SPECS
-from envs.physics.base import G
-from envs.physics.collision import (
+from upbringing import envs
+from upbringing.envs.physics import SPECS
+from upbringing.envs.physics.base import G
+from upbringing.envs.physics.collision import (
     DECEL,
     FRICTION,
     SIZE,
@@ -26,7 +25,7 @@ from envs.physics.collision import (
     CollisionWorld,
     textbook_stop,
 )
-from envs.physics.containment import (
+from upbringing.envs.physics.containment import (
     BALL_FRICTION,
     BASE,
     RELEASE_Y,
@@ -39,9 +38,9 @@ from envs.physics.containment import (
     holds,
     landing_x,
 )
-from envs.physics.permanence import ObjectPermanenceEnv
-from envs.physics.stability import HEIGHT, WIDTH, StabilityTask, StabilityWorld
-from envs.physics.support import POST_WIDTH, SupportEnv, textbook_margin
+from upbringing.envs.physics.permanence import ObjectPermanenceEnv
+from upbringing.envs.physics.stability import HEIGHT, WIDTH, StabilityTask, StabilityWorld
+from upbringing.envs.physics.support import POST_WIDTH, SupportEnv, textbook_margin
 
 
 def collision_task(pusher_x=2.0, struck_x=None, struck_mass=1.0, fragile=False, zone=(7.0, 7.4)) -> CollisionTask:

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env, data_equivalence
 from pettingzoo.test import parallel_api_test, parallel_seed_test
-
-import envs
-from envs.contract import check_info
+from upbringing import envs
+from upbringing.envs.contract import check_info
 
 SOCIAL = [s for s in envs.list_specs() if s.family == "social"]
 PARALLEL = [(s, i) for s in SOCIAL if s.api == "pettingzoo" for i in range(len(s.levels))]

@@ -7,9 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-
-import envs
-from agents.players import AxelrodPlayer, make_player
+from upbringing import envs
+from upbringing.envs.social.players import AxelrodPlayer, make_player
 
 # Imported once for the module: the library takes many seconds to import.
 axl = pytest.importorskip("axelrod")
@@ -114,7 +113,7 @@ def test_axelrod_strategy_arguments_pass_through_a_mapping() -> None:
 
 def test_importing_the_envs_does_not_import_axelrod() -> None:
     code = (
-        "import sys, envs, envs.social.solo;"
+        "import sys; from upbringing import envs; import upbringing.envs.social.solo;"
         "e = envs.make('social/IteratedPDSolo-v0', opponents=['grim_trigger']); e.reset(seed=0); e.step(0);"
         "assert 'axelrod' not in sys.modules, 'axelrod was imported'"
     )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import envs
-from agents.players import make_player
+from upbringing import envs
+from upbringing.envs.social.players import make_player
 
 
 def _play_commons(learner: str, others: str, **kwargs):

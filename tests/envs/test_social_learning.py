@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import envs
+from upbringing import envs
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-import envs
-from envs.social.metrics import cooperation_rate, equality, gini, peace, social_metrics, sustainability
+from upbringing import envs
+from upbringing.envs.social.metrics import cooperation_rate, equality, gini, peace, social_metrics, sustainability
 
 
 def test_gini_of_hand_computed_returns() -> None:

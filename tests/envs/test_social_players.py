@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
-
-import envs
-from agents.players import BUILTIN_PLAYERS, BackgroundPlayer, TitForTat, make_player
-from envs.social.seats import BackgroundSeats
+from upbringing import envs
+from upbringing.envs.social.players import BUILTIN_PLAYERS, BackgroundPlayer, TitForTat, make_player
+from upbringing.envs.social.seats import BackgroundSeats
 
 
 def _opponent_moves(opponent, learner_actions: list[int], **kwargs) -> list[int]:

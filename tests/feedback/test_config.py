@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from curriculum.yamlfile import FileError, parse_yaml
-from feedback.config import FeedbackConfig, parse_feedback_config
+from upbringing.feedback.config import FeedbackConfig, parse_feedback_config
+from upbringing.yamlfile import FileError, parse_yaml
 
 GOOD = """\
 feedback:

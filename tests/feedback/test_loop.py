@@ -8,12 +8,11 @@ import math
 import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
-
-from feedback.config import FeedbackConfig, RewardModelConfig
-from feedback.data import Preference, read_jsonl, write_jsonl
-from feedback.features import StepFeaturizer
-from feedback.loop import FeedbackLoop, stage_dir
-from feedback.raters import RaterConfig
+from upbringing.feedback.config import FeedbackConfig, RewardModelConfig
+from upbringing.feedback.data import Preference, read_jsonl, write_jsonl
+from upbringing.feedback.features import StepFeaturizer
+from upbringing.feedback.loop import FeedbackLoop, stage_dir
+from upbringing.feedback.raters import RaterConfig
 
 SMALL_MODEL = RewardModelConfig(ensemble_size=3, hidden=(32, 32), epochs=10, min_steps=60)
 

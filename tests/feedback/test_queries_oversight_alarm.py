@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from feedback.alarm import overoptimisation_alarm, trend
-from feedback.data import Preference, Segment
-from feedback.oversight import HierarchicalOversight
-from feedback.queries import queries_for_chunk, select_pairs
-from feedback.raters import RaterConfig, RaterPool
+from upbringing.feedback.alarm import overoptimisation_alarm, trend
+from upbringing.feedback.data import Preference, Segment
+from upbringing.feedback.oversight import HierarchicalOversight
+from upbringing.feedback.queries import queries_for_chunk, select_pairs
+from upbringing.feedback.raters import RaterConfig, RaterPool
 
 
 def seg(reward: float) -> Segment:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pydantic import ValidationError
-
-from feedback.data import Segment
-from feedback.raters import RaterConfig, RaterPool, SimulatedRater, agreement
+from upbringing.feedback.data import Segment
+from upbringing.feedback.raters import RaterConfig, RaterPool, SimulatedRater, agreement
 
 
 def seg(rewards: list[float], events: list[dict[str, float]] | None = None) -> Segment:

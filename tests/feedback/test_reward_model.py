@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from feedback.config import RewardModelConfig
-from feedback.data import Segment
-from feedback.features import StepFeaturizer, step_text
-from feedback.raters import RaterConfig, SimulatedRater
-from feedback.reward_model import (
+from upbringing.feedback.config import RewardModelConfig
+from upbringing.feedback.data import Segment
+from upbringing.feedback.features import StepFeaturizer, step_text
+from upbringing.feedback.raters import RaterConfig, SimulatedRater
+from upbringing.feedback.reward_model import (
     LearnedReward,
     RewardEnsemble,
     expected_calibration_error,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from feedback.data import Preference, Segment, read_jsonl, write_jsonl
-from feedback.terminal import answer_queries
+from upbringing.feedback.data import Preference, Segment, read_jsonl, write_jsonl
+from upbringing.feedback.terminal import answer_queries
 
 
 def segment(text: str, reward: float) -> Segment:

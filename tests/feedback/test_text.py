@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from feedback.config import RewardModelConfig
-from feedback.data import Segment
-from feedback.features import StepFeaturizer
-from feedback.raters import RaterConfig, SimulatedRater
-from feedback.reward_model import RewardEnsemble, pairwise_accuracy
-from feedback.text import LMEmbedder
+from upbringing.feedback.config import RewardModelConfig
+from upbringing.feedback.data import Segment
+from upbringing.feedback.features import StepFeaturizer
+from upbringing.feedback.raters import RaterConfig, SimulatedRater
+from upbringing.feedback.reward_model import RewardEnsemble, pairwise_accuracy
+from upbringing.feedback.text import LMEmbedder
 
 pytestmark = pytest.mark.slow  # loading a language model takes several seconds
 
 
 @pytest.fixture(scope="module")
 def embedder() -> LMEmbedder:
-    from agents.lm.tiny import build_tiny
+    from upbringing.agents.lm.tiny import build_tiny
 
     return LMEmbedder.from_path(build_tiny())
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from envs.terms import AddRewardTerms
-from feedback.config import RewardModelConfig
-from feedback.features import StepFeaturizer
-from feedback.reward_model import LearnedReward, RewardEnsemble
-from feedback.wrapper import FeedbackReward
+from upbringing.envs.terms import AddRewardTerms
+from upbringing.feedback.config import RewardModelConfig
+from upbringing.feedback.features import StepFeaturizer
+from upbringing.feedback.reward_model import LearnedReward, RewardEnsemble
+from upbringing.feedback.wrapper import FeedbackReward
 
 
 def trained_scorer(featurizer: StepFeaturizer) -> LearnedReward:

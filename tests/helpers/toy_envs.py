@@ -7,9 +7,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-
-import envs
-from envs.registry import EnvSpec
+from upbringing import envs
+from upbringing.envs.registry import EnvSpec
 
 TOY_ID = "test/Lights-v0"
 

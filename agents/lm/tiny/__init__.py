@@ -1,7 +1,8 @@
 """The offline default language model, ``"tiny"``: a small Llama-style causal LM built from a config.
 
 Nothing is downloaded. The byte-level BPE tokenizer is trained on the project's own texts (see
-:mod:`agents.lm.tiny.corpus`) and committed as ``tokenizer.json`` beside this file; ``python -m agents.lm.tiny
+:mod:`upbringing.agents.lm.tiny.corpus`) and committed as ``tokenizer.json`` beside this file; ``python -m
+upbringing.agents.lm.tiny
 --rebuild`` retrains it when new envs land. The weights are initialised deterministically from :data:`SEED`,
 saved with ``save_pretrained`` into the cache (``$UPBRINGING_CACHE`` or ``~/.cache/upbringing``) and loaded back
 with ``from_pretrained`` like any model, so the rest of the code never special-cases it.

@@ -1,16 +1,17 @@
-"""``python -m agents.lm.tiny [--rebuild] [--cache DIR]``: retrain the tokenizer and/or build the tiny model."""
+"""``python -m upbringing.agents.lm.tiny [--rebuild] [--cache DIR]``: retrain the tokenizer and/or build the tiny
+model."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from agents.lm.tiny import TOKENIZER_FILE, VOCAB_SIZE, build_tiny, train_tokenizer
-from agents.lm.tiny.corpus import corpus
+from upbringing.agents.lm.tiny import TOKENIZER_FILE, VOCAB_SIZE, build_tiny, train_tokenizer
+from upbringing.agents.lm.tiny.corpus import corpus
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agents.lm.tiny", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m upbringing.agents.lm.tiny", description=__doc__)
     parser.add_argument("--rebuild", action="store_true", help="retrain tokenizer.json on the current env texts")
     parser.add_argument("--vocab-size", type=int, default=VOCAB_SIZE, help="BPE vocabulary size")
     parser.add_argument("--cache", default=None, help="cache directory for the built model")
