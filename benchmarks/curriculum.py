@@ -28,7 +28,7 @@ TEACHERS = ("sequential", "direct")
 
 def train_runs(config: Path, seeds: list[int], runs_dir: Path, overrides: list[str]) -> tuple[list[Path], dict]:
     """Train (or reuse) one run per teacher and seed; return the run folders and the seconds each training took."""
-    from upbringing.curriculum.config import load_config
+    from upbringing.curriculum.checks import load_config
     from upbringing.curriculum.runner import SUMMARY_FILE, train
 
     runs, seconds = [], {}

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from upbringing import envs
 from upbringing.constitutions.judges import Judge, RuleJudge
+from upbringing.constitutions.model_judges import MINILM, ClassifierJudge, EmbeddingJudge, NLIJudge
 from upbringing.constitutions.rules import compile_condition, event_problem
 from upbringing.yamlfile import FileError, KeyPath, LineMap, Problem, dotted, parse_yaml, pydantic_problems
 
@@ -63,8 +65,6 @@ SHIPPED = ("default", "minimal", "layered")
 
 def known_event_names() -> frozenset[str]:
     """Every event name a constitution may use by default: the canonical names plus all that registered envs declare."""
-    from upbringing import envs
-
     declared = {name for spec in envs.list_specs() for name in spec.event_names}
     return CANONICAL_EVENTS | declared
 
@@ -233,8 +233,6 @@ class Context:
     @classmethod
     def for_env(cls, env_id: str, stage: str | None = None, risk: str | None = None) -> Context:
         """The context of a registered env: its family and declared event names from ``envs.spec(env_id)``."""
-        from upbringing import envs
-
         env_spec = envs.spec(env_id)
         return cls(stage=stage or env_id, family=env_spec.family, risk=risk, events=frozenset(env_spec.event_names))
 
@@ -399,8 +397,6 @@ def _principle_problems(
 def _model_judge(
     p: Principle, base: Path, file: str, at: KeyPath, lines: LineMap, problems: list[Problem]
 ) -> Judge | None:
-    from upbringing.constitutions.model_judges import MINILM, ClassifierJudge, EmbeddingJudge, NLIJudge
-
     m = p.judge.model
     assert m is not None
     n_before = len(problems)

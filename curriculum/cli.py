@@ -61,7 +61,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from upbringing.curriculum.config import load_config
+    from upbringing.curriculum.checks import load_config
 
     config = load_config(args.config, args.overrides)
     from upbringing.curriculum.runner import train
@@ -100,7 +100,7 @@ CHECKERS: dict[str, Callable[[Path], list[Problem]]] = {}
 
 
 def _check_config(path: Path) -> list[Problem]:
-    from upbringing.curriculum.config import load_config
+    from upbringing.curriculum.checks import load_config
 
     try:
         load_config(path)

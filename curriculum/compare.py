@@ -27,7 +27,11 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from upbringing.curriculum.config import config_from_text
 from upbringing.curriculum.evaluation import text_table
+from upbringing.curriculum.factory import stage_levels
+from upbringing.curriculum.runner import CONFIG_FILE, SUMMARY_FILE
+from upbringing.curriculum.tracking import read_events
 from upbringing.yamlfile import FileError, Problem
 
 CONTROL = "direct"
@@ -268,10 +272,6 @@ def run_curve(run_dir: Path, stage: str | None = None, group_by: str = "teacher"
     Raises:
         FileError: not a run folder, an unknown stage, or no evaluation at the stage's last level yet.
     """
-    from upbringing.curriculum.config import config_from_text, stage_levels
-    from upbringing.curriculum.runner import CONFIG_FILE, SUMMARY_FILE
-    from upbringing.curriculum.tracking import read_events
-
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE
     if not path.exists():

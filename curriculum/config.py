@@ -1,24 +1,24 @@
-"""Run configs: YAML files parsed into frozen, typed models.
+"""Run configs: the schema (frozen, typed models) and reading config files.
 
 A config may ``extends:`` another (a path relative to it); mappings merge key by key and everything else (lists,
 scalars, and a mapping with a different ``kind``) is replaced, so a named variant overrides only what differs.
 ``key=value`` overrides from the command line are applied after merging and before validation. Every problem, in
 the file or on the command line, is reported as a :class:`upbringing.yamlfile.Problem` naming the file, the line
-and the key.
+and the key. Checks that need the envs or the constitutions themselves (every level builds, every constitution
+loads) are in :mod:`upbringing.curriculum.checks`, whose :func:`~upbringing.curriculum.checks.load_config` is the
+one way to read a config a run will use.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
-import inspect
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from upbringing.agents.config import AgentConfig
-from upbringing.curriculum.population import PopulationConfig, check_stage
+from upbringing.constitutions import SHIPPED
 from upbringing.curriculum.promotion import PromotionRule
 from upbringing.feedback.config import FeedbackConfig
 from upbringing.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, parse_yaml, pydantic_problems
@@ -28,6 +28,67 @@ class Frozen(BaseModel):
     """Base of every config model: immutable, and unknown keys are errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BackgroundMember(Frozen):
+    """One member of a stage's background population."""
+
+    player: str | dict[str, Any] = Field(
+        description="A background player: a name (tit_for_tat, axelrod:Grudger) or {name: ..., **kwargs}."
+    )
+    weight: float = Field(default=1.0, ge=0.0, description="Relative chance a background seat draws it each episode.")
+
+    @property
+    def label(self) -> str:
+        """The player's name as the cross-play matrix shows it."""
+        return self.player if isinstance(self.player, str) else str(self.player.get("name", "player"))
+
+
+class PopulationConfig(Frozen):
+    """Who holds the seats of a multi-agent stage."""
+
+    focal_seats: list[int] | None = Field(
+        default=None, description="Seat indices the learner holds (parameter sharing); None = every seat (self-play)."
+    )
+    background: list[BackgroundMember] = Field(
+        default_factory=list, description="Players drawn per episode for the other seats, with relative weights."
+    )
+    snapshots: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Relative weight of frozen past selves (saved at each promotion) in the background draw.",
+    )
+    max_snapshots: int = Field(default=3, gt=0, description="How many of the most recent snapshots take part.")
+    snapshot_sampling: bool = Field(
+        default=False, description="Snapshots sample their actions (True) or play their most likely one (False)."
+    )
+    crossplay_opponents: list[str | dict[str, Any]] = Field(
+        default_factory=lambda: ["always_defect", "tit_for_tat"],
+        description="Extra players each trained member meets in the cross-play matrix (unfit ones are skipped).",
+    )
+    crossplay_episodes: int = Field(default=10, gt=0, description="Episodes per cell of the cross-play matrix.")
+    independent: bool = Field(
+        default=False,
+        description="Independent learners: the run's agent holds the first focal seat and each other focal seat its "
+        "own agent of the same config (own weights, optimizer, seat's experience only); False = one shared policy.",
+    )
+
+    @model_validator(mode="after")
+    def _seats_and_fallback(self) -> PopulationConfig:
+        if self.focal_seats is not None:
+            if not self.focal_seats or len(set(self.focal_seats)) != len(self.focal_seats):
+                raise ValueError("focal_seats must be a non-empty list of distinct seat indices")
+            if any(s < 0 for s in self.focal_seats):
+                raise ValueError("focal_seats must be seat indices >= 0")
+            if self.independent and len(self.focal_seats) < 2:
+                raise ValueError(
+                    f"independent learners need two or more focal seats, got focal_seats {self.focal_seats}"
+                )
+        if self.snapshots > 0 and not self.background:
+            raise ValueError("snapshots need a background to draw from before the first promotion saves one")
+        if self.background and not sum(m.weight for m in self.background) > 0:
+            raise ValueError("the background weights must have a positive sum")
+        return self
 
 
 class StageConfig(Frozen):
@@ -256,49 +317,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def _check_envs(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
-    """Every stage's env id is registered and every level's kwargs build the env."""
-    from upbringing import envs
-
-    problems = []
-    for i, stage in enumerate(config.stages):
-        try:
-            spec = envs.spec(stage.env)
-        except envs.EnvArgumentError as err:
-            problems.append(Problem(file, str(err), key=f"stages[{i}].env", line=lines.line(["stages", i, "env"])))
-            continue
-        for j, level in enumerate(stage_levels(stage)):
-            try:
-                env = envs.make(stage.env, **level)
-            except envs.EnvArgumentError as err:
-                key = ["stages", i, "levels", j] if stage.levels is not None else ["stages", i, "kwargs"]
-                problems.append(Problem(file, str(err), key=dotted(key), line=lines.line(key)))
-                break
-            env.close()
-        if spec.api == "pettingzoo":
-            key = ["stages", i, "population"] if stage.population is not None else ["stages", i, "env"]
-            try:
-                messages = check_stage(stage, config.curriculum.n_envs, stage_levels(stage))
-            except envs.EnvArgumentError:
-                messages = []  # a level that does not build is reported above
-            for message in messages:
-                problems.append(Problem(file, f"{stage.env}: {message}", key=dotted(key), line=lines.line(key)))
-        elif stage.population is not None:
-            problems.append(
-                Problem(
-                    file,
-                    f"{stage.env} is a single-agent env; a population needs a multi-agent env "
-                    f"({spec.extra.get('multi_agent', 'a social/...-v0 game')})",
-                    key=f"stages[{i}].population",
-                    line=lines.line(["stages", i, "population"]),
-                )
-            )
-    return problems
-
-
 def _resolve_constitutions(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make constitution paths absolute (relative to the config file), so the resolved config runs from anywhere."""
-    from upbringing.constitutions import SHIPPED
 
     def fix(value: Any) -> Any:
         if isinstance(value, str) and value not in SHIPPED and not Path(value).is_absolute():
@@ -319,63 +339,22 @@ def stage_constitution(config: RunConfig, stage: StageConfig) -> str | None:
     return stage.constitution if stage.constitution is not None else config.constitution
 
 
-def _check_constitutions(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
-    """Every constitution named loads; its problems are reported under the config key that names it."""
-    from upbringing.constitutions import load_constitution
+def read_config(path: str | Path, overrides: list[str] | None = None) -> tuple[RunConfig, LineMap]:
+    """Load, merge, override and validate a run config against the schema (no env is built).
 
-    problems: list[Problem] = []
-    named = [(["constitution"], config.constitution)]
-    named += [(["stages", i, "constitution"], s.constitution) for i, s in enumerate(config.stages)]
-    for key, name in named:
-        if name is None:
-            continue
-        try:
-            load_constitution(name)
-        except FileError as err:
-            for p in err.problems:
-                problems.append(Problem(file, f"constitution {name}: {p}", key=dotted(key), line=lines.line(key)))
-        except (ValueError, OSError) as err:
-            problems.append(Problem(file, f"constitution {name}: {err}", key=dotted(key), line=lines.line(key)))
-    return problems
+    Returns:
+        The config and the line map of its file (for checks that report more problems).
 
-
-def stage_levels(stage: StageConfig) -> list[dict[str, Any]]:
-    """The full env kwargs of each of the stage's levels, easiest first.
-
-    With ``levels`` in the config, each level's overrides win over the stage's ``kwargs``; with the env's declared
-    levels, the stage's ``kwargs`` win (what the user wrote is what runs).
+    Raises:
+        FileError: listing every problem (file, line, key, what was expected).
     """
-    if stage.levels is not None:
-        return [{**stage.kwargs, **level} for level in stage.levels] or [dict(stage.kwargs)]
-    from upbringing import envs
-
-    return [{**level, **stage.kwargs} for level in envs.spec(stage.env).levels] or [dict(stage.kwargs)]
-
-
-@functools.cache  # asked for every env a chunk or an evaluation builds; the answer never changes
-def accepts_split(env_id: str) -> bool:
-    """Whether the env takes ``split=`` (held-out evaluation configurations)."""
-    from upbringing import envs
-
-    params = inspect.signature(envs.spec(env_id).load().__init__).parameters
-    return "split" in params
-
-
-def load_config(path: str | Path, overrides: list[str] | None = None, *, check_envs: bool = True) -> RunConfig:
-    """Load, merge, override and validate a run config; raise :class:`FileError` listing every problem."""
     path = Path(path)
     data, lines = _load_with_extends(path)
     data = _resolve_constitutions(apply_overrides(data, overrides or []), path.parent)
-    file = str(path)
     try:
-        config = RunConfig.model_validate(data)
+        return RunConfig.model_validate(data), lines
     except ValidationError as err:
-        raise FileError(pydantic_problems(err, file, lines, data=data)) from None
-    if check_envs:
-        problems = _check_envs(config, file, lines) + _check_constitutions(config, file, lines)
-        if problems:
-            raise FileError(problems)
-    return config
+        raise FileError(pydantic_problems(err, str(path), lines, data=data)) from None
 
 
 def config_from_text(text: str, file: str = "<config>") -> RunConfig:

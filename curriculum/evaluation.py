@@ -37,7 +37,11 @@ from typing import Any
 
 import numpy as np
 from upbringing import envs
-from upbringing.curriculum.stage_envs import EvalResult, eval_seeds, evaluate
+from upbringing.curriculum.factory import EvalResult, eval_seeds
+from upbringing.curriculum.runner import latest_checkpoint, load_run
+from upbringing.curriculum.seating import against
+from upbringing.curriculum.stage_envs import evaluate
+from upbringing.envs.social.players import BUILTIN_PLAYERS, make_player
 
 EVAL_FILE = "eval.json"
 """Where ``upbringing eval`` writes its results in the run folder (the report reads it)."""
@@ -138,8 +142,6 @@ def unseen_opponents(
     """Background players able to play the stage's game that it never trained against (:func:`seen_opponents`;
     ``population`` is a multi-agent stage's): built-ins first, then :data:`AXELROD_STRATEGIES` (when ``axelrod`` and
     the package is installed)."""
-    from upbringing.envs.social.players import BUILTIN_PLAYERS, make_player
-
     candidates = list(BUILTIN_PLAYERS)
     if axelrod and axelrod_available():
         candidates += [f"axelrod:{s}" for s in AXELROD_STRATEGIES]
@@ -301,8 +303,6 @@ def play(run: Any, stage: int, variant: Variant, seeds: Sequence[int], level: in
     background and the shaping wrappers included, carries over) whose split is pinned to the variant's (evaluation
     asks for ``eval``; ``in_distribution`` plays the training split).
     """
-    from upbringing.curriculum.population import against
-
     level = len(run.levels[stage]) - 1 if level is None else level
     factory = run.factory(stage, level)
     if variant.overrides:
@@ -463,8 +463,6 @@ def evaluate_run_dir(
 ) -> dict[str, Any]:
     """Load a run folder's agent (latest checkpoint unless ``checkpoint``), evaluate it (:func:`evaluate_run`) and,
     with ``write``, save the result as ``<run_dir>/eval.json``."""
-    from upbringing.curriculum.runner import load_run
-
     run_dir = Path(run_dir)
     run = load_run(run_dir, checkpoint)
     result = {
@@ -479,8 +477,6 @@ def evaluate_run_dir(
 
 
 def _latest(run_dir: Path) -> Path:
-    from upbringing.curriculum.runner import latest_checkpoint
-
     path = latest_checkpoint(run_dir)
     assert path is not None  # load_run has already refused a run without checkpoints
     return path

@@ -31,6 +31,10 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from upbringing.curriculum.config import config_from_text
+from upbringing.curriculum.evaluation import EVAL_FILE
+from upbringing.curriculum.runner import CONFIG_FILE, RETENTION_FILE, SUMMARY_FILE, latest_checkpoint
+from upbringing.curriculum.tracking import read_events
 from upbringing.yamlfile import FileError, Problem
 
 REPORT_DIR = "report"
@@ -70,11 +74,6 @@ class RunData:
         Raises:
             FileError: not a run folder.
         """
-        from upbringing.curriculum.config import config_from_text
-        from upbringing.curriculum.evaluation import EVAL_FILE
-        from upbringing.curriculum.runner import CONFIG_FILE, RETENTION_FILE, SUMMARY_FILE
-        from upbringing.curriculum.tracking import read_events
-
         run_dir = Path(run_dir)
         path = run_dir / CONFIG_FILE
         if not path.exists():
@@ -431,8 +430,6 @@ def log_to_wandb(data: RunData, figures: dict[str, Path], mode: str | None = Non
     Returns:
         The W&B run id logged to, or None when W&B is off or the run never had a W&B run.
     """
-    from upbringing.curriculum.runner import latest_checkpoint
-
     mode = mode or data.config.tracking.wandb
     checkpoint = latest_checkpoint(data.run_dir)
     if mode == "off" or checkpoint is None or not figures:

@@ -26,30 +26,28 @@ from upbringing import envs
 from upbringing.agents.base import Agent
 from upbringing.agents.checkpoint import write_json_atomic
 from upbringing.agents.config import build_agent
-from upbringing.curriculum.config import RunConfig, config_from_text, dump_config, stage_constitution, stage_levels
-from upbringing.curriculum.population import (
-    CROSSPLAY_FILE,
-    SNAPSHOTS,
-    Snapshots,
-    Team,
-    crossplay,
-    crossplay_rows,
-    learner_seats,
-    learner_seed,
-    recent_snapshots,
+from upbringing.agents.team import Team
+from upbringing.constitutions import (
+    ConstitutionalShaping,
+    Context,
+    EpisodeRecord,
+    Lagrangian,
+    compliance,
+    episode_metrics,
+    load_constitution,
+    mean_costs,
 )
+from upbringing.curriculum.config import RunConfig, config_from_text, dump_config, stage_constitution
+from upbringing.curriculum.factory import EvalResult, StageEnvFactory, chunk_seed, eval_seeds, stage_levels
+from upbringing.curriculum.population import CROSSPLAY_FILE, SNAPSHOTS, Snapshots, crossplay, crossplay_rows
 from upbringing.curriculum.promotion import Verdict
-from upbringing.curriculum.stage_envs import (
-    EvalResult,
-    StageEnvFactory,
-    chunk_seed,
-    eval_seeds,
-    evaluate,
-    make_vec_env,
-    numeric_shape,
-)
+from upbringing.curriculum.seating import learner_seats, learner_seed, recent_snapshots
+from upbringing.curriculum.stage_envs import evaluate, make_vec_env, numeric_shape
 from upbringing.curriculum.teachers import TEACHERS, ReviewSettings, Task, Teacher
 from upbringing.curriculum.tracking import Tracker, git_commit, jsonable
+from upbringing.feedback.features import StepFeaturizer
+from upbringing.feedback.loop import FeedbackLoop
+from upbringing.feedback.wrapper import FeedbackReward
 from upbringing.yamlfile import FileError, Problem
 
 CONFIG_FILE = "config.yaml"
@@ -93,15 +91,11 @@ class StageConstitution:
 
     @classmethod
     def load(cls, name: str, stage: Any) -> StageConstitution:
-        from upbringing.constitutions import Context, Lagrangian, load_constitution
-
         constitution = load_constitution(name)
         context = Context.for_env(stage.env, stage=stage.name, risk=stage.risk)
         return cls(constitution, context, Lagrangian.from_constitution(constitution, context))
 
     def shaper(self) -> Any:
-        from upbringing.constitutions import ConstitutionalShaping
-
         return partial(
             ConstitutionalShaping,
             constitution=self.constitution,
@@ -112,8 +106,6 @@ class StageConstitution:
     @staticmethod
     def records(episodes: list[dict[str, Any]]) -> list[Any]:
         """The constitution's view of finished episodes (from :class:`EpisodeStats`)."""
-        from upbringing.constitutions import EpisodeRecord
-
         return [
             EpisodeRecord(
                 costs=e["costs"],
@@ -126,8 +118,6 @@ class StageConstitution:
         ]
 
     def compliance(self, episodes: list[dict[str, Any]]) -> dict[str, Any]:
-        from upbringing.constitutions import compliance
-
         return compliance(self.records(episodes), self.constitution, self.context)
 
 
@@ -196,9 +186,6 @@ class Run:
 
     def _feedback_loop(self, stage: int) -> Any:
         """The stage's simulated-feedback loop, its reward model sized for the observations the agent sees."""
-        from upbringing.feedback.features import StepFeaturizer
-        from upbringing.feedback.loop import FeedbackLoop
-
         s = self.config.stages[stage]
         if self.numeric is not None:
             obs_dim, n_actions = self.numeric[0] + len(self.config.stages), self.numeric[1]
@@ -213,8 +200,6 @@ class Run:
     def factory(self, stage: int, level: int) -> StageEnvFactory:
         shapers: tuple[Any, ...] = (self.constitutions[stage].shaper(),) if stage in self.constitutions else ()
         if stage in self.feedback:
-            from upbringing.feedback.wrapper import FeedbackReward
-
             loop = self.feedback[stage]
             shapers += (partial(FeedbackReward, scorer=loop.scorer, mode=loop.config.mode, weight=loop.config.weight),)
         return StageEnvFactory(
@@ -323,8 +308,6 @@ class Run:
             metrics.update(_social_means(episodes, "social/"))
         sc = self.constitutions.get(task.stage)
         if sc is not None and episodes:
-            from upbringing.constitutions import episode_metrics, mean_costs
-
             records = sc.records(episodes)
             metrics.update(episode_metrics(records))
             # One multiplier step per chunk from its episodes' mean costs (J_k), for SB3 and LM learners alike.

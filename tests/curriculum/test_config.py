@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from helpers.toy_envs import TOY_ID, toy_spec
 from pydantic import ValidationError
+from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.cli import main
-from upbringing.curriculum.config import load_config, stage_levels
+from upbringing.curriculum.factory import stage_levels
 from upbringing.envs.registry import registered
 from upbringing.yamlfile import FileError
 

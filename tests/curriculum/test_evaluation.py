@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from upbringing import envs
+from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.cli import main
-from upbringing.curriculum.config import load_config
 from upbringing.curriculum.evaluation import (
     AXELROD_STRATEGIES,
     EVAL_FILE,
@@ -20,8 +20,8 @@ from upbringing.curriculum.evaluation import (
     summarize,
     unseen_opponents,
 )
+from upbringing.curriculum.factory import EvalResult
 from upbringing.curriculum.runner import StageConstitution, load_run, train
-from upbringing.curriculum.stage_envs import EvalResult
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,11 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 from upbringing.curriculum import evaluation
-from upbringing.curriculum.config import load_config
+from upbringing.curriculum.checks import load_config
+from upbringing.curriculum.config import PopulationConfig
 from upbringing.curriculum.evaluation import evaluate_run, suite_variants
-from upbringing.curriculum.population import PopulationConfig, against, evaluate_population
+from upbringing.curriculum.factory import eval_seeds
 from upbringing.curriculum.runner import load_run, train
-from upbringing.curriculum.stage_envs import eval_seeds
+from upbringing.curriculum.seating import against, evaluate_population
 
 CONFIG = """\
 name: pd_population

@@ -11,17 +11,13 @@ import pytest
 from safetensors.torch import load_file
 from upbringing.agents.config import build_agent
 from upbringing.agents.sb3 import SB3PPOConfig
-from upbringing.curriculum.config import StageConfig, load_config
-from upbringing.curriculum.population import (
-    PopulationConfig,
-    Snapshots,
-    evaluate_population,
-    make_population_vec_env,
-    make_table,
-    scenario,
-)
+from upbringing.curriculum.checks import load_config
+from upbringing.curriculum.config import PopulationConfig, StageConfig
+from upbringing.curriculum.factory import StageEnvFactory
+from upbringing.curriculum.population import Snapshots
 from upbringing.curriculum.runner import train
-from upbringing.curriculum.stage_envs import EpisodeLog, StageEnvFactory, numeric_shape
+from upbringing.curriculum.seating import evaluate_population, make_population_vec_env, make_table, scenario
+from upbringing.curriculum.stage_envs import EpisodeLog, numeric_shape
 from upbringing.curriculum.tracking import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,8 +209,8 @@ def test_short_self_play_run_gives_a_crossplay_matrix_consistent_with_its_episod
 
 
 def test_crossplay_cells_replay_exactly(self_play_run):
+    from upbringing.curriculum.factory import eval_seeds
     from upbringing.curriculum.runner import load_run
-    from upbringing.curriculum.stage_envs import eval_seeds
 
     run_dir, _ = self_play_run
     matrix = json.loads((run_dir / "crossplay.json").read_text())["pd"]

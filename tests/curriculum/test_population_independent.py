@@ -13,10 +13,13 @@ import pytest
 from safetensors.torch import load_file
 from upbringing.agents.config import build_agent
 from upbringing.agents.sb3 import SB3PPOConfig
-from upbringing.curriculum.config import StageConfig, load_config
-from upbringing.curriculum.population import Team, learner_seed, make_population_vec_env
+from upbringing.agents.team import Team
+from upbringing.curriculum.checks import load_config
+from upbringing.curriculum.config import StageConfig
+from upbringing.curriculum.factory import StageEnvFactory
 from upbringing.curriculum.runner import load_run, resume, train
-from upbringing.curriculum.stage_envs import EpisodeLog, StageEnvFactory, numeric_shape
+from upbringing.curriculum.seating import learner_seed, make_population_vec_env
+from upbringing.curriculum.stage_envs import EpisodeLog, numeric_shape
 from upbringing.curriculum.tracking import read_events
 
 INDEPENDENT = """\

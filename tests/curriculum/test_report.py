@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.cli import main
-from upbringing.curriculum.config import load_config
 from upbringing.curriculum.evaluation import evaluate_run_dir
 from upbringing.curriculum.report import FIGURES, build_report
 from upbringing.curriculum.runner import train

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from upbringing import envs
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ def harvest_env_texts(episodes_per_level: int = 3, max_steps: int = 40, seed: in
     Envs that fail to build or step are skipped with a warning, so the tokenizer can be rebuilt while env families
     are still being written.
     """
-    from upbringing import envs
-
     rng = np.random.default_rng(seed)
     for env_spec in envs.list_specs():
         for level in env_spec.levels:
@@ -80,8 +79,6 @@ def harvest_env_texts(episodes_per_level: int = 3, max_steps: int = 40, seed: in
 def _texts_of(
     env_id: str, api: str, level: dict[str, Any], episodes: int, max_steps: int, rng: np.random.Generator
 ) -> Iterator[str]:
-    from upbringing import envs
-
     env = envs.make(env_id, **level)
     try:
         for _ in range(episodes):

@@ -1,0 +1,88 @@
+"""Checks of a run config that need the envs and constitutions it names, and the one way to read a config a run uses.
+
+:mod:`upbringing.curriculum.config` validates a file against the schema alone; here every stage's env id must be
+registered, every level's keyword arguments must build the env, a multi-agent stage's seats must fit its population,
+and every constitution named must load. Each problem names the config file, the line and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from upbringing import envs
+from upbringing.constitutions import load_constitution
+from upbringing.curriculum.config import RunConfig, read_config
+from upbringing.curriculum.factory import stage_levels
+from upbringing.curriculum.seating import check_stage
+from upbringing.yamlfile import FileError, LineMap, Problem, dotted
+
+
+def env_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
+    """Every stage's env id is registered and every level's kwargs build the env."""
+    problems = []
+    for i, stage in enumerate(config.stages):
+        try:
+            spec = envs.spec(stage.env)
+        except envs.EnvArgumentError as err:
+            problems.append(Problem(file, str(err), key=f"stages[{i}].env", line=lines.line(["stages", i, "env"])))
+            continue
+        for j, level in enumerate(stage_levels(stage)):
+            try:
+                env = envs.make(stage.env, **level)
+            except envs.EnvArgumentError as err:
+                key = ["stages", i, "levels", j] if stage.levels is not None else ["stages", i, "kwargs"]
+                problems.append(Problem(file, str(err), key=dotted(key), line=lines.line(key)))
+                break
+            env.close()
+        if spec.api == "pettingzoo":
+            key = ["stages", i, "population"] if stage.population is not None else ["stages", i, "env"]
+            try:
+                messages = check_stage(stage, config.curriculum.n_envs, stage_levels(stage))
+            except envs.EnvArgumentError:
+                messages = []  # a level that does not build is reported above
+            for message in messages:
+                problems.append(Problem(file, f"{stage.env}: {message}", key=dotted(key), line=lines.line(key)))
+        elif stage.population is not None:
+            problems.append(
+                Problem(
+                    file,
+                    f"{stage.env} is a single-agent env; a population needs a multi-agent env "
+                    f"({spec.extra.get('multi_agent', 'a social/...-v0 game')})",
+                    key=f"stages[{i}].population",
+                    line=lines.line(["stages", i, "population"]),
+                )
+            )
+    return problems
+
+
+def constitution_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
+    """Every constitution named loads; its problems are reported under the config key that names it."""
+    problems: list[Problem] = []
+    named = [(["constitution"], config.constitution)]
+    named += [(["stages", i, "constitution"], s.constitution) for i, s in enumerate(config.stages)]
+    for key, name in named:
+        if name is None:
+            continue
+        try:
+            load_constitution(name)
+        except FileError as err:
+            for p in err.problems:
+                problems.append(Problem(file, f"constitution {name}: {p}", key=dotted(key), line=lines.line(key)))
+        except (ValueError, OSError) as err:
+            problems.append(Problem(file, f"constitution {name}: {err}", key=dotted(key), line=lines.line(key)))
+    return problems
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, *, check_envs: bool = True) -> RunConfig:
+    """Load, merge, override and validate a run config, then (``check_envs``) check its envs and constitutions.
+
+    Raises:
+        FileError: listing every problem (file, line, key, what was expected).
+    """
+    config, lines = read_config(path, overrides)
+    if check_envs:
+        file = str(path)
+        problems = env_problems(config, file, lines) + constitution_problems(config, file, lines)
+        if problems:
+            raise FileError(problems)
+    return config
