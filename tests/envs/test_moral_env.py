@@ -56,8 +56,8 @@ def test_specs_are_listed_with_levels_and_event_names():
     assert {"moral/Stories-v0", "moral/StoryFiles-v0", "moral/Ink-v0"} <= set(rows)
     for row in (rows["moral/Stories-v0"], rows["moral/StoryFiles-v0"]):
         assert row["api"] == "gymnasium" and row["levels"] == 5
-    assert rows["moral/Ink-v0"]["events"] == list(ANNOTATION_NAMES)
         assert row["events"] == list(ANNOTATION_NAMES)
+    assert rows["moral/Ink-v0"]["events"] == list(ANNOTATION_NAMES)
     assert gymnasium.make("moral/Stories-v0", level=1).unwrapped.level == 1
 
 
