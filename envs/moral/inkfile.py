@@ -596,7 +596,8 @@ def check_ink_file(
     for st in doc.tags:
         message = tag_problem(st.tag)
         if message:
-            add(message, key=f"knot {st.knot}")
+            add(message, key="before any knot" if st.knot == "(top)" else f"knot '{st.knot}'")
+    written = {st.tag.raw for st in doc.tags}  # reported above; only dynamic tags are reported when played
     try:
         player = InkPlayer(doc)
     except (ImportError, FileError) as err:
@@ -624,7 +625,7 @@ def check_ink_file(
             tag = parse_tag(raw)
             if tag.kind == "ending" and tag.value:
                 endings.add(tag.value)
-            elif tag.kind not in TAG_KINDS:
+            elif tag.kind not in TAG_KINDS and tag.raw not in written:
                 add(f"unknown tag '{raw}' {after}: expected one of the kinds {', '.join(TAG_KINDS)}")
 
     def key(state: str) -> str:
@@ -661,7 +662,7 @@ def check_ink_file(
         for i, (text, choice_tags) in enumerate(choices):
             path_text = " > ".join((*trail, text))
             for raw in choice_tags:
-                if parse_tag(raw).kind not in TAG_KINDS:
+                if parse_tag(raw).kind not in TAG_KINDS and parse_tag(raw).raw not in written:
                     add(f"unknown tag '{raw}' on choice '{text}': expected one of the kinds {', '.join(TAG_KINDS)}")
             player.load(state)
             try:
