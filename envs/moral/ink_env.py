@@ -111,7 +111,8 @@ class InkEnv(gym.Env):
         self.doc = load_ink(story)
         self.player = InkPlayer(self.doc)
         self.mapped, self.reward_variable = story_mappings(self.player, variables, reward_variable, reward_scale)
-        self._watched = [m.variable for m in self.mapped] + ([self.reward_variable.variable] if self.reward_variable else [])
+        reward_names = [self.reward_variable.variable] if self.reward_variable else []
+        self._watched = [m.variable for m in self.mapped] + reward_names
         self.max_choices = int(max_choices)
         self.max_steps = int(max_steps)
         self.invalid_penalty = float(invalid_penalty)

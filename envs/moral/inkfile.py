@@ -334,7 +334,9 @@ def load_ink(story: str | Path) -> InkDocument:
     except (OSError, UnicodeDecodeError) as err:
         raise FileError([Problem(str(path), f"cannot read the file: {err}")]) from err
     except json.JSONDecodeError as err:
-        raise FileError([Problem(str(path), f"not JSON ({err.msg}); expected compiled Ink JSON", line=err.lineno)])
+        raise FileError(
+            [Problem(str(path), f"not JSON ({err.msg}); expected compiled Ink JSON", line=err.lineno)]
+        ) from None
     if not isinstance(doc, dict) or "inkVersion" not in doc or not isinstance(doc.get("root"), list):
         raise FileError(
             [Problem(str(path), "not compiled Ink JSON: expected top-level 'inkVersion' and 'root' (Inky export)")]
@@ -437,13 +439,12 @@ class InkPlayer:
         return self._story.get_variable(name)
 
     def save(self) -> str:
-        """The runtime's state (JSON), for :meth:`load`."""
-        return self._story.save_state()
+        """The runtime's state (JSON): equal strings play the same from here on (the checker merges them).
 
-    def load(self, state: str) -> None:
-        """Go back to a state from :meth:`save`."""
-        self._story.load_state(state)
-        self._visits = {k: self._story.get_visit_count_at_path_string(k) for k in self.doc.knots}
+        Not reloaded: bink 0.7.1 lists a fallback choice among the current choices after ``load_state``, so the
+        checker replays choices from the start instead.
+        """
+        return self._story.save_state()
 
     def _continue(self, echo: Sequence[str]) -> Passage:
         lines: list[str] = []
@@ -633,7 +634,13 @@ def check_ink_file(
         data.pop("turnIdx", None)  # the turn counter alone never makes two states play differently
         return json.dumps(data, sort_keys=True)
 
-    stack: list[tuple[str, int, tuple[str, ...]]] = []
+    def replay(seed: int, path: tuple[int, ...]) -> None:
+        player.reset(seed)
+        for index in path:
+            player.choose(index)
+
+    # A node is (seed, choice indices from the opening, their texts); replaying it is cheap for stories this size.
+    stack: list[tuple[int, tuple[int, ...], tuple[str, ...]]] = []
     for seed in seeds:
         try:
             opening = player.reset(int(seed))
@@ -647,16 +654,16 @@ def check_ink_file(
                 f"tag '{raw}' comes before the first choice: an episode reports no events or reward on reset; "
                 "put it on a choice or on a line after one"
             )
-        state = player.save()
-        if key(state) not in seen:
-            seen.add(key(state))
-            stack.append((state, 0, ()))
+        k = key(player.save())
+        if k not in seen:
+            seen.add(k)
+            stack.append((int(seed), (), ()))
     while stack:
-        state, depth, trail = stack.pop()
-        player.load(state)
+        seed, path, trail = stack.pop()
+        replay(seed, path)
         choices = player.choices()
         most = max(most, len(choices))
-        if depth >= max_depth:
+        if len(path) >= max_depth:
             complete = False
             continue
         for i, (text, choice_tags) in enumerate(choices):
@@ -664,26 +671,29 @@ def check_ink_file(
             for raw in choice_tags:
                 if parse_tag(raw).kind not in TAG_KINDS and parse_tag(raw).raw not in written:
                     add(f"unknown tag '{raw}' on choice '{text}': expected one of the kinds {', '.join(TAG_KINDS)}")
-            player.load(state)
+            if i:
+                replay(seed, path)
             try:
                 passage = player.choose(i)
             except InkRuntimeError as err:
                 message = str(err).removeprefix(f"{name}: ")
                 if "ran out of content" in message:
-                    add(f"dead end after choices '{path_text}': the flow runs out of content; expected -> END or a divert")
+                    add(
+                        f"dead end after choices '{path_text}': the flow runs out of content; "
+                        "expected -> END or -> a knot"
+                    )
                 else:
                     add(f"{message} (after choices '{path_text}')")
                 continue
             note(passage, f"after choices '{path_text}'")
-            after = player.save()
-            k = key(after)
+            k = key(player.save())
             if k in seen:
                 continue
             if len(seen) >= max_states:
                 complete = False
                 continue
             seen.add(k)
-            stack.append((after, depth + 1, (*trail, text)))
+            stack.append((seed, (*path, i), (*trail, text)))
     if most > max_choices:
         add(f"offers {most} choices at once; the env's default max_choices is {max_choices} (raise max_choices=)")
     bound = "" if complete else f" within {len(seen)} states and {max_depth} choices"
