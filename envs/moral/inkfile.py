@@ -431,7 +431,10 @@ class InkPlayer:
     def choose(self, index: int) -> Passage:
         """Take choice ``index``; return what the story says until the next choices (or its end)."""
         echo = self.choices()[index][1]
-        self._story.choose_choice_index(index)
+        try:
+            self._story.choose_choice_index(index)
+        except RuntimeError as err:
+            raise InkRuntimeError(f"{self.doc.path}: Ink runtime error: {err}") from err
         return self._continue(echo)
 
     def variable(self, name: str) -> Any:
@@ -451,7 +454,10 @@ class InkPlayer:
         tags: list[str] = []
         first = True
         while self._story.can_continue():
-            lines.append(self._story.cont())
+            try:
+                lines.append(self._story.cont())
+            except RuntimeError as err:  # the runtime refuses to go on (e.g. an unbound EXTERNAL function)
+                raise InkRuntimeError(f"{self.doc.path}: Ink runtime error: {err}") from err
             line_tags = list(self._story.get_current_tags())
             if first:
                 for t in echo:  # `* Choice text #tag` outside brackets: tag on the choice and on its echoed line
@@ -697,6 +703,8 @@ def check_ink_file(
     if most > max_choices:
         add(f"offers {most} choices at once; the env's default max_choices is {max_choices} (raise max_choices=)")
     bound = "" if complete else f" within {len(seen)} states and {max_depth} choices"
+    if not seen:  # the story never started: reachability would only repeat that
+        return InkCheck(name, problems, knots=doc.knots)
     for ending in sorted({st.tag.value for st in doc.tags if st.tag.kind == "ending" and st.tag.value} - endings):
         add(f"ending '{ending}' is never reached{bound}")
     for knot in doc.knots:

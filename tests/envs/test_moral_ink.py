@@ -240,3 +240,17 @@ def test_sources_compile_to_the_committed_json(source, tmp_path):
     if source.parent == INK_DIR:
         assert "WARNING" not in run.stdout + run.stderr, run.stdout + run.stderr
     assert out.read_bytes() == source.with_suffix(".json").read_bytes(), f"recompile {source} and commit its JSON"
+
+
+def test_threads_and_external_functions_with_and_without_an_ink_fallback():
+    env = envs.make("moral/Ink-v0", story=FIXTURES / "threads.json")
+    _, info = env.reset(seed=0)
+    assert "You feel fine." in info["text"]  # the EXTERNAL function's Ink fallback ran
+    assert info["action_texts"][:2] == ["Side choice", "Main choice"]  # the thread's choice beside the main one
+    _, _, terminated, _, info = env.step(0)
+    assert info["events"] == {"shared": 1.0} and terminated and info["ending"] is None and not info["success"]
+    external = envs.make("moral/Ink-v0", story=FIXTURES / "external.json")
+    with pytest.raises(RuntimeError, match="Missing function binding for external: 'ping'"):
+        external.reset(seed=0)
+    (problem,) = check_file(FIXTURES / "external.json")
+    assert "no fallback ink function found" in problem.message
