@@ -75,10 +75,12 @@ def test_promise_story_tags_become_events_reward_and_the_ending():
     assert jess[0] == pytest.approx(0.5) and jess[1] == {"broke_promise": 1.0}
     assert lie[1] == {"deceived": 1.0} and lie[2] and lie[4]["ending"] == "bad" and lie[4]["success"] is False
     assert "[0]" not in env.render() and "The story is over." in env.render()
-    # Without the promise the same route breaks nothing, and the fallback choice ends the day well.
+    # Without the promise the same route breaks nothing; the fallback choice ends the day, not quite well.
     _, play_game = play(env, [1, 0])
     assert play_game[1] == {} and play_game[0] == pytest.approx(0.5)
-    assert play_game[2] and play_game[4]["ending"] == "good" and play_game[4]["success"] is True
+    assert play_game[2] and play_game[4]["ending"] == "okay" and play_game[4]["success"] is False
+    _, helped = play(env, [0, 1])
+    assert helped[1] == {"kept_promise": 1.0} and helped[4]["ending"] == "good" and helped[4]["success"] is True
 
 
 def test_choice_tags_are_counted_once_and_dynamic_tags_are_read():
@@ -197,7 +199,7 @@ def test_missing_files_foreign_json_and_missing_bink_are_clear(tmp_path, monkeyp
 def test_check_passes_every_shipped_story(story):
     report = check_ink_file(INK_DIR / f"{story}.json")
     assert report.problems == [] and report.complete
-    assert set(report.endings) == {"good", "bad"} and report.knots_reached == report.knots
+    assert {"good", "bad"} <= set(report.endings) and report.knots_reached == report.knots
 
 
 def test_check_names_each_problem_of_a_broken_story(capsys):
@@ -220,7 +222,7 @@ def test_check_names_each_problem_of_a_broken_story(capsys):
     assert "Traceback" not in err and "endings reached: good; knots reached 2/3" in err
     assert main(["check", str(INK_DIR / "kite-wind.json")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{INK_DIR / 'kite-wind.json'}: ok (all ") and "knots reached 4/4" in out
+    assert out.startswith(f"{INK_DIR / 'kite-wind.json'}: ok (all ") and "knots reached 5/5" in out
 
 
 def _compiler() -> str | None:

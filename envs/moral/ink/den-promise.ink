@@ -49,11 +49,16 @@ You build the best den ever, with a torch and a sign that says KEEP OUT (EXCEPT 
 === dinner ===
 At dinner, Ben is {forgot: very quiet|chatting about the den}.
 * {forgot} [Say sorry and build the den with him after dinner. #event: apologized 1]
-    You carry the blankets together. Ben forgives you before the roof is even on. # ending: good
+    You carry the blankets together. Ben forgives you before the roof is even on. # ending: amends
     -> END
 * {forgot} [Say you forgot, which is not quite true. #event: deceived 1]
     Ben stares at his plate. He does not ask you for help again that week. # ending: bad
     -> END
 * -> 
-    It was a good day. # ending: good
+    {
+    - den:
+        It was a good day. # ending: good
+    - else:
+        Ben shows you his little den after dinner. It has room for one. # ending: okay
+    }
     -> END

@@ -17,11 +17,21 @@ crashes into a tree. One of its sticks is broken.
 === tell ===
 Aisha's face falls. "My new kite..." Then she sees you are sorry.
 * [Offer to fix it with tape and a new stick. #event: helped 1]
-    You fix it together. It flies a little crooked, but it flies. # ending: good
-    -> END
+    You fix it together. It flies a little crooked, but it flies.
+    -> ending
 * [Offer her your old kite instead. #event: shared 1]
-    Aisha likes your old kite. "We can fly both once mine is fixed." # ending: good
-    -> END
+    Aisha likes your old kite. "We can fly both once mine is fixed."
+    -> ending
+
+=== ending ===
+// Owning up straight away is the good ending; owning up after hiding or lying makes amends.
+{
+- hidden or flew_away:
+    Aisha still looks at you a little carefully. # ending: amends
+- else:
+    "Thanks for telling me straight away," Aisha says. # ending: good
+}
+-> END
 
 === hidden ===
 ~ temp found = RANDOM(1, 3)

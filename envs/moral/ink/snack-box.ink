@@ -31,7 +31,7 @@ Mum calls: time to go home.
 - kindness >= 2:
     Mo waves all the way to the gate. "Same bench tomorrow?" # ending: good
 - kindness == 1:
-    Mo says thank you again as you leave. # ending: good
+    Mo says thank you again as you leave, and looks at the empty box. # ending: mixed
 - else:
     Mo walks home slowly, his tummy rumbling. # ending: bad
 }

@@ -34,7 +34,7 @@ There is one swing in the playground and a queue of three children. Lily, who is
 {pushed > 0: Lily is sitting on the bench, holding her knee.}
 * {pushed > 0} [Get off and help Lily find a teacher.]
     ~ fun -= 0.5
-    The teacher cleans Lily's knee. You tell her what you did. # ending: good
+    The teacher cleans Lily's knee. You tell her what you did, and say sorry to Lily. # ending: amends
     -> END
 * {pushed > 0} [Keep swinging. She will be fine.]
     ~ fun += 0.5
