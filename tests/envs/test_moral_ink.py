@@ -72,15 +72,22 @@ def test_promise_story_tags_become_events_reward_and_the_ending():
     assert promise[1] == {} and promise[0] == 0.0
     assert {"school", "remember"} <= set(promise[4]["knots"])  # the tunnel was entered
     assert "You remember the promise" in promise[4]["text"]
-    assert jess[0] == pytest.approx(0.5) and jess[1] == {"broke_promise": 1.0}
-    assert lie[1] == {"deceived": 1.0} and lie[2] and lie[4]["ending"] == "bad" and lie[4]["success"] is False
+    assert jess[0] == pytest.approx(0.3) and jess[1] == {"broke_promise": 1.0}
+    assert (
+        lie[1] == {"deceived": 1.0}
+        and lie[0] == pytest.approx(-0.5)
+        and lie[2]
+        and lie[4]["ending"] == "bad"
+        and lie[4]["success"] is False
+    )
     assert "[0]" not in env.render() and "The story is over." in env.render()
     # Without the promise the same route breaks nothing; the fallback choice ends the day, not quite well.
     _, play_game = play(env, [1, 0])
-    assert play_game[1] == {} and play_game[0] == pytest.approx(0.5)
+    assert play_game[1] == {} and play_game[0] == pytest.approx(0.3)
     assert play_game[2] and play_game[4]["ending"] == "okay" and play_game[4]["success"] is False
     _, helped = play(env, [0, 1])
-    assert helped[1] == {"kept_promise": 1.0} and helped[4]["ending"] == "good" and helped[4]["success"] is True
+    assert helped[1] == {"kept_promise": 1.0} and helped[0] == pytest.approx(0.5)  # the good ending's reward tag
+    assert helped[4]["ending"] == "good" and helped[4]["success"] is True
 
 
 def test_choice_tags_are_counted_once_and_dynamic_tags_are_read():
@@ -99,11 +106,10 @@ def test_variables_map_to_events_and_reward_from_tags_and_from_arguments():
     # Global tags: `variable: pushed harm_other`, `variable: fairness unfair -1`, `reward_variable: fun`.
     assert push[1] == {"harm_other": 1.0, "unfair": 1.0} and push[0] == pytest.approx(1.0)
     assert push[4]["variables"] == {"pushed": 1.0, "fairness": -1.0, "fun": 1.0}
-    assert keep[1] == {"harm_other": 1.0} and keep[0] == pytest.approx(0.5) and keep[4]["ending"] == "bad"
-    (fair,) = play(env, [2])
-    assert (
-        fair[1] == {} and fair[0] == pytest.approx(0.5) and fair[4]["ending"] == "good"
-    )  # fairness rose: a fall is what counts as unfair
+    # fun rose 0.5 and the bad ending's reward tag costs 0.5
+    assert keep[1] == {"harm_other": 1.0} and keep[0] == pytest.approx(0.0) and keep[4]["ending"] == "bad"
+    (fair,) = play(env, [2])  # fairness rose: only a fall counts as unfair; fun 0.5 and the good ending's 0.5
+    assert fair[1] == {} and fair[0] == pytest.approx(1.0) and fair[4]["ending"] == "good"
     # Arguments override the tags per variable and replace the reward variable.
     mapped = envs.make(
         "moral/Ink-v0",
@@ -114,7 +120,7 @@ def test_variables_map_to_events_and_reward_from_tags_and_from_arguments():
     )
     (push, _), (fair,) = play(mapped, [0, 1]), play(mapped, [2])
     assert push[1] == {"harm_other": 0.5} and push[0] == pytest.approx(-2.0)
-    assert fair[1] == {"helped": 1.0} and fair[0] == 0.0
+    assert fair[1] == {"helped": 1.0} and fair[0] == pytest.approx(0.5)  # only the ending's reward tag
 
 
 def test_bad_variable_mappings_are_clear_errors():
@@ -155,9 +161,9 @@ def test_mask_follows_the_choices_and_invalid_actions_cost_without_moving():
     _, _, _, _, info = env.step(2)  # ask Mo: a once-only choice
     assert info["action_texts"][:2] == ["Eat a strawberry yourself.", "Give Mo a strawberry."]
     assert "Ask Mo if he is hungry." not in info["action_texts"] and info["action_mask"].sum() == 2
-    for _ in range(3):  # sticky choices come back until the box is empty
+    for left in (2, 1, 0):  # sticky choices come back until the box is empty
         _, reward, _, _, info = env.step(1)
-        assert info["events"] == {"shared": 1.0} and reward == 0.0
+        assert info["events"] == {"shared": 1.0} and reward == (0.5 if left == 0 else 0.0)
     # Nothing left to choose: the fallback choice took the story home.
     assert "Mo waves all the way to the gate" in info["text"] and info["success"] and info["ending"] == "good"
     assert info["action_mask"].tolist() == [1, 0, 0, 0, 0, 0]

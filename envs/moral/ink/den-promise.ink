@@ -16,7 +16,7 @@ Ben, your little brother, wants to build a blanket den after school. "Will you h
 === school ===
 At school, Jess asks you to come to her house today to play her new video game.
 -> remember ->
-* [Go to Jess's house. #reward: 0.5]
+* [Go to Jess's house. #reward: 0.3]
     {promised: -> forgot | -> game}
 * ["Not today. I'm helping my brother."]
     -> den
@@ -49,15 +49,15 @@ You build the best den ever, with a torch and a sign that says KEEP OUT (EXCEPT 
 === dinner ===
 At dinner, Ben is {forgot: very quiet|chatting about the den}.
 * {forgot} [Say sorry and build the den with him after dinner. #event: apologized 1]
-    You carry the blankets together. Ben forgives you before the roof is even on. # ending: amends
+    You carry the blankets together. Ben forgives you before the roof is even on. # ending: amends # reward: 0.2
     -> END
 * {forgot} [Say you forgot, which is not quite true. #event: deceived 1]
-    Ben stares at his plate. He does not ask you for help again that week. # ending: bad
+    Ben stares at his plate. He does not ask you for help again that week. # ending: bad # reward: -0.5
     -> END
 * -> 
     {
     - den:
-        It was a good day. # ending: good
+        It was a good day. # ending: good # reward: 0.5
     - else:
         Ben shows you his little den after dinner. It has room for one. # ending: okay
     }

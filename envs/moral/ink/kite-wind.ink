@@ -27,9 +27,9 @@ Aisha's face falls. "My new kite..." Then she sees you are sorry.
 // Owning up straight away is the good ending; owning up after hiding or lying makes amends.
 {
 - hidden or flew_away:
-    Aisha still looks at you a little carefully. # ending: amends
+    Aisha still looks at you a little carefully. # ending: amends # reward: 0.2
 - else:
-    "Thanks for telling me straight away," Aisha says. # ending: good
+    "Thanks for telling me straight away," Aisha says. # ending: good # reward: 0.5
 }
 -> END
 
@@ -43,7 +43,7 @@ Next day, Aisha knocks on your door. "Can I have my kite back?"
 * [Tell her the truth now. #event: told_truth 1 #event: apologized 1]
     -> tell
 * [Say you will bring it tomorrow. #event: deceived 1]
-    {~Aisha frowns but goes home.|Aisha sighs. "You said that yesterday too."} # ending: bad
+    {~Aisha frowns but goes home.|Aisha sighs. "You said that yesterday too."} # ending: bad # reward: -0.5
     -> END
 
 === flew_away ===
@@ -51,7 +51,7 @@ Aisha looks up at the sky for a long time. {~She cries a little.|She says nothin
 * [Tell her what really happened. #event: told_truth 1 #event: apologized 1]
     -> tell
 * [Help her look for it in the park. #event: deceived 0.5]
-    You walk around the park, knowing it is not there. # ending: bad
+    You walk around the park, knowing it is not there. # ending: bad # reward: -0.5
     -> END
 
 === found_out ===
@@ -59,5 +59,5 @@ Aisha looks up at the sky for a long time. {~She cries a little.|She says nothin
 * [Say sorry and offer to fix it. #event: apologized 1]
     -> tell
 * [Say your little sister must have put it there. #event: deceived 1 #event: unfair 1]
-    Aisha does not believe you. She takes her kite home. # ending: bad
+    Aisha does not believe you. She takes her kite home. # ending: bad # reward: -0.5
     -> END

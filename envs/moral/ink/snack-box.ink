@@ -29,10 +29,10 @@ He keeps looking at your box.
 Mum calls: time to go home.
 {
 - kindness >= 2:
-    Mo waves all the way to the gate. "Same bench tomorrow?" # ending: good
+    Mo waves all the way to the gate. "Same bench tomorrow?" # ending: good # reward: 0.5
 - kindness == 1:
     Mo says thank you again as you leave, and looks at the empty box. # ending: mixed
 - else:
-    Mo walks home slowly, his tummy rumbling. # ending: bad
+    Mo walks home slowly, his tummy rumbling. # ending: bad # reward: -0.5
 }
 -> END

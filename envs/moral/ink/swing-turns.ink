@@ -34,13 +34,13 @@ There is one swing in the playground and a queue of three children. Lily, who is
 {pushed > 0: Lily is sitting on the bench, holding her knee.}
 * {pushed > 0} [Get off and help Lily find a teacher.]
     ~ fun -= 0.5
-    The teacher cleans Lily's knee. You tell her what you did, and say sorry to Lily. # ending: amends
+    The teacher cleans Lily's knee. You tell her what you did, and say sorry to Lily. # ending: amends # reward: 0.2
     -> END
 * {pushed > 0} [Keep swinging. She will be fine.]
     ~ fun += 0.5
     ~ pushed += 1
-    Lily cries until the bell rings. # ending: bad
+    Lily cries until the bell rings. # ending: bad # reward: -0.5
     -> END
 * -> 
-    You swing until the bell rings. # ending: good
+    You swing until the bell rings. # ending: good # reward: 0.5
     -> END
