@@ -262,3 +262,11 @@ def test_threads_and_external_functions_with_and_without_an_ink_fallback():
         external.reset(seed=0)
     (problem,) = check_file(FIXTURES / "external.json")
     assert "no fallback ink function found" in problem.message
+
+
+def test_a_config_with_an_ink_stage_says_when_bink_is_missing(monkeypatch):
+    full = Path(__file__).resolve().parents[2] / "configs" / "full.yaml"
+    monkeypatch.setitem(sys.modules, "bink", None)
+    monkeypatch.setitem(sys.modules, "bink.story", None)
+    (problem,) = check_file(full)
+    assert problem.key == "stages[9].kwargs" and "pip install 'upbringing[ink]'" in problem.message
