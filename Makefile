@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install quickstart test lint bench
+.PHONY: install ink-compiler quickstart test lint bench
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_INSTALL)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(MAKE) ink-compiler
 	touch $@
+
+# The inkjs compiler (npm, Node.js) for the Ink story sources in envs/moral/ink/: with it, a test recompiles every
+# source and compares it with the committed JSON; without npm that test is skipped.
+ink-compiler:
+	@if command -v npm >/dev/null; then npm install --silent --prefix .inkjs inkjs@2.4.0; \
+	else echo "npm not found: the Ink recompile test will be skipped (install Node.js and npm to run it)"; fi
 
 quickstart: install
 	$(BIN)/upbringing train configs/quickstart.yaml

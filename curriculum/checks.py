@@ -29,7 +29,7 @@ def env_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
         for j, level in enumerate(stage_levels(stage)):
             try:
                 env = envs.make(stage.env, **level)
-            except envs.EnvArgumentError as err:
+            except (envs.EnvArgumentError, ImportError) as err:  # ImportError: an optional runtime (bink) missing
                 key = ["stages", i, "levels", j] if stage.levels is not None else ["stages", i, "kwargs"]
                 problems.append(Problem(file, str(err), key=dotted(key), line=lines.line(key)))
                 break

@@ -126,8 +126,16 @@ CHECKERS["constitution"] = _check_constitution
 CHECKERS["story"] = _check_story
 
 
+def _check_ink(path: Path) -> list[Problem]:
+    from upbringing.envs.moral.inkfile import check_ink_file
+
+    return check_ink_file(path).problems
+
+
 def check_file(path: Path) -> list[Problem]:
-    """Validate any file a user writes; the kind is recognised from its top-level keys."""
+    """Validate any file a user writes; the kind is recognised from its top-level keys (compiled Ink: ``.json``)."""
+    if path.suffix.lower() == ".json":  # the one JSON file users bring: a compiled Ink story (Inky export)
+        return _check_ink(path)
     try:
         data, _ = load_yaml(path)
     except FileError as err:
@@ -146,13 +154,22 @@ def check_file(path: Path) -> list[Problem]:
 def _cmd_check(args: argparse.Namespace) -> int:
     failed = False
     for name in args.files:
-        problems = check_file(Path(name))
+        summary = ""
+        if Path(name).suffix.lower() == ".json":  # compiled Ink: also say what exploring the story reached
+            from upbringing.envs.moral.inkfile import check_ink_file
+
+            report = check_ink_file(Path(name))
+            problems, summary = report.problems, report.summary() if report.states else ""
+        else:
+            problems = check_file(Path(name))
         if problems:
             failed = True
             for p in problems:
                 print(str(p), file=sys.stderr)
+            if summary:
+                print(f"{name}: {summary}", file=sys.stderr)
         else:
-            print(f"{name}: ok")
+            print(f"{name}: ok ({summary})" if summary else f"{name}: ok")
     return 1 if failed else 0
 
 

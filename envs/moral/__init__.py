@@ -5,10 +5,13 @@
 - ``moral/Stories-v0``: endless generated stories (``upbringing.envs.moral.generator``) at difficulty levels 0..4, from
   the training or the held-out template families (``split``);
 - ``moral/StoryFiles-v0``: hand-written story files (``envs/moral/stories/`` by default; the format is documented
-  in ``envs/moral/STORY_FORMAT.md``).
+  in ``envs/moral/STORY_FORMAT.md``);
+- ``moral/Ink-v0``: a compiled Ink story (``story=``; the format and how to author one: ``envs/moral/INK_FORMAT.md``),
+  played with the optional ``bink`` runtime; its levels are the stories shipped in ``envs/moral/ink/``.
 
-Both are :class:`envs.moral.engine.StoryEnv`. Story files are checked with
-:func:`upbringing.envs.moral.storyfile.check_story_file`; metrics (task return, violations per category, violations
+The first two are :class:`envs.moral.engine.StoryEnv`, the Ink env is :class:`envs.moral.ink_env.InkEnv`. Story
+files are checked with :func:`upbringing.envs.moral.storyfile.check_story_file` (Ink stories with
+:func:`upbringing.envs.moral.inkfile.check_ink_file`); metrics (task return, violations per category, violations
 normalised to a random agent) are in :mod:`upbringing.envs.moral.metrics`.
 """
 
@@ -41,5 +44,15 @@ SPECS: list[EnvSpec] = [
         event_names=ANNOTATION_NAMES,
         levels=tuple({"level": level} for level in range(5)),
         extra={"source": "envs/moral/stories", "format": "envs/moral/STORY_FORMAT.md"},
+    ),
+    EnvSpec(
+        id="moral/Ink-v0",
+        entry_point="upbringing.envs.moral.ink_env:InkEnv",
+        family="moral",
+        api="gymnasium",
+        description="A compiled Ink story (story=): its text and choices; events and reward from its tags, variables.",
+        event_names=ANNOTATION_NAMES,
+        levels=tuple({"story": name} for name in ("swing-turns", "snack-box", "den-promise", "kite-wind")),
+        extra={"source": "envs/moral/ink", "format": "envs/moral/INK_FORMAT.md", "requires": "upbringing[ink]"},
     ),
 ]

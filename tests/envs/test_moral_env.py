@@ -53,10 +53,11 @@ def test_check_env_and_info_contract(env_id, kwargs):
 
 def test_specs_are_listed_with_levels_and_event_names():
     rows = {s.id: s.row() for s in envs.list_specs() if s.family == "moral"}
-    assert set(rows) == {"moral/Stories-v0", "moral/StoryFiles-v0"}
-    for row in rows.values():
+    assert {"moral/Stories-v0", "moral/StoryFiles-v0", "moral/Ink-v0"} <= set(rows)
+    for row in (rows["moral/Stories-v0"], rows["moral/StoryFiles-v0"]):
         assert row["api"] == "gymnasium" and row["levels"] == 5
         assert row["events"] == list(ANNOTATION_NAMES)
+    assert rows["moral/Ink-v0"]["events"] == list(ANNOTATION_NAMES)
     assert gymnasium.make("moral/Stories-v0", level=1).unwrapped.level == 1
 
 
