@@ -26,6 +26,8 @@ class Segment:
         events: ``info["events"]`` per step (ground truth; raters may read it, policies never do).
         texts: ``info["text"]`` per step, plus the chosen action's text, for text features and people.
         stage: Name of the curriculum stage the segment comes from.
+        env: Id of the env it was played in (``physics/Support-v0``; its family is the part before the slash).
+        level: The stage's difficulty level it was played at (None: not recorded).
     """
 
     obs: list[list[float]]
@@ -34,6 +36,8 @@ class Segment:
     events: list[dict[str, float]] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     stage: str = ""
+    env: str = ""
+    level: int | None = None
 
     def __len__(self) -> int:
         return len(self.actions)
