@@ -518,7 +518,8 @@ li.step:hover{background:#eef3f8}
 li.step.decisive{background:#ffe9a8;outline:2px solid #d9a400}
 .situation{white-space:pre-wrap}
 .action{font-weight:600}
-.ev{display:inline-block;background:#fbe0e0;color:#900;border-radius:3px;padding:0 .3em;margin-right:.3em;font-size:.85em}
+.ev{display:inline-block;background:#fbe0e0;color:#900;border-radius:3px;padding:0 .3em;margin-right:.3em;
+  font-size:.85em}
 .answers{display:flex;gap:.6em;margin:1em 0;flex-wrap:wrap}
 .answers button{font-size:1.05em;padding:.5em 1em}
 kbd{background:#eee;border:1px solid #aaa;border-radius:3px;padding:0 .3em;font-size:.85em}
@@ -637,7 +638,9 @@ document.addEventListener('keydown', e => {
   if (k) { e.preventDefault(); answer(k); }
 });
 nameBox.addEventListener('keydown', e => { if (e.key === 'Enter') nameBox.blur(); });  // back to the shortcuts
-nameBox.addEventListener('change', () => { localStorage.setItem('upbringing-rater', nameBox.value); status(''); load(); });
+nameBox.addEventListener('change', () => {
+  localStorage.setItem('upbringing-rater', nameBox.value); status(''); load();
+});
 load();
 </script></body></html>"""
 )
