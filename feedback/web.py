@@ -77,8 +77,13 @@ def family(segment: Segment) -> str:
 
 
 def segment_view(segment: Segment) -> dict[str, Any]:
-    """A segment as the page shows it: per step the situation, the action taken, its reward and events."""
+    """A segment as the page shows it: per step the situation, the action taken, its reward and events.
+
+    After the first step, lines the previous situation already said are left out (``repeated`` counts them): the
+    social worlds restate the rules every round and the stories their title, which would bury what changed.
+    """
     steps = []
+    before: set[str] = set()
     for t in range(len(segment)):
         text = segment.texts[t] if t < len(segment.texts) else ""
         situation, sep, action = text.rpartition("\n-> ")
@@ -89,9 +94,13 @@ def segment_view(segment: Segment) -> dict[str, Any]:
             situation = "observation [" + ", ".join(f"{x:.3g}" for x in obs) + "]"
             action = f"action {segment.actions[t]}"
         events = segment.events[t] if t < len(segment.events) else {}
+        lines = situation.strip().splitlines()
+        kept = [line for line in lines if line.strip() not in before]
+        before = {line.strip() for line in lines if line.strip()}
         steps.append(
             {
-                "situation": situation.strip(),
+                "situation": "\n".join(kept).strip(),
+                "repeated": sum(1 for line in lines if line.strip()) - sum(1 for line in kept if line.strip()),
                 "action": action.strip(),
                 "reward": round(float(segment.rewards[t]), 4) if t < len(segment.rewards) else 0.0,
                 "events": {k: round(float(v), 4) for k, v in events.items() if v},
@@ -441,6 +450,7 @@ class WebServer:
         self.sock = socket.socket(family_, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
+        self.sock.listen(128)  # connections wait in the backlog from the moment the URL is printed
         self.port = int(self.sock.getsockname()[1])
         any_host = host in ("0.0.0.0", "::")
         hosts = () if any_host else (("127.0.0.1", "localhost", "::1") if is_loopback(host) else (host,))
@@ -587,6 +597,7 @@ function side(label, key, s) {
   const ol = el('ol');
   s.steps.forEach((st, i) => {
     const li = el('li', 'step'); li.dataset.side = key; li.dataset.step = i;
+    if (st.repeated) li.appendChild(el('div', 'meta', `(${st.repeated} line(s) as in the step before)`));
     li.appendChild(el('div', 'situation', st.situation));
     if (st.action) li.appendChild(el('div', 'action', '\\u2192 ' + st.action));
     const line = el('div', 'meta', `reward ${st.reward} `);

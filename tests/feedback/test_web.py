@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -102,7 +105,15 @@ def test_page_shows_situations_actions_events_and_physics_pictures(env_id, kwarg
     seg = played_segment(env_id, **kwargs)
     view = segment_view(seg)
     assert view["family"] == family and view["env"] == env_id and view["level"] == 1
-    assert view["steps"] and all(s["situation"] and s["action"] for s in view["steps"])
+    assert view["steps"] and view["steps"][0]["situation"] and all(s["action"] for s in view["steps"])
+    # What changed stays; what the step before already said is counted, not repeated.
+    for t in range(1, len(seg)):
+        said = {line.strip() for line in seg.texts[t - 1].rpartition("\n-> ")[0].splitlines()}
+        now = [line for line in view["steps"][t]["situation"].splitlines() if line.strip()]
+        full = [line for line in seg.texts[t].rpartition("\n-> ")[0].splitlines() if line.strip()]
+        assert not said & set(now) and len(now) + view["steps"][t]["repeated"] == len(full)
+    if family == "social":
+        assert view["steps"][1]["repeated"] > 0  # the rules of the game are said once
     assert view["picture"] == (family == "physics")
     if family == "physics":
         png = state_picture(seg, "A")
@@ -281,3 +292,49 @@ def test_person_answers_in_chromium_and_the_reward_model_trains_on_it(line_walk,
         (asked[0], "human:bob"),
     }
     print(f"browser test: {time.perf_counter() - started:.1f} s")
+
+
+# ----------------------------------------------------------------------------------------------------- the CLI
+EXE = shutil.which("upbringing") or str(Path(sys.executable).parent / "upbringing")
+
+
+def start_cli(*args: str) -> tuple[subprocess.Popen, list[str]]:
+    """Start ``upbringing feedback ... --web`` and read its output up to the URL line."""
+    proc = subprocess.Popen(
+        [EXE, "feedback", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ}
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith("Open "):
+        line = proc.stdout.readline()
+        assert line, f"the server stopped: {proc.stderr.read() if proc.stderr else ''}"
+        lines.append(line.strip())
+    return proc, lines
+
+
+@pytest.mark.slow
+def test_cli_serves_the_page_on_loopback_and_needs_a_flag_for_other_addresses(line_walk, tmp_path):
+    tiny_run(line_walk, tmp_path)
+    proc, lines = start_cli(str(tmp_path), "--web", "--port", "0", "--name", "ann")
+    try:
+        url = lines[-1].removeprefix("Open ")
+        assert url.startswith("http://127.0.0.1:") and "?token=" in url and "8 queries asked" in lines[0]
+        code, page = status_of(opener().open, url)
+        assert code == 200 and 'value="ann"' in page
+        assert status_of(urllib.request.urlopen, url.split("?")[0])[0] == 403
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+
+    out = subprocess.run(
+        [EXE, "feedback", str(tmp_path), "--web", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1 and "--allow-remote" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run(
+        [EXE, "feedback", str(tmp_path), "--web", "--name", "a b"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1 and "--name" in out.stderr and "Traceback" not in out.stderr
+    proc, lines = start_cli(str(tmp_path), "--web", "--host", "0.0.0.0", "--port", "0", "--allow-remote")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+    assert lines[0].startswith("WARNING: listening on 0.0.0.0")
