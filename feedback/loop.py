@@ -180,6 +180,9 @@ class FeedbackLoop:
         steps["rewards"].append(float(reward))
         steps["events"].append({k: float(v) for k, v in info.get("events", {}).items()})
         steps["texts"].append(step_text(obs_info, action))
+        if obs_info is not None and "scene" in obs_info:  # kept only where the env draws its scene (physics)
+            steps.setdefault("scenes", []).append(obs_info["scene"])
+            steps["after"] = info.get("scene")  # how the last action left the world, added when the segment closes
         if done or len(steps["actions"]) >= self.config.segment_length:
             self._close(env_index)
 
@@ -187,6 +190,9 @@ class FeedbackLoop:
         steps = self._open.pop(env_index, None)
         if not steps or len(steps["actions"]) < self.config.min_segment_length:
             return
+        after = steps.pop("after", None)
+        if after is not None:
+            steps["scenes"].append(after)
         seg = Segment(stage=self.stage, env=self.env, level=self.level, **steps)
         feats = self.featurizer.segment(seg)
         self.segments.append(seg)

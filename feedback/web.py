@@ -113,14 +113,15 @@ def segment_view(segment: Segment) -> dict[str, Any]:
         "level": segment.level,
         "steps": steps,
         "total_reward": round(float(sum(segment.rewards)), 4),
-        "picture": family(segment) == "physics" and bool(segment.obs),
+        "picture": family(segment) == "physics" and bool(segment.scenes or segment.obs),
     }
 
 
 def state_picture(segment: Segment, title: str) -> bytes:
-    """A PNG of a physics segment's state step by step: each row one step's observation (scaled to [-1, 1] by the
-    env), events marked on the right. The query keeps the numeric observation, not the simulator's bodies, so this
-    shows how the state moved rather than a drawing of the scene."""
+    """A PNG of a physics segment: the scene before each step and after the last (the env's bodies as recorded in
+    ``segment.scenes``), events in red; for segments recorded without scenes, each step's numeric state as a row."""
+    if segment.scenes:
+        return _scene_strip(segment, title)
     obs = np.asarray(segment.obs, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(4.2, 0.35 * len(obs) + 1.1), dpi=100)
     ax.imshow(obs, cmap="coolwarm", vmin=-1.0, vmax=1.0, aspect="auto", interpolation="nearest")
@@ -133,11 +134,60 @@ def state_picture(segment: Segment, title: str) -> bytes:
         names = ", ".join(k for k, v in events.items() if v)
         if names:
             ax.annotate(names, (1.01, t), xycoords=("axes fraction", "data"), fontsize=7, color="crimson", va="center")
+    return _png(fig)
+
+
+def _png(fig: Any) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def _scene_strip(segment: Segment, title: str) -> bytes:
+    scenes = segment.scenes
+    # Frame what matters: every body and post, not the floor lines that run far beyond the table.
+    pts = np.array(
+        [p for scene in scenes for sh in scene if sh["kind"] != "segment" or not sh["static"] for p in sh["points"]]
+        or [[0.0, 0.0], [1.0, 1.0]]
+    )
+    pad = 0.25 + max((sh["radius"] for scene in scenes for sh in scene), default=0.0)
+    x0, x1 = pts[:, 0].min() - pad, pts[:, 0].max() + pad
+    y0, y1 = min(pts[:, 1].min(), 0.0) - 0.05, pts[:, 1].max() + pad
+    n = len(scenes)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    aspect = (y1 - y0) / max(x1 - x0, 1e-6)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(6.0, rows * (6.0 / cols) * min(max(aspect, 0.35), 1.2) + 0.5), dpi=100
+    )
+    axes = np.atleast_1d(axes).ravel()
+    for t, ax in enumerate(axes):
+        ax.set_axis_off()
+        if t >= n:
+            continue
+        for sh in scenes[t]:
+            colour = "#8c8c8c" if sh["static"] else ("#bfe8f0" if sh["glass"] else "#4a78b5")
+            edge = "crimson" if sh["broken"] else "#333333"
+            xy = np.asarray(sh["points"], dtype=np.float64)
+            if sh["kind"] == "poly":
+                ax.add_patch(plt.Polygon(xy, closed=True, facecolor=colour, edgecolor=edge, linewidth=0.6))
+            elif sh["kind"] == "circle":
+                ax.add_patch(plt.Circle(xy[0], sh["radius"], facecolor=colour, edgecolor=edge, linewidth=0.6))
+            else:
+                ax.plot(xy[:, 0], xy[:, 1], color="#555555", linewidth=1.5)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_aspect("equal")
+        label = f"before step {t + 1}" if t < len(segment) else "at the end"
+        ax.set_title(label, fontsize=8)
+        events = segment.events[t - 1] if 0 < t <= len(segment.events) else {}
+        names = ", ".join(k for k, v in events.items() if v)
+        if names:  # what the step before this picture set off
+            ax.text(0.5, -0.02, names, transform=ax.transAxes, ha="center", va="top", fontsize=7, color="crimson")
+    fig.suptitle(title, fontsize=9)
+    return _png(fig)
 
 
 def query_view(query: Query) -> dict[str, Any]:

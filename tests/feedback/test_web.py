@@ -115,7 +115,10 @@ def test_page_shows_situations_actions_events_and_physics_pictures(env_id, kwarg
     if family == "social":
         assert view["steps"][1]["repeated"] > 0  # the rules of the game are said once
     assert view["picture"] == (family == "physics")
+    # Physics segments carry the scene before each step and after the last: the picture draws the bodies.
+    assert len(seg.scenes) == (len(seg) + 1 if family == "physics" else 0)
     if family == "physics":
+        assert all(any(not sh["static"] for sh in scene) for scene in seg.scenes)  # the plank is in every scene
         png = state_picture(seg, "A")
         assert png.startswith(b"\x89PNG") and len(png) > 2000
 
