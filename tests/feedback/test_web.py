@@ -74,7 +74,6 @@ def rows(run_dir: Path) -> list[tuple[str, str, float | None, dict | None]]:
 def played_segment(env_id: str, steps: int = 4, **kwargs):
     """A segment recorded by a feedback loop from a real env, taking the first valid action each step."""
     env = envs.make(env_id, **kwargs)
-    obs, info = env.reset(seed=0)
     loop = FeedbackLoop(
         FeedbackConfig(budget=2, segment_length=steps, raters=[RaterConfig(name="r")]),
         StepFeaturizer(obs_dim=int(np.prod(env.observation_space.shape)), n_actions=int(env.action_space.n)),
@@ -82,6 +81,9 @@ def played_segment(env_id: str, steps: int = 4, **kwargs):
         env=env_id,
     )
     loop.level = 1
+    assert "scene" not in env.reset(seed=0)[1]  # off by default: it costs a few percent of a physics step
+    env = loop.wrap(env)  # the feedback wrapper, as in a feedback stage's envs: physics ones then draw their scenes
+    obs, info = env.reset(seed=0)
     for _ in range(steps):
         action = int(np.flatnonzero(info["action_mask"])[0])
         next_obs, reward, term, trunc, next_info = env.step(action)
