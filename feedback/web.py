@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlencode
 
 import matplotlib
 
@@ -299,8 +300,7 @@ class _Guard(BaseHTTPMiddleware):
             if not hmac.compare_digest(given.encode(), sec.token.encode()):
                 return PlainTextResponse("refused: wrong token (use the URL printed at start)", status_code=403)
             if request.method == "GET":  # swap the token for a cookie and drop it from the address bar
-                params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-                query = "&".join(f"{k}={v}" for k, v in params)
+                query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
                 response: Response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), 303)
                 self._set_cookies(request, response)
                 return response
