@@ -9,9 +9,17 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install ink-compiler quickstart test lint bench
+# The browser test of the feedback page drives the distribution's Chromium; installed once, only when missing
+# (CI runs as root; elsewhere sudo asks).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-install: $(VENV)/.installed
+.PHONY: install chromium ink-compiler quickstart test lint bench
+
+install: $(VENV)/.installed chromium
+
+chromium:
+	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

@@ -174,12 +174,30 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_feedback(args: argparse.Namespace) -> int:
+    from upbringing.feedback.answers import rater_id
     from upbringing.feedback.terminal import answer_queries
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "feedback").is_dir():
         raise FileError([Problem(str(run_dir), "no feedback queries here (a run whose stages use feedback: has them)")])
-    answer_queries(run_dir, name=args.name)
+    if args.name is not None:
+        try:
+            rater_id(args.name)
+        except ValueError as e:
+            raise FileError([Problem("--name", str(e))]) from None
+    if not args.web:
+        answer_queries(run_dir, name=args.name)
+        return 0
+    try:  # the web page is an optional extra: import it only when asked for
+        from upbringing.feedback.web import serve
+    except ImportError as e:
+        raise FileError([Problem("--web", f"needs the web extra: pip install 'upbringing[web]' ({e})")]) from None
+    try:
+        serve(run_dir, args.host, args.port, name=args.name or "", allow_remote=args.allow_remote)
+    except (ValueError, OSError) as e:
+        raise FileError([Problem(f"--host {args.host} --port {args.port}", str(e))]) from None
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -274,9 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("feedback", help="answer a run's pending feedback queries yourself, in the terminal")
+    p = sub.add_parser("feedback", help="answer a run's pending feedback queries yourself, in the terminal or browser")
     p.add_argument("run_dir", help="the run folder")
     p.add_argument("--name", help="your name in the preference data (human:<name>)")
+    p.add_argument("--web", action="store_true", help="serve a local web page instead (prints its URL with a token)")
+    p.add_argument("--host", default="127.0.0.1", help="address the page listens on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8765, help="port of the page (0: any free port)")
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a --host other than loopback (plain HTTP; prints a warning)"
+    )
     p.set_defaults(func=_cmd_feedback)
 
     p = sub.add_parser("envs", help="list registered environments")

@@ -193,7 +193,12 @@ class Run:
             obs_dim, n_actions = numeric_shape([s])
         seed = int(np.random.SeedSequence([self.config.seed, 0xFEED, stage]).generate_state(1)[0])
         return FeedbackLoop(
-            s.feedback, StepFeaturizer(obs_dim, n_actions=n_actions), stage=s.name, run_dir=self.run_dir, seed=seed
+            s.feedback,
+            StepFeaturizer(obs_dim, n_actions=n_actions),
+            stage=s.name,
+            run_dir=self.run_dir,
+            seed=seed,
+            env=s.env,
         )
 
     # ------------------------------------------------------------------------------------------------ building
@@ -266,6 +271,8 @@ class Run:
             log = make_vec_env(self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env)
             log.seed(seed)
             loop = self.feedback.get(task.stage) if not task.review else None
+            if loop is not None:
+                loop.level = task.level  # segments record the level they were played at (shown to people)
             venv = loop.recorder(log) if loop is not None else log  # feedback sees every transition it learns from
             start = time.perf_counter()
             train_metrics = self.stage_agent(task.stage).learn(venv, c.curriculum.chunk_steps)

@@ -26,6 +26,10 @@ class Segment:
         events: ``info["events"]`` per step (ground truth; raters may read it, policies never do).
         texts: ``info["text"]`` per step, plus the chosen action's text, for text features and people.
         stage: Name of the curriculum stage the segment comes from.
+        env: Id of the env it was played in (``physics/Support-v0``; its family is the part before the slash).
+        level: The stage's difficulty level it was played at (None: not recorded).
+        scenes: Where the env draws its scene (physics: its bodies, see ``envs.physics.base.Sim.scene``), the scene
+            each action was chosen in, then the scene the last action left (one more than the steps); else empty.
     """
 
     obs: list[list[float]]
@@ -34,6 +38,9 @@ class Segment:
     events: list[dict[str, float]] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     stage: str = ""
+    env: str = ""
+    level: int | None = None
+    scenes: list[list[dict[str, Any]]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.actions)

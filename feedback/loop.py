@@ -45,6 +45,7 @@ from safetensors.numpy import load_file as load_np
 from safetensors.numpy import save_file as save_np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from upbringing.feedback.alarm import overoptimisation_alarm, trend
+from upbringing.feedback.answers import HUMAN, PREFERENCES, QUERIES
 from upbringing.feedback.config import FeedbackConfig
 from upbringing.feedback.data import Preference, Segment, read_jsonl, write_jsonl
 from upbringing.feedback.features import StepFeaturizer, pad, step_text
@@ -57,10 +58,8 @@ from upbringing.feedback.reward_model import (
     expected_calibration_error,
     pairwise_accuracy,
 )
-from upbringing.feedback.terminal import HUMAN, QUERIES
 from upbringing.feedback.wrapper import FeedbackReward
 
-PREFERENCES = "preferences.jsonl"
 _ALARM_SAMPLE = 2000  # steps kept per chunk to score the proxy trend
 
 
@@ -87,6 +86,10 @@ class FeedbackLoop:
         run_dir: Run folder to write preference files into (None writes nothing).
         seed: Seed of every random choice the loop makes (queries, raters, model).
         judge: Optional AI judge labelling pairs; the simulated raters then only spot-check ``config.spot_check``.
+        env: The stage's env id, recorded in every segment (people's pages show it and pick pictures by family).
+
+    Attributes:
+        level: The level being played; the runner sets it before each chunk and segments record it.
     """
 
     def __init__(
@@ -98,8 +101,11 @@ class FeedbackLoop:
         run_dir: str | Path | None = None,
         seed: int = 0,
         judge: Judge | None = None,
+        env: str = "",
     ):
         self.config = config
+        self.env = env
+        self.level: int | None = None
         self.featurizer = featurizer
         self.stage = stage
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -174,6 +180,9 @@ class FeedbackLoop:
         steps["rewards"].append(float(reward))
         steps["events"].append({k: float(v) for k, v in info.get("events", {}).items()})
         steps["texts"].append(step_text(obs_info, action))
+        if obs_info is not None and "scene" in obs_info:  # kept only where the env draws its scene (physics)
+            steps.setdefault("scenes", []).append(obs_info["scene"])
+            steps["after"] = info.get("scene")  # how the last action left the world, added when the segment closes
         if done or len(steps["actions"]) >= self.config.segment_length:
             self._close(env_index)
 
@@ -181,7 +190,10 @@ class FeedbackLoop:
         steps = self._open.pop(env_index, None)
         if not steps or len(steps["actions"]) < self.config.min_segment_length:
             return
-        seg = Segment(stage=self.stage, **steps)
+        after = steps.pop("after", None)
+        if after is not None:
+            steps["scenes"].append(after)
+        seg = Segment(stage=self.stage, env=self.env, level=self.level, **steps)
         feats = self.featurizer.segment(seg)
         self.segments.append(seg)
         self._seg_feats.append(feats)
@@ -285,12 +297,18 @@ class FeedbackLoop:
             len(self.segments), n, self.config.selection, self.rng, predict, self.config.candidates_per_query
         )
         segs = list(self.segments)
+        # The model's view of each pair when asked, kept with the query so people's answers can be compared with it
+        # (the agreement page of `upbringing feedback --web`); it is not trained on this chunk's labels yet.
+        p_model = predict(pairs).mean(0) if predict is not None else None
         train: list[Preference] = []
         for k, (i, j) in enumerate(pairs):
             a, b = segs[i], segs[j]
             qid = f"{self.stage or 'stage'}/c{self.chunk}/q{k}"
             meta = {"chunk": self.chunk, "selection": self.config.selection if predict else "uniform"}
-            self.queries.append(Preference(a=a, b=b, label=None, rater="", query_id=qid, meta=dict(meta)))
+            extra = {"budget": self.config.budget}
+            if p_model is not None:
+                extra["rm_p_a"] = round(float(p_model[k]), 4)
+            self.queries.append(Preference(a=a, b=b, label=None, rater="", query_id=qid, meta={**meta, **extra}))
             if self.oversight is not None:
                 result = self.oversight.label(a, b, qid, meta)
                 self.rows.extend(result.rows)

@@ -43,11 +43,17 @@ class FeedbackReward(AddRewardTerms):
         scorer: The learned per-step reward.
         mode: ``oracle``, ``learned`` or ``mix``.
         weight: Factor on the ``feedback`` term.
+
+    Also turns on ``info_scene`` in envs that have it (physics), so queries about these episodes carry pictures.
     """
 
     def __init__(self, env: gym.Env, scorer: LearnedReward, mode: Mode = "learned", weight: float = 1.0):
         if mode not in ("oracle", "learned", "mix"):
             raise ValueError(f"unknown feedback mode {mode!r}; expected 'oracle', 'learned' or 'mix'")
+        # Episodes under feedback may be shown to people: envs that can put a drawing of their scene into each info
+        # (the physics envs' ``info_scene``) are asked to, so the feedback page can picture them.
+        if hasattr(env.unwrapped, "info_scene"):
+            env.unwrapped.info_scene = True
         super().__init__(env if _records_terms(env) else RecordEnvReward(env))
         self.scorer = scorer
         self.mode = mode

@@ -16,6 +16,7 @@ Units are SI throughout (metres, seconds, kilograms); gravity is 9.81 m/s².
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -171,6 +172,10 @@ class Sim:
         self.steps = 0
         self._dynamic: list[pymunk.Body] = []
         self._watching = False
+        # Per shape, its drawing for scene(): in its body's frame, or the world's for static shapes (they never move).
+        # Written where each shape is made, from the sizes at hand: reading them back through pymunk costs more than
+        # a short episode's physics.
+        self._drawings: dict[pymunk.Shape, dict[str, Any]] = {}
 
     def _impact(self, arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> None:
         impulse = arbiter.total_impulse.length
@@ -184,16 +189,17 @@ class Sim:
         shape = pymunk.Segment(self.space.static_body, a, b, 0.0)
         shape.friction = friction * self._friction
         self.space.add(shape)
+        self._draw(shape, "segment", [a, b], static=True)
         return shape
 
     def static_box(self, x: float, y: float, w: float, h: float, friction: float = 1.0) -> pymunk.Poly:
         """Add a static box centred at ``(x, y)`` (a post, a rim)."""
         hw, hh = w / 2, h / 2
-        shape = pymunk.Poly(
-            self.space.static_body, [(x - hw, y - hh), (x + hw, y - hh), (x + hw, y + hh), (x - hw, y + hh)]
-        )
+        corners = [(x - hw, y - hh), (x + hw, y - hh), (x + hw, y + hh), (x - hw, y + hh)]
+        shape = pymunk.Poly(self.space.static_body, corners)
         shape.friction = friction * self._friction
         self.space.add(shape)
+        self._draw(shape, "poly", corners, static=True)
         return shape
 
     def box(
@@ -223,6 +229,8 @@ class Sim:
                 self._watching = True
         self.space.add(body, shape)
         self._dynamic.append(body)
+        hw, hh = w / 2, h / 2
+        self._draw(shape, "poly", [(-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)], glass=fragile)
         return body
 
     def ball(
@@ -236,6 +244,7 @@ class Sim:
         shape.elasticity = elasticity
         self.space.add(body, shape)
         self._dynamic.append(body)
+        self._draw(shape, "circle", [(0.0, 0.0)], radius)
         return body
 
     def remove(self, *items: Any) -> None:
@@ -244,8 +253,43 @@ class Sim:
             if isinstance(item, pymunk.Body):
                 self._dynamic.remove(item)
                 self.space.remove(item, *item.shapes)
+                for shape in item.shapes:
+                    self._drawings.pop(shape, None)
             else:
                 self.space.remove(item)
+                self._drawings.pop(item, None)
+
+    def scene(self) -> list[dict[str, Any]]:
+        """The world's shapes as plain data, for a picture of the scene (people comparing episodes see it).
+
+        One dict per shape: ``kind`` (``poly``, ``circle`` or ``segment``), ``points`` in metres in the world frame
+        (a polygon's corners, a circle's centre, a segment's ends; to the millimetre), ``radius``, and whether it is
+        ``static`` (floor, table, posts, rims), ``glass`` and ``broken``.
+        """
+        out: list[dict[str, Any]] = []
+        for shape, drawing in self._drawings.items():
+            if drawing["static"]:
+                out.append(drawing)
+                continue
+            body = shape.body
+            (x, y), angle = body.position, body.angle
+            c, s = math.cos(angle), math.sin(angle)
+            points = [[round(x + c * px - s * py, 3), round(y + s * px + c * py, 3)] for px, py in drawing["points"]]
+            out.append({**drawing, "points": points, "broken": body in self.broken})
+        return out
+
+    def _draw(
+        self, shape: pymunk.Shape, kind: str, points: list[tuple[float, float]], radius: float = 0.0, **flags: bool
+    ) -> None:
+        static = flags.get("static", False)
+        self._drawings[shape] = {
+            "kind": kind,
+            "points": [[round(px, 3), round(py, 3)] if static else [px, py] for px, py in points],
+            "radius": round(radius, 3),
+            "static": static,
+            "glass": flags.get("glass", False),
+            "broken": False,
+        }
 
     def at_rest(self) -> bool:
         """Whether every dynamic body is (nearly) still."""
@@ -320,9 +364,15 @@ class PhysicsEnv(gym.Env):
 
     Every concept also takes ``gravity`` and ``friction`` (multipliers in [0.25, 4], default 1): an unannounced
     :class:`Perturbation` of its world's physics for shift suites (see :mod:`upbringing.curriculum.evaluation`).
+
+    Attributes:
+        info_scene: When true, every info also carries ``scene``, the bodies as they stand (:meth:`Sim.scene`), for
+            pictures people judge by. Off by default (it costs a few percent of a step); the feedback loop turns it
+            on in the envs whose episodes people may be asked about (``FeedbackLoop.wrap``).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    info_scene: bool = False
     event_names: ClassVar[tuple[str, ...]] = ()
     world_type: ClassVar[type]
     """The dynamics class: ``world_type(task, physics=NOMINAL)`` builds the pymunk world of a sampled task."""
@@ -443,6 +493,8 @@ class PhysicsEnv(gym.Env):
             "action_mask": mask,
             "events": outcome.events,  # each outcome is new, so its dict is the caller's own
         }
+        if self.info_scene:
+            info["scene"] = self._world.sim.scene()
         if outcome.done:
             info["success"] = bool(outcome.success)
         return info
