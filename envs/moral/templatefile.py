@@ -102,7 +102,8 @@ def _well_formed(text: str) -> str:
     for match in _PLACEHOLDER.finditer(text):
         if match[2] is not None and match[2] not in FILTERS:
             raise ValueError(f"unknown filter {match[2]!r} in {match[0]}; expected one of: {', '.join(FILTERS)}")
-    if "{" in _PLACEHOLDER.sub("", text) or "}" in _PLACEHOLDER.sub("", text):
+    rest = _PLACEHOLDER.sub("", text)
+    if "{" in rest or "}" in rest:
         raise ValueError("a brace that is not part of a placeholder; write {name} or {name|filter}")
     return text
 
