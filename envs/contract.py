@@ -1,4 +1,4 @@
-"""The info contract every Upbringing env keeps, as a checker that every family's tests call.
+"""The info contract every Upbringing env keeps, as a checker (tests/envs/test_contract.py runs it on every env).
 
 Single-agent envs (Gymnasium) return, from ``reset`` and every ``step``, an info dict with:
 

@@ -287,7 +287,8 @@ class GeneratedStoryEnv(StoryEnv):
             consequences (lies found out, promises that come due); 3 adds conflicts between principles; 4 adds
             ambiguity (uncertain outcomes, milder and less obvious stakes).
         split: ``"train"`` (training template families) or ``"eval"`` (held-out families, to measure transfer).
-        families: Only these template families (names from ``envs.moral.generator.FAMILIES``).
+        families: Only these template families (names from ``envs.moral.generator.FAMILIES``, the files of
+            ``envs/moral/templates/``).
         max_steps: Choices before an episode is truncated.
         invalid_penalty: Cost of choosing a closed slot.
         render_mode: None or ``"ansi"``.

@@ -1,8 +1,12 @@
-"""Generated stories: valid, reproducible, distinct, split into held-out families, and harder level by level."""
+"""Generated stories: valid, reproducible, distinct, split into held-out families, and harder level by level; the
+template files they are made from validate, and a broken one is reported in one line naming file, line and key."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,13 @@ from upbringing.envs.moral.generator import EVAL_FAMILIES, FAMILIES, LEVELS, TRA
 from upbringing.envs.moral.metrics import annotation_policy, evaluate, greedy_reward_policy, summarize
 from upbringing.envs.moral.story import return_range, story_problems
 from upbringing.envs.moral.storyfile import load_story_file, story_to_yaml
+from upbringing.envs.moral.templatefile import TEMPLATE_DIR, load_templates
+from upbringing.yamlfile import FileError
+
+# sha256 of the stories of every family x level x seeds 0-2. The tiny LM's tokenizer (agents/lm/tiny) is trained on
+# env texts and experiments compare runs by seed, so a change here must be deliberate: update the digest, retrain the
+# tokenizer (`python -m upbringing.agents.lm.tiny --rebuild`) and bump the env version.
+STORIES_DIGEST = "998771129784c2050ba6ae0f2dba4a306176a48571f60454910cb9356ba5bf32"
 
 
 def violation(choice) -> float:
@@ -115,3 +126,103 @@ def test_bad_generator_arguments():
         StoryGenerator(level=5)
     with pytest.raises(ValueError, match="not in the 'eval' split"):
         StoryGenerator(level=0, split="eval", families=["dare"])
+
+
+def test_same_seed_same_stories_as_before():
+    digest = hashlib.sha256()
+    for family, level, seed in itertools.product(sorted(FAMILIES), range(LEVELS), range(3)):
+        digest.update(build_story(family, level, seed).model_dump_json().encode())
+    assert digest.hexdigest() == STORIES_DIGEST
+
+
+def test_cast_overrides_are_drawn_before_the_slots():
+    # dare.yaml replaces the adult with a parent (drawn), homework.yaml with a teacher (drawn), before the slots.
+    assert build_story("dare", 0, 0).by_id["intro"].text == (
+        "After school, Finn and some older kids are hanging around with your best friend Jonas."
+    )
+    assert (
+        build_story("homework", 4, 1)
+        .by_id["intro"]
+        .text.startswith(
+            "It is Monday morning. You forgot to do your spelling homework, and your teacher Mr. Brandt collects it"
+        )
+    )
+
+
+def test_shipped_template_files_validate():
+    templates = load_templates()
+    assert tuple(templates.families) == (*TRAIN_FAMILIES, *EVAL_FAMILIES)
+    assert {p.stem for p in TEMPLATE_DIR.glob("*.yaml")} == {*FAMILIES, "common"}
+    for family in templates.families.values():
+        for values in (*family.slots.values(), *(v for v in family.cast.values() if isinstance(v, list))):
+            assert len(set(values)) == len(values)  # a value listed twice would be drawn twice as often
+
+
+def _broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATE_DIR, folder)
+    path = folder / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        (
+            "dare.yaml",
+            "annotations: {harm_self: 1.0}",
+            "annotations: {harm_selff: 1.0}",
+            "dare.yaml:31: wrong.annotations: unknown annotation 'harm_selff'; expected one of: harm_other,",
+        ),
+        (
+            "dare.yaml",
+            "Wave to {friend}.",
+            "Wave to {frend}.",
+            "dare.yaml:20: approach[1]: unknown placeholder {frend}; expected one of: friend,",
+        ),
+        (
+            "dare.yaml",
+            "Wave to {friend}.",
+            "Wave to {friend|upper}.",
+            "dare.yaml:20: approach[1]: unknown filter 'upper' in {friend|upper}; expected one of: cap, title, titled",
+        ),
+        (
+            "dare.yaml",
+            "Wave to {friend}.",
+            "Wave to {friend.",
+            "dare.yaml:20: approach[1]: a brace that is not part of a placeholder",
+        ),
+        ("dare.yaml", "end_bad:", "end_badd:", "dare.yaml:52: end_badd: unknown key"),
+        ("dare.yaml", "  dare:\n", "  friend:\n", "dare.yaml:11: slots.friend: 'friend' is a cast placeholder"),
+        ("dare.yaml", "title: The Dare", "title: [The Dare", "dare.yaml:17: broken YAML"),
+        ("common.yaml", "  - Leo\n", "  - Maya\n", "common.yaml:22: names[1]: 'Maya' is listed twice"),
+        (
+            "common.yaml",
+            "  - homework\n",
+            "  - homework\n  - dare\n",
+            "common.yaml:16: eval[1]: family 'dare' is listed twice",
+        ),
+        (
+            "common.yaml",
+            "better: the back seat",
+            "better: the {back} seat",
+            "common.yaml:107: promises[3].better: placeholders ({...}) are not filled in here",
+        ),
+        (
+            "common.yaml",
+            "  - secret\n",
+            "",
+            "secret.yaml: family 'secret' is not listed in common.yaml (train or eval)",
+        ),
+    ],
+)
+def test_a_broken_template_file_is_one_line_naming_file_line_and_key(tmp_path, file, old, new, expected):
+    folder = _broken_copy(tmp_path, file, old, new)
+    with pytest.raises(FileError) as err:
+        load_templates(folder)
+    lines = str(err.value).splitlines()
+    assert any(line.startswith(f"{folder}/{expected}") for line in lines), lines
+    assert len(lines) <= 2  # the problem itself (plus, for a renamed key, the missing one)

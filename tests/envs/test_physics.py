@@ -1,33 +1,17 @@
-"""The physics envs keep the Gymnasium API and Upbringing's env contract on every id, level and split."""
+"""Physics envs: developmental order, success-only rewards, seeded worlds, held-out splits, clear argument errors.
+
+The Gymnasium API, the text view and determinism of every id, level and split are checked in test_contract.py.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 from upbringing import envs
-from upbringing.envs.contract import check_info
 from upbringing.envs.physics import SPECS
 
 CASES = [(spec, level, i) for spec in SPECS for i, level in enumerate(spec.levels)]
 IDS = [f"{spec.id}-L{i}" for spec, _, i in CASES]
-
-
-def rollout(env, seed: int, episodes: int = 3) -> list[tuple]:
-    """Play ``episodes`` episodes with seeded random valid actions; return every transition."""
-    rng = np.random.default_rng(seed)
-    trace = []
-    obs, info = env.reset(seed=seed)
-    trace.append((obs.tobytes(), info["text"]))
-    for _ in range(episodes):
-        done = False
-        while not done:
-            action = int(rng.choice(np.flatnonzero(info["action_mask"])))
-            obs, reward, done, truncated, info = env.step(action)
-            trace.append((action, obs.tobytes(), reward, done, truncated, info["text"], sorted(info["events"].items())))
-        obs, info = env.reset()
-        trace.append((obs.tobytes(), info["text"]))
-    return trace
 
 
 def test_specs_are_registered_in_developmental_order():
@@ -48,36 +32,27 @@ def test_specs_are_registered_in_developmental_order():
 
 
 @pytest.mark.parametrize(("spec", "level", "index"), CASES, ids=IDS)
-@pytest.mark.parametrize("split", ["train", "eval"])
-def test_check_env_and_info_contract(spec, level, index, split):
-    env = envs.make(spec.id, **level, split=split)
-    check_env(env, skip_render_check=True)
-    n = env.action_space.n
-    obs, info = env.reset(seed=index)
-    check_info(info, n, spec.event_names, at_reset=True)
+def test_reward_is_one_for_success_and_zero_otherwise(spec, level, index):
+    env = envs.make(spec.id, **level)
+    _, info = env.reset(seed=index)
     rng = np.random.default_rng(index)
     finished = 0
     while finished < 4:
-        obs, reward, terminated, truncated, info = env.step(int(rng.integers(n)))
-        assert env.observation_space.contains(obs)
-        check_info(info, n, spec.event_names)
-        assert not truncated
+        _, reward, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+        assert not truncated, "physics episodes end by the task, never by a step limit"
         if terminated:
             assert "success" in info and reward == (1.0 if info["success"] else 0.0)
             finished += 1
-            obs, info = env.reset()
-            check_info(info, n, spec.event_names, at_reset=True)
+            _, info = env.reset()
         else:
             assert "success" not in info and reward == 0.0
 
 
 @pytest.mark.parametrize(("spec", "level", "index"), CASES, ids=IDS)
-def test_same_seed_same_world_and_outcomes(spec, level, index):
-    first = rollout(envs.make(spec.id, **level), seed=100 + index)
-    second = rollout(envs.make(spec.id, **level), seed=100 + index)
-    assert first == second
-    other = rollout(envs.make(spec.id, **level), seed=200 + index)
-    assert other != first, "a different seed must give a different world"
+def test_different_seeds_give_different_worlds(spec, level, index):
+    env = envs.make(spec.id, **level)
+    worlds = {env.reset(seed=seed)[0].tobytes() for seed in range(10)}
+    assert len(worlds) >= 3, "the seed must decide the world"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])

@@ -1,13 +1,14 @@
-"""Every social env id, at every level, keeps the PettingZoo / Gymnasium API, the info contract and determinism."""
+"""Social envs: a parallel id and a solo id per game, social metrics at the end of every episode, seeded opponent
+pools, the numeric-only view, clear argument errors.
+
+The PettingZoo / Gymnasium API, the text view and determinism of every id and level are checked in test_contract.py.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env, data_equivalence
-from pettingzoo.test import parallel_api_test, parallel_seed_test
 from upbringing import envs
-from upbringing.envs.contract import check_info
 
 SOCIAL = [s for s in envs.list_specs() if s.family == "social"]
 PARALLEL = [(s, i) for s in SOCIAL if s.api == "pettingzoo" for i in range(len(s.levels))]
@@ -37,30 +38,16 @@ def test_spec_declares_the_event_names_of_its_class(spec) -> None:
 
 
 @pytest.mark.parametrize(("spec", "level"), PARALLEL, ids=_ids(PARALLEL))
-def test_parallel_env_passes_pettingzoo_api_and_seed_tests(spec, level) -> None:
-    kwargs = spec.levels[level]
-    parallel_api_test(envs.make(spec.id, **kwargs), num_cycles=200)
-    parallel_seed_test(lambda: envs.make(spec.id, **kwargs))
-
-
-@pytest.mark.parametrize(("spec", "level"), PARALLEL, ids=_ids(PARALLEL))
-def test_parallel_episode_keeps_the_info_contract_and_reports_metrics(spec, level) -> None:
+def test_parallel_episode_renders_and_ends_with_social_metrics(spec, level) -> None:
     env = envs.make(spec.id, render_mode="ansi", **spec.levels[level])
-    obs, infos = env.reset(seed=0)
-    for agent in env.agents:
-        assert env.observation_space(agent).contains(obs[agent])
-        check_info(infos[agent], env.action_space(agent).n, spec.event_names, at_reset=True)
+    _, infos = env.reset(seed=0)
     rng = np.random.default_rng(0)
     steps = 0
     while env.agents:
         actions = {a: int(rng.choice(np.flatnonzero(infos[a]["action_mask"]))) for a in env.agents}
         live = list(env.agents)
-        obs, rewards, terminations, truncations, infos = env.step(actions)
+        _, _, terminations, truncations, infos = env.step(actions)
         steps += 1
-        for agent in live:
-            assert env.observation_space(agent).contains(obs[agent]), obs[agent]
-            check_info(infos[agent], env.action_space(agent).n, spec.event_names)
-            assert isinstance(rewards[agent], float)
         assert isinstance(env.render(), str)
     assert steps >= 1
     for agent in live:
@@ -70,27 +57,26 @@ def test_parallel_episode_keeps_the_info_contract_and_reports_metrics(spec, leve
 
 
 @pytest.mark.parametrize(("spec", "level"), SOLO, ids=_ids(SOLO))
-def test_solo_env_passes_check_env_and_the_info_contract(spec, level) -> None:
+def test_solo_episode_names_opponents_and_ends_with_social_metrics(spec, level) -> None:
     env = envs.make(spec.id, **spec.levels[level])
-    check_env(env, skip_render_check=True)
-    obs, info = env.reset(seed=1)
-    check_info(info, env.action_space.n, spec.event_names, at_reset=True)
+    env.action_space.seed(1)
+    _, info = env.reset(seed=1)
     assert len(info["opponents"]) == env.unwrapped.game.n_players - 1
     done = False
     while not done:
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-        check_info(info, env.action_space.n, spec.event_names)
-        assert env.observation_space.contains(obs)
+        _, reward, terminated, truncated, info = env.step(env.action_space.sample())
         assert -1.0 <= reward <= 1.0
         done = terminated or truncated
     assert set(info["social"]) >= METRICS
 
 
 @pytest.mark.parametrize(("spec", "level"), SOLO, ids=_ids(SOLO))
-def test_solo_env_is_deterministic_from_the_seed(spec, level) -> None:
+def test_stochastic_opponent_pools_are_seeded_too(spec, level) -> None:
+    # test_contract.py plays the default opponents; a pool of random and noisy players must follow the seed as well
+    # (the agent's actions are the same for both seeds, so a difference comes from the env).
     def rollout(seed: int) -> list:
         env = envs.make(spec.id, opponent_pool=_pool(spec.id), **spec.levels[level])
-        env.action_space.seed(seed)
+        env.action_space.seed(0)
         trace = []
         obs, info = env.reset(seed=seed)
         trace.append((obs.tolist(), info["opponents"]))
@@ -136,20 +122,3 @@ def test_unknown_arguments_and_bad_values_name_the_env_and_the_problem() -> None
         envs.make("social/Chicken-v0", payoffs={"R": 1})
     with pytest.raises(envs.EnvArgumentError, match="opponents must name 1 or 3"):
         envs.make("social/PublicGoodsSolo-v0", opponents=["always_defect", "always_defect"])
-
-
-@pytest.mark.parametrize(("spec", "level"), PARALLEL, ids=_ids(PARALLEL))
-def test_parallel_env_repeats_a_whole_episode_from_the_seed(spec, level) -> None:
-    # PettingZoo's parallel seed test stops after one step; this plays whole episodes.
-    def rollout(seed: int) -> list:
-        env = envs.make(spec.id, **spec.levels[level])
-        rng = np.random.default_rng(0)
-        trace = [env.reset(seed=seed)]
-        while env.agents:
-            trace.append(env.step({a: int(rng.integers(env.action_space(a).n)) for a in env.agents}))
-        trace.append(env.reset())
-        return trace
-
-    first, again = rollout(3), rollout(3)
-    assert len(first) == len(again)
-    assert all(data_equivalence(a, b) for a, b in zip(first, again))
