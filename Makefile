@@ -14,17 +14,20 @@ export TRANSFORMERS_OFFLINE := 1
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install chromium ink-compiler quickstart test lint bench
+.PHONY: install chromium ink-compiler lock quickstart test lint bench
 
 install: $(VENV)/.installed chromium
 
 chromium:
 	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# Installs follow the lock (requirements.lock: every runtime and dev dependency pinned, made by pip-tools from
+# pyproject.toml with `make lock`), so a fresh clone gets the versions the README's figures were measured with.
+$(VENV)/.installed: pyproject.toml requirements.lock constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_INSTALL)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	$(MAKE) ink-compiler
 	touch $@
 
@@ -33,6 +36,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 ink-compiler:
 	@if command -v npm >/dev/null; then npm install --silent --prefix .inkjs inkjs@2.4.0; \
 	else echo "npm not found: the Ink recompile test will be skipped (install Node.js and npm to run it)"; fi
+
+# Regenerate requirements.lock after changing dependencies in pyproject.toml (pip-tools in a throwaway venv; torch
+# resolves to the CPU build through constraints.txt).
+lock:
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet pip-tools==7.7.0
+	.lock-venv/bin/pip-compile --quiet --extra dev --extra encoder --constraint constraints.txt --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 quickstart: install
 	$(BIN)/upbringing train configs/quickstart.yaml
