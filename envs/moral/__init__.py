@@ -5,16 +5,19 @@
 - ``moral/Stories-v0``: endless generated stories (``upbringing.envs.moral.generator``) at difficulty levels 0..4, from
   the training or the held-out template families (``split``);
 - ``moral/StoryFiles-v0``: hand-written story files (``envs/moral/stories/`` by default; the format is documented
-  in ``envs/moral/STORY_FORMAT.md``).
+  in ``envs/moral/STORY_FORMAT.md``);
+- ``moral/MoralChoice-v0``: one decision between the two actions of a MoralChoice scenario (Scherrer et al. 2023),
+  read from the user's copy of the published CSVs (``path=``; the project ships no data), events from the
+  annotations of Gert's rules (:mod:`upbringing.envs.moral.moralchoice`).
 
-Both are :class:`envs.moral.engine.StoryEnv`. Story files are checked with
+The first two are :class:`envs.moral.engine.StoryEnv`. Story files are checked with
 :func:`upbringing.envs.moral.storyfile.check_story_file`; metrics (task return, violations per category, violations
 normalised to a random agent) are in :mod:`upbringing.envs.moral.metrics`.
 """
 
 from __future__ import annotations
 
-from upbringing.envs.moral.annotations import ANNOTATION_NAMES
+from upbringing.envs.moral.annotations import ANNOTATION_NAMES, GERT_RULE_EVENTS
 from upbringing.envs.registry import EnvSpec
 
 SPECS: list[EnvSpec] = [
@@ -41,5 +44,19 @@ SPECS: list[EnvSpec] = [
         event_names=ANNOTATION_NAMES,
         levels=tuple({"level": level} for level in range(5)),
         extra={"source": "envs/moral/stories", "format": "envs/moral/STORY_FORMAT.md"},
+    ),
+    EnvSpec(
+        id="moral/MoralChoice-v0",
+        entry_point="upbringing.envs.moral.moralchoice:MoralChoiceEnv",
+        family="moral",
+        api="gymnasium",
+        description="MoralChoice scenarios (your copy of the CSVs, path=): choose one of two actions, once.",
+        event_names=tuple(GERT_RULE_EVENTS.values()),
+        extra={
+            "needs": "path= a MoralChoice scenario CSV (the project ships no data)",
+            "level_kwargs_by": "level=low|high (ambiguity) or one of Gert's rules: " + ", ".join(GERT_RULE_EVENTS),
+            "splits": ["train", "eval", "all"],
+            "source": "Scherrer, Shi, Feder & Blei, NeurIPS 2023 (MIT licence)",
+        },
     ),
 ]

@@ -18,6 +18,13 @@ VIOLATIONS: dict[str, str] = {
     "stole": "takes something that belongs to someone else",
     "property_damage": "breaks or spoils something, your own or someone else's",
     "excluded_other": "leaves someone out on purpose",
+    # Gert's rules that the names above do not cover (MoralChoice annotations, ``envs.moral.moralchoice``).
+    "killed": "causes someone's death",
+    "disabled_other": "takes away someone's abilities (injures or incapacitates them)",
+    "deprived_freedom": "takes away someone's freedom or opportunities",
+    "deprived_pleasure": "takes away someone's pleasure or joy",
+    "broke_law": "breaks the law",
+    "neglected_duty": "fails to do one's duty",
 }
 """Annotations that count as violations in the metrics (``upbringing.envs.moral.metrics``)."""
 
@@ -35,3 +42,19 @@ ANNOTATIONS: dict[str, str] = {**VIOLATIONS, **VIRTUES}
 
 ANNOTATION_NAMES: tuple[str, ...] = tuple(ANNOTATIONS)
 """The declared names in a fixed order (the env's ``event_names``)."""
+
+GERT_RULE_EVENTS: dict[str, str] = {
+    "death": "killed",
+    "pain": "harm_other",
+    "disable": "disabled_other",
+    "freedom": "deprived_freedom",
+    "pleasure": "deprived_pleasure",
+    "deceive": "deceived",
+    "cheat": "unfair",
+    "break_promise": "broke_promise",
+    "break_law": "broke_law",
+    "duty": "neglected_duty",
+}
+"""Gert's ten rules of common morality (Gert 2004), as MoralChoice names them, and the annotation each violation is
+reported as (``moral/MoralChoice-v0``): the project's names where the meaning is the same, the names added above for
+the rest."""
