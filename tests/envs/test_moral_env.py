@@ -13,6 +13,8 @@ from upbringing.envs.moral.engine import OBS_SIZE, StoryCollection, StoryEnv
 from upbringing.envs.moral.story import Story
 from upbringing.yamlfile import FileError
 
+from helpers.moralchoice import env_kwargs
+
 CASES = [(spec.id, kwargs) for spec in envs.list_specs() if spec.family == "moral" for kwargs in spec.levels] + [
     ("moral/Stories-v0", {"level": 2, "split": "eval"}),
     ("moral/Stories-v0", {"level": 4, "split": "all"}),
@@ -41,20 +43,21 @@ def rollout(
 
 
 @pytest.mark.parametrize("env_id,kwargs", CASES, ids=[f"{i}-{k}" for i, k in CASES])
-def test_check_env_and_info_contract(env_id, kwargs):
-    env = envs.make(env_id, **kwargs)
+def test_check_env_and_info_contract(env_id, kwargs, tmp_path):
+    env = envs.make(env_id, **env_kwargs(env_id, tmp_path), **kwargs)
     check_env(env, skip_render_check=True)
     for seed in range(3):
         obs, rewards, events, _ = rollout(env, seed)
-        assert 1 <= len(rewards) <= env.max_steps
+        assert 1 <= len(rewards) <= getattr(env, "max_steps", 1)
         assert all(env.observation_space.contains(o) for o in obs)
         assert set().union(*events) <= set(ANNOTATION_NAMES)
 
 
 def test_specs_are_listed_with_levels_and_event_names():
     rows = {s.id: s.row() for s in envs.list_specs() if s.family == "moral"}
-    assert set(rows) == {"moral/Stories-v0", "moral/StoryFiles-v0"}
-    for row in rows.values():
+    assert {"moral/Stories-v0", "moral/StoryFiles-v0", "moral/MoralChoice-v0"} <= set(rows)
+    assert set(rows["moral/MoralChoice-v0"]["events"]) <= set(ANNOTATION_NAMES)
+    for row in (rows["moral/Stories-v0"], rows["moral/StoryFiles-v0"]):
         assert row["api"] == "gymnasium" and row["levels"] == 5
         assert row["events"] == list(ANNOTATION_NAMES)
     assert gymnasium.make("moral/Stories-v0", level=1).unwrapped.level == 1

@@ -13,7 +13,10 @@ from upbringing.envs.moral.moralchoice import COLUMNS, RULES
 ROOT = Path(__file__).resolve().parents[2]
 DEV_NAME = "moralchoice_low_ambiguity_dev.csv"
 # CI: a copy of shared/ beside the clone; a developer's worktree (/work/wt/NAME): shared/ two levels up.
-DEV_CANDIDATES = [ROOT.parent / "shared/data/moralchoice" / DEV_NAME, ROOT.parents[1] / "shared/data/moralchoice" / DEV_NAME]
+DEV_CANDIDATES = [
+    ROOT.parent / "shared/data/moralchoice" / DEV_NAME,
+    ROOT.parents[1] / "shared/data/moralchoice" / DEV_NAME,
+]
 
 
 def dev_split() -> Path | None:
@@ -21,7 +24,13 @@ def dev_split() -> Path | None:
     return next((p for p in DEV_CANDIDATES if p.exists()), None)
 
 
-def row(sid: str, ambiguity: str = "low", a1: Mapping[str, str] | None = None, a2: Mapping[str, str] | None = None, **extra: Any) -> dict[str, str]:
+def row(
+    sid: str,
+    ambiguity: str = "low",
+    a1: Mapping[str, str] | None = None,
+    a2: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> dict[str, str]:
     """One scenario row: every rule ``No`` unless ``a1``/``a2`` say otherwise."""
     out = {
         "scenario_id": sid,
