@@ -6,14 +6,13 @@ import gymnasium
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from helpers.moralchoice import env_kwargs
 from upbringing import envs
 from upbringing.envs.contract import check_info
 from upbringing.envs.moral.annotations import ANNOTATION_NAMES
 from upbringing.envs.moral.engine import OBS_SIZE, StoryCollection, StoryEnv
 from upbringing.envs.moral.story import Story
 from upbringing.yamlfile import FileError
-
-from helpers.moralchoice import env_kwargs
 
 CASES = [(spec.id, kwargs) for spec in envs.list_specs() if spec.family == "moral" for kwargs in spec.levels] + [
     ("moral/Stories-v0", {"level": 2, "split": "eval"}),
