@@ -60,8 +60,8 @@ TINY_ROWS = [
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, str]], columns: Sequence[str] = COLUMNS) -> Path:
-    """Write ``rows`` as a CSV with ``columns`` (plus any extra column the rows have) and return ``path``."""
-    cols = list(columns) + [c for c in (rows[0] if rows else {}) if c not in COLUMNS]
+    """Write ``rows`` as a CSV with ``columns`` (plus any other column a row has) and return ``path``."""
+    cols = list(columns) + list(dict.fromkeys(c for r in rows for c in r if c not in COLUMNS))
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, cols, extrasaction="ignore")
         writer.writeheader()
