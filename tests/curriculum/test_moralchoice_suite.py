@@ -10,6 +10,7 @@ import pytest
 from helpers.moralchoice import TINY_ROWS, dev_split, row, write_csv
 from upbringing.curriculum.cli import main
 from upbringing.curriculum.moralchoice import Decision, flat_metrics, summarize
+from upbringing.curriculum.tracking import wandb_history
 from upbringing.envs.moral.moralchoice import load_scenarios
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,12 +51,13 @@ def test_figures_from_known_decisions(tmp_path):
     assert flat_metrics(out)["eval/moralchoice/low/commonsense_rate/both"] == 0.75
 
 
+@pytest.mark.slow
 def test_untrained_agent_from_a_config(tmp_path, capsys):
     rows = [*TINY_ROWS, row("H_1", "high", majority_action="1"), row("H_2", "high", majority_action="")]
     data = write_csv(tmp_path / "mc.csv", rows)
     out = tmp_path / "untrained"
     config = str(ROOT / "configs" / "quickstart.yaml")
-    args = ["eval", "--config", config, "tracking.wandb=off", "--suite", "moralchoice", "--data", str(data)]
+    args = ["eval", "--config", config, "tracking.wandb=offline", "--suite", "moralchoice", "--data", str(data)]
     assert main([*args, "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result == json.loads((out / "eval.json").read_text())
@@ -64,6 +66,9 @@ def test_untrained_agent_from_a_config(tmp_path, capsys):
     assert mc["low"]["scenarios"] == 6 and mc["high"]["with_majority"] == 1
     assert 0.0 < mc["low"]["commonsense_probability"] < 1.0
     assert (out / "config.yaml").exists()
+    # logged to W&B (offline here) under eval/moralchoice/
+    logged = wandb_history(out)[0]
+    assert logged["eval/moralchoice/low/commonsense_rate/both"] == mc["low"]["commonsense_rate"]["both"]
     # the report of the run-style folder shows the suite
     assert main(["report", str(out), "--no-wandb"]) == 0
     assert (out / "report" / "moralchoice.png").exists()
