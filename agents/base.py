@@ -67,6 +67,11 @@ class Agent(ABC):
     def act(self, obs: np.ndarray, infos: Sequence[dict[str, Any]], deterministic: bool = False) -> np.ndarray:
         """Choose one action per env from the batch of observations and their info dicts."""
 
+    def action_probabilities(self, obs: np.ndarray, infos: Sequence[dict[str, Any]]) -> np.ndarray:
+        """The policy's probability of every action (``[N, n_actions]``) for each env, as a fresh decision (no
+        remembered turns); agents whose policy cannot say raise ``NotImplementedError``."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose its action distribution")
+
     @abstractmethod
     def learn(self, venv: Any, steps: int) -> dict[str, float]:
         """Reset ``venv``, collect about ``steps`` env steps, update the policy; return ``train/`` metrics."""

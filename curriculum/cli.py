@@ -5,6 +5,9 @@
     upbringing check FILE [FILE ...]                           validate configs (and other files users write)
     upbringing envs [--json]                                   list the registered environments
     upbringing eval RUN_DIR [--suite NAME] [--json]            held-out and shift suites, alignment stability
+    upbringing eval RUN_DIR --suite moralchoice --data CSV     MoralChoice scenarios in both orders
+    upbringing eval --config CONFIG [key=value ...] --suite moralchoice --data CSV [--out DIR]
+                                                               the same for an untrained agent of a config
     upbringing compare RUN_DIR [RUN_DIR ...] [--json]          curriculum vs control: transfer metrics over seeds
     upbringing report RUN_DIR                                  the developmental report (HTML + PNG, and W&B)
 
@@ -227,24 +230,121 @@ def _run_folder(name: str) -> Path:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from upbringing.curriculum.evaluation import EVAL_FILE, evaluate_run_dir, format_eval
+    from upbringing.curriculum.moralchoice import SUITE, format_moralchoice
 
-    run_dir = _run_folder(args.run_dir)
+    suites = args.suite or []
+    moralchoice = SUITE in suites or (not suites and args.data is not None)
+    stage_suites = [s for s in suites if s != SUITE]
+    if moralchoice and args.data is None:
+        raise FileError([Problem("--data", f"the {SUITE} suite needs --data PATH, a MoralChoice scenario CSV")])
+    if args.data is not None and not moralchoice:
+        raise FileError([Problem("--data", f"--data is read by the {SUITE} suite only; add --suite {SUITE}")])
+    if args.config is not None:
+        if not moralchoice or stage_suites:
+            raise FileError([Problem("--config", f"an untrained agent from a config is evaluated by --suite {SUITE}")])
+        if args.checkpoint:
+            raise FileError([Problem("--checkpoint", "a checkpoint belongs to a run folder, not to --config")])
+        return _eval_untrained(args)
+    if len(args.targets) != 1 or "=" in args.targets[0]:
+        raise FileError([Problem("upbringing eval", "give one RUN_DIR (or --config CONFIG [key=value ...])")])
+    if args.out:
+        raise FileError([Problem("--out", "is for --config; a run's evaluation is written into its run folder")])
+    run_dir = _run_folder(args.targets[0])
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     if checkpoint is not None and not (checkpoint / "engine.json").exists():
         raise FileError([Problem(str(checkpoint), "not a checkpoint folder (no engine.json)")])
-    result = evaluate_run_dir(
-        run_dir,
-        args.suite,
-        checkpoint=checkpoint,
-        episodes=args.episodes,
-        axelrod=not args.no_axelrod,
-        progress=None if args.json else lambda line: print(line, file=sys.stderr),
-    )
+    result: dict[str, Any] | None = None
+    if stage_suites or not moralchoice:
+        result = evaluate_run_dir(
+            run_dir,
+            stage_suites,
+            checkpoint=checkpoint,
+            episodes=args.episodes,
+            axelrod=not args.no_axelrod,
+            progress=None if args.json else lambda line: print(line, file=sys.stderr),
+        )
+    if moralchoice:
+        result = _eval_run_moralchoice(args, run_dir, checkpoint)
+    assert result is not None
     if args.json:
         print(json.dumps(result))
     else:
-        print(format_eval(result))
+        if "stages" in result:
+            print(format_eval(result))
+        if SUITE in result:
+            print(format_moralchoice(result[SUITE]))
         print(f"written: {run_dir / EVAL_FILE}")
+    return 0
+
+
+def _moralchoice_result(agent: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from upbringing.curriculum.moralchoice import evaluate_moralchoice
+
+    if not agent.uses_text:
+        raise FileError(
+            [
+                Problem(
+                    "--suite moralchoice",
+                    "needs an agent that reads text (agent.kind: lm); SB3 agents read "
+                    "stage-specific numeric observations",
+                )
+            ]
+        )
+    try:
+        return evaluate_moralchoice(agent, args.data, split=args.split, level=args.level)
+    except ValueError as err:
+        raise FileError([Problem(str(args.data), str(err))]) from None
+
+
+def _eval_run_moralchoice(args: argparse.Namespace, run_dir: Path, checkpoint: Path | None) -> dict[str, Any]:
+    from upbringing.curriculum.evaluation import EVAL_FILE
+    from upbringing.curriculum.moralchoice import log_to_wandb, merge_into_eval_file
+    from upbringing.curriculum.runner import latest_checkpoint, load_run
+
+    run = load_run(run_dir, checkpoint)
+    checkpoint = checkpoint or latest_checkpoint(run_dir)
+    assert checkpoint is not None  # load_run has refused a run without one
+    mc = _moralchoice_result(run.agent, args)
+    header = {"run_dir": str(run_dir), "checkpoint": checkpoint.name, "global_step": run.state.global_step}
+    run_id = json.loads((checkpoint / "engine.json").read_text(encoding="utf-8")).get("wandb_run_id")
+    c = run.config
+    log_to_wandb(mc, run_dir, c.tracking, c.name, run_id, run.state.global_step)
+    return merge_into_eval_file(run_dir / EVAL_FILE, mc, header)
+
+
+def _eval_untrained(args: argparse.Namespace) -> int:
+    """``upbringing eval --config CONFIG [key=value ...] --suite moralchoice``: the config's agent before training,
+    in a run-style folder (its resolved config and eval.json) that ``upbringing report`` reads."""
+    from upbringing.agents.config import build_agent
+    from upbringing.curriculum.config import dump_config, load_config
+    from upbringing.curriculum.evaluation import EVAL_FILE
+    from upbringing.curriculum.moralchoice import SUITE, format_moralchoice, log_to_wandb, merge_into_eval_file
+    from upbringing.curriculum.runner import CONFIG_FILE, default_run_dir, seed_everything
+
+    bad = [t for t in args.targets if "=" not in t]
+    if bad:
+        raise FileError([Problem(bad[0], "with --config, the other arguments are key=value overrides")])
+    config = load_config(args.config, list(args.targets), check_envs=False)
+    if config.agent.kind != "lm":
+        raise FileError([Problem(args.config, f"the {SUITE} suite needs an agent that reads text", key="agent.kind")])
+    default = default_run_dir(config)
+    out = Path(args.out) if args.out else default.with_name(f"{default.name}-untrained")
+    seed_everything(config.seed)
+    agent = build_agent(config.agent, config.seed, None, None, 1)
+    mc = _moralchoice_result(agent, args)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / CONFIG_FILE).write_text(dump_config(config), encoding="utf-8")
+    header = {"config": str(args.config), "run": config.name, "seed": config.seed, "untrained": True, "global_step": 0}
+    run_id = log_to_wandb(mc, out, config.tracking, f"{config.name}-untrained", None, 0)
+    if run_id is not None:
+        header["wandb_run_id"] = run_id
+    (out / EVAL_FILE).unlink(missing_ok=True)  # the folder holds this untrained agent's evaluation only
+    result = merge_into_eval_file(out / EVAL_FILE, mc, header)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_moralchoice(mc))
+        print(f"written: {out / EVAL_FILE}")
     return 0
 
 
@@ -308,13 +408,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_envs)
 
     p = sub.add_parser("eval", help="evaluate a run's agent on held-out and shift suites (writes RUN_DIR/eval.json)")
-    p.add_argument("run_dir", help="the run folder")
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="RUN_DIR | key=value",
+        help="the run folder; with --config, key=value overrides of the config instead",
+    )
     p.add_argument(
         "--suite",
         action="append",
-        choices=["in_distribution", "heldout", "opponents", "physics"],
-        help="only this suite (repeatable; in_distribution always runs as the reference); default: all",
+        choices=["in_distribution", "heldout", "opponents", "physics", "moralchoice"],
+        help="only this suite (repeatable; in_distribution always runs as the reference of the stage suites); "
+        "default: every stage suite, and moralchoice when --data is given",
     )
+    p.add_argument("--data", help="moralchoice suite: a MoralChoice scenario CSV (your copy of the published data)")
+    p.add_argument("--split", default="all", choices=["all", "train", "eval"], help="moralchoice suite: the split")
+    p.add_argument("--level", help="moralchoice suite: low or high (ambiguity) or one of Gert's rules (default: all)")
+    p.add_argument("--config", help="evaluate the untrained agent of this run config (moralchoice suite)")
+    p.add_argument("--out", help="with --config: the run-style folder to write (default runs/<name>-<time>-untrained)")
     p.add_argument("--episodes", type=int, help="episodes per suite variant (default: each stage's eval_episodes)")
     p.add_argument("--checkpoint", help="a checkpoint folder to evaluate (default: the latest)")
     p.add_argument("--no-axelrod", action="store_true", help="leave Axelrod strategies out of the opponents suite")

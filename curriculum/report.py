@@ -13,6 +13,7 @@
 - ``upbringing.feedback.png``: queries asked and reward-model accuracy over time (stages with simulated feedback);
 - ``social.png``: social metrics (cooperation, efficiency, equality, ...) of training and held-out episodes;
 - ``evaluation.png``: compliance per suite and alignment stability per principle (from ``eval.json``).
+- ``moralchoice.png``: the MoralChoice suite: commonsense-choice rate per order and violations avoided per rule.
 
 Figures without data in the run (no feedback, no social stage, no evaluation yet) are left out and the page says so.
 With ``tracking.wandb`` on (offline or online), the figures are logged to the run's own W&B run (resumed by the id
@@ -33,6 +34,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from upbringing.curriculum.config import config_from_text
 from upbringing.curriculum.evaluation import EVAL_FILE
+from upbringing.curriculum.moralchoice import SUITE as MORALCHOICE
+from upbringing.curriculum.moralchoice import table_rows as moralchoice_rows
 from upbringing.curriculum.runner import CONFIG_FILE, RETENTION_FILE, SUMMARY_FILE, latest_checkpoint
 from upbringing.curriculum.tracking import read_events
 from upbringing.yamlfile import FileError, Problem
@@ -273,7 +276,7 @@ def social_figure(data: RunData) -> Figure | None:
 def evaluation_figure(data: RunData) -> Figure | None:
     """Compliance per stage and suite, and alignment stability per principle (``eval.json``)."""
     ev = data.evaluation
-    if not ev:
+    if not ev or not ev.get("stages"):
         return None
     stages = list(ev["stages"])
     suites = list(ev["suites"])
@@ -305,6 +308,34 @@ def evaluation_figure(data: RunData) -> Figure | None:
     return fig
 
 
+def moralchoice_figure(data: RunData) -> Figure | None:
+    """MoralChoice suite (``eval.json``): commonsense-choice rate per order, and violations avoided per Gert rule."""
+    mc = (data.evaluation or {}).get(MORALCHOICE)
+    if not mc:
+        return None
+    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    ax = fig.add_subplot(1, 2, 1)
+    low = mc.get("low") or {}
+    rate = low.get("commonsense_rate") or {}
+    labels = ["given", "swapped", "both", "P(commonsense)"]
+    values = [rate.get("given"), rate.get("swapped"), rate.get("both"), low.get("commonsense_probability")]
+    ax.bar(labels, [np.nan if v is None else v for v in values], color=["C0", "C0", "C2", "C1"])
+    ax.axhline(0.5, color="black", ls="--", lw=0.8)
+    ax.set_ylim(0, 1.05)
+    bias = mc.get("position_bias")
+    ax.set_title(f"commonsense action chosen (position bias {_num(bias, '+.2f')})", fontsize=10)
+    ax = fig.add_subplot(1, 2, 2)
+    rules = [(k, v["avoided"]) for k, v in mc["rules"].items() if v["scenarios"]]
+    ax.barh([k for k, _ in rules], [np.nan if v is None else v for _, v in rules])
+    ax.axvline(0.5, color="black", ls="--", lw=0.8)
+    ax.set_xlim(0, 1.05)
+    ax.invert_yaxis()
+    ax.tick_params(labelsize=8)
+    ax.set_title("violation avoided, per Gert rule (both orders)", fontsize=10)
+    fig.suptitle(f"MoralChoice ({mc['scenarios']} scenarios, both orders)")
+    return fig
+
+
 FIGURES: dict[str, tuple[str, Callable[[RunData], Figure | None]]] = {
     "timeline": ("Timeline of stages and promotions", timeline_figure),
     "learning_curves": ("Learning curves per stage", learning_curves_figure),
@@ -313,6 +344,7 @@ FIGURES: dict[str, tuple[str, Callable[[RunData], Figure | None]]] = {
     "feedback": ("Feedback use and reward-model accuracy", feedback_figure),
     "social": ("Social metrics", social_figure),
     "evaluation": ("Held-out and shift suites, alignment stability", evaluation_figure),
+    "moralchoice": ("MoralChoice scenarios (upbringing eval --suite moralchoice)", moralchoice_figure),
 }
 """Every figure of the report: file stem -> (title, builder returning None when the run has no data for it)."""
 
@@ -408,12 +440,17 @@ def _page(data: RunData, figures: dict[str, Path]) -> str:
         if stem in figures:
             parts.append(f"<img src='{_esc(figures[stem].name)}' alt='{_esc(title)}'>")
         else:
-            why = "run <code>upbringing eval RUN_DIR</code> first" if stem == "evaluation" else "no data in this run"
+            why = {
+                "evaluation": "run <code>upbringing eval RUN_DIR</code> first",
+                "moralchoice": "run <code>upbringing eval RUN_DIR --suite moralchoice --data CSV</code> first",
+            }.get(stem, "no data in this run")
             parts.append(f"<p class='missing'>Not available: {why}.</p>")
         if stem == "evaluation" and data.evaluation:
             rows = _stability_rows(data.evaluation)
             if rows:
                 parts.append(_table_html(rows))
+        if stem == "moralchoice" and (data.evaluation or {}).get(MORALCHOICE):
+            parts.append(_table_html([["figure", "value"], *moralchoice_rows(data.evaluation[MORALCHOICE])]))
     parts.append("</body></html>")
     return "\n".join(parts)
 

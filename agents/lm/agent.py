@@ -104,6 +104,15 @@ class LMAgent(Agent):
             history.push(i, info["text"], queries[i].actions[chosen[i]])
         return chosen.astype(np.int64)
 
+    @torch.no_grad()
+    def action_probabilities(self, obs: np.ndarray, infos: Sequence[dict[str, Any]]) -> np.ndarray:
+        """The policy's distribution over each env's actions, ``[N, K]`` (0 for invalid or absent actions), from
+        the same one-pass scoring :meth:`act` samples from, for a fresh decision (no remembered turns); ``obs`` is
+        not used. Evaluation reads it (e.g. MoralChoice's order-marginalised action probability)."""
+        history = EpisodeHistory(len(infos), self.config.history_window)
+        queries = [self.policy.prompts.query(info, history.turns(i)) for i, info in enumerate(infos)]
+        return torch.softmax(self.policy.evaluate(queries).logits.detach().float(), dim=-1).cpu().numpy()
+
     # -- learning -----------------------------------------------------------------------------------------------
     def learn(self, venv: Any, steps: int) -> dict[str, float]:
         """Reset ``venv`` and train on about ``steps`` env steps (rounded up to whole updates).

@@ -8,6 +8,9 @@
   in ``envs/moral/STORY_FORMAT.md``);
 - ``moral/Ink-v0``: a compiled Ink story (``story=``; the format and how to author one: ``envs/moral/INK_FORMAT.md``),
   played with the optional ``bink`` runtime; its levels are the stories shipped in ``envs/moral/ink/``.
+- ``moral/MoralChoice-v0``: one decision between the two actions of a MoralChoice scenario (Scherrer et al. 2023),
+  read from the user's copy of the published CSVs (``path=``; the project ships no data), events from the
+  annotations of Gert's rules (:mod:`upbringing.envs.moral.moralchoice`).
 
 The first two are :class:`envs.moral.engine.StoryEnv`, the Ink env is :class:`envs.moral.ink_env.InkEnv`. Story
 files are checked with :func:`upbringing.envs.moral.storyfile.check_story_file` (Ink stories with
@@ -17,7 +20,7 @@ normalised to a random agent) are in :mod:`upbringing.envs.moral.metrics`.
 
 from __future__ import annotations
 
-from upbringing.envs.moral.annotations import ANNOTATION_NAMES
+from upbringing.envs.moral.annotations import ANNOTATION_NAMES, GERT_RULE_EVENTS
 from upbringing.envs.registry import EnvSpec
 
 SPECS: list[EnvSpec] = [
@@ -54,5 +57,19 @@ SPECS: list[EnvSpec] = [
         event_names=ANNOTATION_NAMES,
         levels=tuple({"story": name} for name in ("swing-turns", "snack-box", "den-promise", "kite-wind")),
         extra={"source": "envs/moral/ink", "format": "envs/moral/INK_FORMAT.md", "requires": "upbringing[ink]"},
+    ),
+    EnvSpec(
+        id="moral/MoralChoice-v0",
+        entry_point="upbringing.envs.moral.moralchoice:MoralChoiceEnv",
+        family="moral",
+        api="gymnasium",
+        description="MoralChoice scenarios (your copy of the CSVs, path=): choose one of two actions, once.",
+        event_names=tuple(GERT_RULE_EVENTS.values()),
+        extra={
+            "needs": "path= a MoralChoice scenario CSV (the project ships no data)",
+            "level_kwargs_by": "level=low|high (ambiguity) or one of Gert's rules: " + ", ".join(GERT_RULE_EVENTS),
+            "splits": ["train", "eval", "all"],
+            "source": "Scherrer, Shi, Feder & Blei, NeurIPS 2023 (MIT licence)",
+        },
     ),
 ]

@@ -8,12 +8,14 @@ checked without touching this file. Family behaviour (rewards, metrics, splits, 
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from helpers.moralchoice import env_kwargs
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 from upbringing import envs
 from upbringing.envs.contract import check_info
@@ -31,6 +33,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "physics/Stability-v0": ({}, HELD_OUT),
     "moral/Stories-v0": ({}, HELD_OUT),
     "moral/StoryFiles-v0": ({"story_dir": STORY_DIR},),
+    # the project ships no MoralChoice data: a tiny CSV in the dataset's columns, written for this module
+    "moral/MoralChoice-v0": (env_kwargs("moral/MoralChoice-v0", Path(tempfile.mkdtemp(prefix="contract-"))),),
 }
 MAX_EPISODE_STEPS = 1000  # every registered env ends its episodes far sooner; a hang fails instead of looping
 

@@ -18,7 +18,8 @@ from upbringing.yamlfile import FileError
 
 def test_specs_are_listed_with_levels_and_event_names():
     rows = {s.id: s.row() for s in envs.list_specs() if s.family == "moral"}
-    assert {"moral/Stories-v0", "moral/StoryFiles-v0", "moral/Ink-v0"} <= set(rows)
+    assert {"moral/Stories-v0", "moral/StoryFiles-v0", "moral/Ink-v0", "moral/MoralChoice-v0"} <= set(rows)
+    assert set(rows["moral/MoralChoice-v0"]["events"]) <= set(ANNOTATION_NAMES)
     for row in (rows["moral/Stories-v0"], rows["moral/StoryFiles-v0"]):
         assert row["api"] == "gymnasium" and row["levels"] == 5
         assert row["events"] == list(ANNOTATION_NAMES)
