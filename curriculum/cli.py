@@ -316,7 +316,8 @@ def _eval_untrained(args: argparse.Namespace) -> int:
     """``upbringing eval --config CONFIG [key=value ...] --suite moralchoice``: the config's agent before training,
     in a run-style folder (its resolved config and eval.json) that ``upbringing report`` reads."""
     from upbringing.agents.config import build_agent
-    from upbringing.curriculum.config import dump_config, load_config
+    from upbringing.curriculum.checks import load_config
+    from upbringing.curriculum.config import dump_config
     from upbringing.curriculum.evaluation import EVAL_FILE
     from upbringing.curriculum.moralchoice import SUITE, format_moralchoice, log_to_wandb, merge_into_eval_file
     from upbringing.curriculum.runner import CONFIG_FILE, default_run_dir, seed_everything
