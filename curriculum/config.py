@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from upbringing.agents.config import AgentConfig
 from upbringing.curriculum.population import PopulationConfig, check_stage
 from upbringing.curriculum.promotion import PromotionRule
+from upbringing.curriculum.retention import RetentionConfig
 from upbringing.feedback.config import FeedbackConfig
 from upbringing.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, parse_yaml, pydantic_problems
 
@@ -88,6 +89,10 @@ class CurriculumConfig(Frozen):
     vec_env: Literal["dummy", "subprocess"] = Field(
         default="dummy", description="Run envs in this process (dummy) or in worker processes (subprocess)."
     )
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig,
+        description="How mastered stages are kept: none (review chunks only) or clear (replay + behavioural cloning).",
+    )
 
 
 class TrackingConfig(Frozen):
@@ -142,6 +147,15 @@ class RunConfig(Frozen):
             raise ValueError(
                 f"curriculum.chunk_steps ({self.curriculum.chunk_steps}) must be a multiple of curriculum.n_envs x "
                 f"agent.n_steps ({self.curriculum.n_envs} x {self.agent.n_steps} = {rollout})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _clear_needs_a_language_model(self) -> RunConfig:
+        if self.curriculum.retention.method == "clear" and self.agent.kind != "lm":
+            raise ValueError(
+                f"curriculum.retention.method clear needs agent.kind lm (the {self.agent.kind} agent has no cloning "
+                "loss); use method none"
             )
         return self
 

@@ -39,6 +39,7 @@ from upbringing.curriculum.population import (
     recent_snapshots,
 )
 from upbringing.curriculum.promotion import Verdict
+from upbringing.curriculum.retention import Retention
 from upbringing.curriculum.stage_envs import (
     EvalResult,
     StageEnvFactory,
@@ -174,6 +175,7 @@ class Run:
             ReviewSettings(cur.review_fraction, cur.review_boost, cur.demote_below),
             seed=config.seed,
         )
+        self.retention = Retention(cur.retention, self.agent, config.seed)
         self.constitutions: dict[int, StageConstitution] = {}
         for i, stage in enumerate(config.stages):
             name = stage_constitution(config, stage)
@@ -434,11 +436,26 @@ class Run:
             team = self.teams.get(task.stage)  # and one of every other independent learner of the stage
             for seat, agent in list(team.members.items())[1:] if team is not None else ():
                 self.snapshots.save(agent, stage.name, task.level, step, seat=seat)
+        if outcome in ("promotion", "remastered") and task.stage not in self.teams:
+            self._record_decisions(task.stage)
         if outcome in ("promotion", "not_mastered"):
             self._retention_row(task.stage)
             bar = self._bars.pop(task.stage, None)
             if bar is not None:
                 bar.close()
+
+    def _record_decisions(self, stage: int) -> None:
+        """A stage was (re-)mastered: record the mastering policy's decisions on it for replay (retention)."""
+        factory = self.factory(stage, len(self.levels[stage]) - 1)
+
+        def make_venv(seed: int) -> Any:
+            venv = make_vec_env(factory, self.config.curriculum.n_envs, self.config.curriculum.vec_env)
+            venv.seed(seed)
+            return venv
+
+        metrics = self.retention.record(stage, self.config.stages[stage].name, make_venv)
+        if metrics:
+            self.tracker.log(metrics, self.state.global_step)  # type: ignore[union-attr]
 
     def _review(self, task: Task) -> None:
         """After a review chunk: measure the mastered stage's retention on fresh held-out episodes."""
@@ -609,6 +626,7 @@ class Run:
         }
         for i, loop in self.feedback.items():
             loop.save(tmp / "feedback" / self.config.stages[i].name)
+        self.retention.save(tmp)
         write_json_atomic(tmp / "engine.json", engine)
         for f in tmp.rglob("*"):
             if f.is_file():
@@ -634,6 +652,7 @@ class Run:
             self.constitutions[int(i)].lagrangian.load_state_dict(state)
         for i, loop in self.feedback.items():
             loop.load(path / "feedback" / self.config.stages[i].name)
+        self.retention.load(path)
         self.state = RunState(
             chunk=engine["chunk"],
             global_step=engine["global_step"],

@@ -1,0 +1,68 @@
+"""Retention (CLEAR replay + behavioural cloning) on a two-stage toy where forgetting is the default."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers.toy_envs import SIGNALS_ID, signals_spec
+from upbringing.curriculum.config import load_config
+from upbringing.curriculum.runner import RETENTION_FILE, train
+from upbringing.envs.registry import registered
+from upbringing.yamlfile import FileError
+
+CONFIG = f"""\
+name: signals
+seed: 1
+agent: {{kind: lm, model: tiny, list_options: false, n_steps: 4, n_epochs: 4, minibatch_size: 32, lr_lm: 0.001}}
+curriculum: {{chunk_steps: 128, n_envs: 8, review_fraction: 0.0}}
+tracking: {{wandb: off}}
+stages:
+  - name: red
+    env: {SIGNALS_ID}
+    levels: [{{colour: red}}]
+    promotion: {{threshold: 0.95, window: 20, min_episodes: 20}}
+    budget: 1024
+  - name: blue                # never promoted: trains on blue for its whole budget
+    env: {SIGNALS_ID}
+    levels: [{{colour: blue}}]
+    promotion: {{threshold: 1.0, window: 1000, min_episodes: 1000}}
+    budget: 512
+"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _signals_env():
+    with registered(signals_spec()):
+        yield
+
+
+def run(tmp_path, method: str) -> tuple[list[list[float | None]], dict]:
+    path = tmp_path / "signals.yaml"
+    path.write_text(CONFIG)
+    config = load_config(path, [f"curriculum.retention.method={method}"])
+    run_dir, summary = train(config, tmp_path / method, progress=False)
+    return json.loads((run_dir / RETENTION_FILE).read_text())["matrix"], summary
+
+
+@pytest.mark.slow
+def test_clear_keeps_a_stage_that_training_on_the_next_one_erases(tmp_path):
+    forgot, summary = run(tmp_path, "none")
+    assert summary["stages"][0]["mastered"]
+    mastery = forgot[0][0]
+    assert mastery >= 0.95
+    assert forgot[-1][0] <= 0.5  # without retention, blue's training turned red's answer around
+
+    kept, summary = run(tmp_path, "clear")
+    assert kept[0][0] == mastery  # the same run up to the first promotion
+    assert kept[-1][0] >= 0.9 * mastery
+    assert summary["stages"][1]["final_score"] >= 0.9  # and blue was learned all the same
+
+
+def test_clear_needs_a_language_model_agent(tmp_path):
+    path = tmp_path / "c.yaml"
+    lm = CONFIG.splitlines()[2]
+    path.write_text(CONFIG.replace(lm, "agent: {kind: sb3_ppo, n_steps: 16, batch_size: 32}"))
+    load_config(path)  # the default, method none, suits any agent
+    with pytest.raises(FileError, match=r"retention\.method clear needs agent\.kind lm"):
+        load_config(path, ["curriculum.retention.method=clear"])
