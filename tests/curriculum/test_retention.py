@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from helpers.toy_envs import SIGNALS_ID, signals_spec
 from upbringing.curriculum.config import load_config
-from upbringing.curriculum.runner import RETENTION_FILE, train
+from upbringing.curriculum.runner import CHECKPOINTS, RETENTION_FILE, SUMMARY_FILE, resume, train
 from upbringing.envs.registry import registered
 from upbringing.yamlfile import FileError
 
@@ -16,7 +17,7 @@ name: signals
 seed: 1
 agent: {{kind: lm, model: tiny, list_options: false, n_steps: 4, n_epochs: 4, minibatch_size: 32, lr_lm: 0.001}}
 curriculum: {{chunk_steps: 128, n_envs: 8, review_fraction: 0.0}}
-tracking: {{wandb: off}}
+tracking: {{wandb: off, keep_checkpoints: 100}}
 stages:
   - name: red
     env: {SIGNALS_ID}
@@ -57,6 +58,18 @@ def test_clear_keeps_a_stage_that_training_on_the_next_one_erases(tmp_path):
     assert kept[0][0] == mastery  # the same run up to the first promotion
     assert kept[-1][0] >= 0.9 * mastery
     assert summary["stages"][1]["final_score"] >= 0.9  # and blue was learned all the same
+
+    # Exact resume with a stored replay buffer: continue from a checkpoint taken during blue's training.
+    copy = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "clear", copy)
+    (copy / SUMMARY_FILE).unlink()
+    checkpoint = copy / CHECKPOINTS / "chunk-000002"
+    assert (checkpoint / "replay.json").exists()
+    (copy / CHECKPOINTS / "latest.json").write_text(json.dumps({"checkpoint": checkpoint.name}))
+    for later in sorted((copy / CHECKPOINTS).glob("chunk-*"))[3:]:
+        shutil.rmtree(later)
+    assert resume(copy, progress=False) == summary
+    assert json.loads((copy / RETENTION_FILE).read_text())["matrix"] == kept
 
 
 def test_clear_needs_a_language_model_agent(tmp_path):
