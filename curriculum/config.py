@@ -68,10 +68,11 @@ class StageConfig(Frozen):
 class CurriculumConfig(Frozen):
     """How the teacher orders the stages."""
 
-    teacher: Literal["sequential", "direct", "uniform", "learning_progress"] = Field(
+    teacher: Literal["sequential", "direct", "uniform", "learning_progress", "plr"] = Field(
         default="sequential",
         description="sequential: stages in order, mastery-gated; direct: only the last stage (the control); "
-        "uniform: stages drawn at random; learning_progress: stages drawn by absolute learning progress.",
+        "uniform: stages drawn at random; learning_progress: stages drawn by absolute learning progress; "
+        "plr: sequential, with each chunk's env seed chosen by Prioritized Level Replay.",
     )
     review_fraction: float = Field(
         default=0.1, ge=0.0, lt=1.0, description="Floor share of training chunks that replay mastered stages."

@@ -281,7 +281,7 @@ class Run:
             seed = chunk_seed(c.seed, self.state.chunk)
             seed_everything(seed)
             log = make_vec_env(self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env)
-            log.seed(seed)
+            log.seed(seed if task.seed is None else task.seed)  # a teacher may pick the envs' seed (PLR)
             loop = self.feedback.get(task.stage) if not task.review else None
             venv = loop.recorder(log) if loop is not None else log  # feedback sees every transition it learns from
             start = time.perf_counter()
@@ -294,6 +294,7 @@ class Run:
 
             self.state.global_step += c.curriculum.chunk_steps
             self.teacher.record_training(task, c.curriculum.chunk_steps)
+            self.teacher.record_update(task, train_metrics)
             self._log_training(task, train_metrics, episodes, seconds)
             if task.review:
                 self._review(task)

@@ -199,14 +199,16 @@ class PPOTrainer:
         return metrics
 
     def _clone(self, samples: list[ReplaySample], settings: CloningSettings) -> dict[str, float]:
-        """Add the CLEAR cloning losses of ``samples`` to the gradients (Rolnick et al. 2019, eq. 2-3): the KL from
+        """Add the CLEAR cloning losses of ``samples`` to the gradients (Rolnick et al. 2019): the KL from
         each stored action distribution to the current one, and the squared distance to each stored value."""
         if not samples:
             return {}
         out = self.policy.evaluate([Query(s.prompt, s.actions, s.mask) for s in samples])
         device = out.values.device
-        stored = torch.tensor([s.probs for s in samples], dtype=torch.float32, device=device)
         logq = out.log_probs.float()
+        stored = torch.zeros_like(logq)  # stages differ in their number of actions: pad with probability 0
+        for row, sample in enumerate(samples):
+            stored[row, : len(sample.probs)] = torch.tensor(sample.probs, dtype=torch.float32)
         kept = stored > 0  # KL(p || q) sums over the actions the stored policy could take
         log_ratio = torch.where(kept, stored.clamp_min(1e-30).log() - logq, torch.zeros_like(logq))
         bc = (stored * log_ratio).sum(-1).mean()

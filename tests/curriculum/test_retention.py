@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 from helpers.toy_envs import SIGNALS_ID, signals_spec
+from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.lm.policy import CausalLMPolicy
+from upbringing.agents.lm.ppo import PPOTrainer
+from upbringing.agents.replay import CloningSettings, ReplayBuffer, ReplaySample
 from upbringing.curriculum.config import load_config
 from upbringing.curriculum.runner import CHECKPOINTS, RETENTION_FILE, SUMMARY_FILE, resume, train
 from upbringing.envs.registry import registered
@@ -79,3 +84,19 @@ def test_clear_needs_a_language_model_agent(tmp_path):
     load_config(path)  # the default, method none, suits any agent
     with pytest.raises(FileError, match=r"retention\.method clear needs agent\.kind lm"):
         load_config(path, ["curriculum.retention.method=clear"])
+
+
+def test_cloning_handles_stages_with_different_numbers_of_actions():
+    config = LMConfig(list_options=False)
+    trainer = PPOTrainer(CausalLMPolicy(config, seed=0), config)
+    buffer = ReplayBuffer(capacity=4)
+    buffer.store("two", [ReplaySample("Now: a\nYou choose:", ("x", "y"), (True, True), (0.9, 0.1), 0.5)])
+    buffer.store(
+        "three", [ReplaySample("Now: b\nYou choose:", ("x", "y", "z"), (True, False, True), (0.2, 0.0, 0.8), 1.0)]
+    )
+    samples = buffer.sample(8, np.random.default_rng(0))
+    assert {len(s.actions) for s in samples} == {2, 3}
+    metrics = trainer._clone(samples, CloningSettings())
+    assert metrics["bc_loss"] > 0 and metrics["value_clone_loss"] > 0
+    grads = [p.grad for p in trainer.params if p.grad is not None]
+    assert grads and all(bool(g.isfinite().all()) for g in grads)
