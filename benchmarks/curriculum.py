@@ -104,12 +104,21 @@ def benefit(config: Path, teachers: list[str], seeds: int, runs_dir: Path, overr
         }
     ratio: dict[str, Any] = {"mean": None, "low": None, "high": None, "best": None}
     if CONTROL in teachers:
-        control, _ = total_steps_to_threshold(result, CONTROL)
+        control, control_censored = total_steps_to_threshold(result, CONTROL)
         curricula = [t for t in teachers if t != CONTROL]
         if curricula:
             best = min(curricula, key=lambda t: float(np.mean(table[t]["total_steps_to_threshold_per_seed"])))
             r = ratio_ci(table[best]["total_steps_to_threshold_per_seed"], control)
-            ratio = {"mean": r["ratio"], "low": r["low"], "high": r["high"], "best": best, "seeds": seeds}
+            ratio = {
+                "mean": r["ratio"],
+                "low": r["low"],
+                "high": r["high"],
+                "best": best,
+                "seeds": seeds,
+                # censored runs never reached the threshold: the ratio is then a bound, not an estimate
+                "curriculum_censored": sum(table[best]["censored"]),
+                "control_censored": sum(control_censored),
+            }
     return {
         "config": str(config.relative_to(ROOT) if config.is_relative_to(ROOT) else config),
         "stage": result["stage"],
