@@ -25,7 +25,8 @@ adds ``replay_share`` of stored decisions (drawn equally from every stored stage
 is bounded (``capacity`` decisions per stage) and saved as JSON in every checkpoint, so a resumed run continues
 exactly.
 
-The default is ``method: none`` so existing configs and the SB3 agent (whose PPO has no cloning loss) train as
+Stages of independent learners (``population.independent``) are not recorded: their other learners live only in
+that stage. The default is ``method: none`` so existing configs and the SB3 agent (whose PPO has no cloning loss) train as
 before; the LM quickstart turns it on.
 """
 
