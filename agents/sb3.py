@@ -153,7 +153,10 @@ class SB3PPOAgent(Agent):
         self.model.set_env(venv, force_reset=True)
         self.model._last_obs = None  # learn() resets the (freshly seeded) envs: chunks are independent of history
         self.model.learn(total_timesteps=steps, reset_num_timesteps=False, progress_bar=False)
-        return self.train_metrics()
+        metrics = self.train_metrics()
+        # Prioritized Level Replay's score (Jiang et al. 2021): the last rollout's mean positive GAE advantage.
+        metrics["train/positive_value_loss"] = float(np.clip(self.model.rollout_buffer.advantages, 0.0, None).mean())
+        return metrics
 
     def train_metrics(self) -> dict[str, float]:
         """The ``train/`` values SB3 logged in its last update (losses, KL, clip fraction, ...)."""

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from upbringing.agents.config import AgentConfig
 from upbringing.constitutions import SHIPPED
 from upbringing.curriculum.promotion import PromotionRule
+from upbringing.curriculum.retention import RetentionConfig
 from upbringing.feedback.config import FeedbackConfig
 from upbringing.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, parse_yaml, pydantic_problems
 
@@ -128,10 +129,11 @@ class StageConfig(Frozen):
 class CurriculumConfig(Frozen):
     """How the teacher orders the stages."""
 
-    teacher: Literal["sequential", "direct", "uniform", "learning_progress"] = Field(
+    teacher: Literal["sequential", "direct", "uniform", "learning_progress", "plr"] = Field(
         default="sequential",
         description="sequential: stages in order, mastery-gated; direct: only the last stage (the control); "
-        "uniform: stages drawn at random; learning_progress: stages drawn by absolute learning progress.",
+        "uniform: stages drawn at random; learning_progress: stages drawn by absolute learning progress; "
+        "plr: sequential, with each chunk's env seed chosen by Prioritized Level Replay.",
     )
     review_fraction: float = Field(
         default=0.1, ge=0.0, lt=1.0, description="Floor share of training chunks that replay mastered stages."
@@ -148,6 +150,10 @@ class CurriculumConfig(Frozen):
     n_envs: int = Field(default=4, gt=0, description="Parallel environments per chunk.")
     vec_env: Literal["dummy", "subprocess"] = Field(
         default="dummy", description="Run envs in this process (dummy) or in worker processes (subprocess)."
+    )
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig,
+        description="How mastered stages are kept: none (review chunks only) or clear (replay + behavioural cloning).",
     )
 
 
@@ -203,6 +209,15 @@ class RunConfig(Frozen):
             raise ValueError(
                 f"curriculum.chunk_steps ({self.curriculum.chunk_steps}) must be a multiple of curriculum.n_envs x "
                 f"agent.n_steps ({self.curriculum.n_envs} x {self.agent.n_steps} = {rollout})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _clear_needs_a_language_model(self) -> RunConfig:
+        if self.curriculum.retention.method == "clear" and self.agent.kind != "lm":
+            raise ValueError(
+                f"curriculum.retention.method clear needs agent.kind lm (the {self.agent.kind} agent has no cloning "
+                "loss); use method none"
             )
         return self
 

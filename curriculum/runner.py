@@ -41,6 +41,7 @@ from upbringing.curriculum.config import RunConfig, config_from_text, dump_confi
 from upbringing.curriculum.factory import EvalResult, StageEnvFactory, chunk_seed, eval_seeds, stage_levels
 from upbringing.curriculum.population import CROSSPLAY_FILE, SNAPSHOTS, Snapshots, crossplay, crossplay_rows
 from upbringing.curriculum.promotion import Verdict
+from upbringing.curriculum.retention import Retention
 from upbringing.curriculum.seating import learner_seats, learner_seed, recent_snapshots
 from upbringing.curriculum.stage_envs import evaluate, make_vec_env, numeric_shape
 from upbringing.curriculum.teachers import TEACHERS, ReviewSettings, Task, Teacher
@@ -164,6 +165,7 @@ class Run:
             ReviewSettings(cur.review_fraction, cur.review_boost, cur.demote_below),
             seed=config.seed,
         )
+        self.retention = Retention(cur.retention, self.agent, config.seed)
         self.constitutions: dict[int, StageConstitution] = {}
         for i, stage in enumerate(config.stages):
             name = stage_constitution(config, stage)
@@ -269,7 +271,7 @@ class Run:
             seed = chunk_seed(c.seed, self.state.chunk)
             seed_everything(seed)
             log = make_vec_env(self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env)
-            log.seed(seed)
+            log.seed(seed if task.seed is None else task.seed)  # a teacher may pick the envs' seed (PLR)
             loop = self.feedback.get(task.stage) if not task.review else None
             if loop is not None:
                 loop.level = task.level  # segments record the level they were played at (shown to people)
@@ -284,6 +286,7 @@ class Run:
 
             self.state.global_step += c.curriculum.chunk_steps
             self.teacher.record_training(task, c.curriculum.chunk_steps)
+            self.teacher.record_update(task, train_metrics)
             self._log_training(task, train_metrics, episodes, seconds)
             if task.review:
                 self._review(task)
@@ -424,11 +427,26 @@ class Run:
             team = self.teams.get(task.stage)  # and one of every other independent learner of the stage
             for seat, agent in list(team.members.items())[1:] if team is not None else ():
                 self.snapshots.save(agent, stage.name, task.level, step, seat=seat)
+        if outcome in ("promotion", "remastered") and task.stage not in self.teams:
+            self._record_decisions(task.stage)
         if outcome in ("promotion", "not_mastered"):
             self._retention_row(task.stage)
             bar = self._bars.pop(task.stage, None)
             if bar is not None:
                 bar.close()
+
+    def _record_decisions(self, stage: int) -> None:
+        """A stage was (re-)mastered: record the mastering policy's decisions on it for replay (retention)."""
+        factory = self.factory(stage, len(self.levels[stage]) - 1)
+
+        def make_venv(seed: int) -> Any:
+            venv = make_vec_env(factory, self.config.curriculum.n_envs, self.config.curriculum.vec_env)
+            venv.seed(seed)
+            return venv
+
+        metrics = self.retention.record(stage, self.config.stages[stage].name, make_venv)
+        if metrics:
+            self.tracker.log(metrics, self.state.global_step)  # type: ignore[union-attr]
 
     def _review(self, task: Task) -> None:
         """After a review chunk: measure the mastered stage's retention on fresh held-out episodes."""
@@ -599,6 +617,7 @@ class Run:
         }
         for i, loop in self.feedback.items():
             loop.save(tmp / "feedback" / self.config.stages[i].name)
+        self.retention.save(tmp)
         write_json_atomic(tmp / "engine.json", engine)
         for f in tmp.rglob("*"):
             if f.is_file():
@@ -624,6 +643,7 @@ class Run:
             self.constitutions[int(i)].lagrangian.load_state_dict(state)
         for i, loop in self.feedback.items():
             loop.load(path / "feedback" / self.config.stages[i].name)
+        self.retention.load(path)
         self.state = RunState(
             chunk=engine["chunk"],
             global_step=engine["global_step"],

@@ -13,7 +13,7 @@ until re-mastered.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,11 +22,14 @@ from upbringing.curriculum.promotion import Verdict
 
 @dataclass(frozen=True)
 class Task:
-    """What the next training chunk runs: a stage, one of its levels, and whether it is a review of a mastered one."""
+    """What the next training chunk runs: a stage, one of its levels, whether it is a review of a mastered one, and
+    (for teachers that pick them, like :class:`PrioritizedLevelReplay`) the seed of the chunk's envs; None leaves
+    the seed to the engine (a function of the run seed and chunk index)."""
 
     stage: int
     level: int
     review: bool = False
+    seed: int | None = None
 
 
 @dataclass
@@ -152,6 +155,9 @@ class Teacher:
             self.progress[task.stage].steps += steps
             if task.stage in self.demoted:
                 self.progress[task.stage].relearn_steps += steps
+
+    def record_update(self, task: Task, metrics: dict[str, float]) -> None:
+        """Hook: the agent's ``train/`` metrics after a chunk of ``task`` (PLR scores levels by them)."""
 
     def observe(self, stage: int, score: float) -> None:
         """A held-out score of ``stage``: update its fast and slow moving averages."""
@@ -304,6 +310,111 @@ class LearningProgressTeacher(Teacher):
         return Task(stage, p.level)
 
 
+@dataclass(frozen=True)
+class PLRSettings:
+    """Prioritized Level Replay's settings (Jiang et al. 2021, defaults from their Procgen experiments).
+
+    Attributes:
+        n_seeds: Size of each (stage, level)'s pool of env seeds: PLR's finite set of training levels.
+        temperature: Beta of the rank prioritisation, P(l) proportional to (1 / rank(score_l)) ** (1 / beta).
+        staleness: Rho, the weight of the staleness distribution mixed into the replay distribution.
+        replay_probability: P, the chance a chunk replays a seen seed rather than trying an unseen one.
+    """
+
+    n_seeds: int = 50
+    temperature: float = 0.1
+    staleness: float = 0.1
+    replay_probability: float = 0.5
+
+
+class PrioritizedLevelReplay(SequentialTeacher):
+    """Prioritized Level Replay (Jiang, Grefenstette and Rocktaeschel, 2021) over each stage's env seeds.
+
+    Stages and their difficulty levels advance as with :class:`SequentialTeacher` (mastery-gated, spaced review);
+    within the current (stage, level), each chunk's env seed is PLR's choice from a pool of ``n_seeds`` seeds.
+    Each seed's score is the agent's mean positive GAE advantage on its last chunk (``train/positive_value_loss``,
+    the paper's "positive value loss", the best of the scores they compared). With probability
+    ``replay_probability`` (once a seed has been tried) the chunk replays a seen seed drawn from
+    ``(1 - rho) P_S + rho P_C``: ``P_S`` rank-prioritises scores with temperature ``beta``, ``P_C`` favours seeds
+    unseen for longest (staleness ``c - C_i``); otherwise it tries an unseen seed uniformly. The scores, last-seen
+    counters and the seed pools are saved with the teacher, so a resumed run picks the same seeds.
+    """
+
+    name = "plr"
+    settings = PLRSettings()
+
+    def start(self) -> None:
+        self.seed_rng = np.random.default_rng(self.rng.integers(2**63))
+        self.pools: dict[str, dict[str, Any]] = {}  # "stage:level" -> seeds, scores, last_seen, chunks
+        self.pending: tuple[str, int] | None = None  # the pool and seed index the last task trained
+
+    def _pool(self, stage: int, level: int) -> dict[str, Any]:
+        key = f"{stage}:{level}"
+        if key not in self.pools:
+            seeds = np.random.SeedSequence([int(self.seed_rng.integers(2**63)), stage, level])
+            self.pools[key] = {
+                "seeds": [int(s) for s in seeds.generate_state(self.settings.n_seeds)],
+                "scores": [None] * self.settings.n_seeds,
+                "last_seen": [0] * self.settings.n_seeds,
+                "chunks": 0,
+            }
+        return self.pools[key]
+
+    def replay_distribution(self, pool: dict[str, Any]) -> np.ndarray:
+        """P_replay over the pool's seeds (zero for seeds never tried)."""
+        cfg = self.settings
+        seen = np.array([s is not None for s in pool["scores"]])
+        scores = np.array([s if s is not None else -np.inf for s in pool["scores"]], dtype=float)
+        order = np.argsort(-scores, kind="stable")  # rank 1 = highest score
+        ranks = np.empty(len(scores))
+        ranks[order] = np.arange(1, len(scores) + 1)
+        h = np.where(seen, (1.0 / ranks) ** (1.0 / cfg.temperature), 0.0)
+        p_score = h / h.sum()
+        stale = np.where(seen, pool["chunks"] - np.array(pool["last_seen"], dtype=float), 0.0)
+        p_stale = stale / stale.sum() if stale.sum() > 0 else p_score
+        return (1 - cfg.staleness) * p_score + cfg.staleness * p_stale
+
+    def next_task(self) -> Task | None:
+        task = super().next_task()
+        if task is None or task.review:
+            return task
+        pool = self._pool(task.stage, task.level)
+        seen = [i for i, s in enumerate(pool["scores"]) if s is not None]
+        unseen = [i for i, s in enumerate(pool["scores"]) if s is None]
+        if seen and (not unseen or self.rng.random() < self.settings.replay_probability):
+            index = int(self.rng.choice(len(pool["seeds"]), p=self.replay_distribution(pool)))
+        else:
+            index = int(self.rng.choice(unseen))
+        self.pending = (f"{task.stage}:{task.level}", index)
+        return replace(task, seed=pool["seeds"][index])
+
+    def record_update(self, task: Task, metrics: dict[str, float]) -> None:
+        if task.review or self.pending is None:
+            return
+        key, index = self.pending
+        self.pending = None
+        pool = self.pools[key]
+        pool["chunks"] += 1
+        pool["last_seen"][index] = pool["chunks"]
+        score = metrics.get("train/positive_value_loss")
+        pool["scores"][index] = float(score) if score is not None and np.isfinite(score) else 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "seed_rng": self.seed_rng.bit_generator.state,
+            "pools": self.pools,
+            "pending": list(self.pending) if self.pending is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.seed_rng.bit_generator.state = state["seed_rng"]
+        self.pools = {k: dict(v) for k, v in state["pools"].items()}
+        self.pending = tuple(state["pending"]) if state["pending"] is not None else None  # type: ignore[assignment]
+
+
 TEACHERS: dict[str, type[Teacher]] = {
-    t.name: t for t in (SequentialTeacher, DirectTeacher, UniformTeacher, LearningProgressTeacher)
+    t.name: t
+    for t in (SequentialTeacher, DirectTeacher, UniformTeacher, LearningProgressTeacher, PrioritizedLevelReplay)
 }

@@ -26,6 +26,7 @@ from upbringing.agents.lm.policy import CausalLMPolicy, TextPolicy
 from upbringing.agents.lm.ppo import PPOTrainer
 from upbringing.agents.lm.prompt import EpisodeHistory
 from upbringing.agents.lm.rollout import Collector, Rollouts, RolloutState, collect
+from upbringing.agents.replay import CloningSettings, ReplayBuffer, ReplaySample
 
 CHECKPOINT_FORMAT = 1
 RewardHook = Callable[[Rollouts], np.ndarray]
@@ -50,6 +51,8 @@ class LMAgent(Agent):
     Attributes:
         reward_hook: Optional ``f(rollouts) -> [T, N] rewards`` applied before each update (e.g. a Lagrangian cost
             penalty built from ``rollouts.costs``); None learns from the rewards ``step`` returned.
+        replay: Optional decisions stored from earlier stages and how to clone them (CLEAR; see
+            :mod:`upbringing.agents.replay`); every update then mixes them in. Filled by :meth:`remember`.
     """
 
     uses_text = True
@@ -66,6 +69,7 @@ class LMAgent(Agent):
         self.num_timesteps = 0
         self.n_updates = 0
         self.reward_hook: RewardHook | None = None
+        self.replay: tuple[ReplayBuffer, CloningSettings] | None = None
         self._act_history: EpisodeHistory | None = None
 
     # -- acting -------------------------------------------------------------------------------------------------
@@ -157,13 +161,31 @@ class LMAgent(Agent):
     def _update(self, rollouts: Rollouts) -> dict[str, float]:
         """One PPO update on ``rollouts`` (through the reward hook, if any); advances the counters."""
         rewards = self.reward_hook(rollouts) if self.reward_hook is not None else None
-        metrics = self.trainer.update(rollouts, self.rng, rewards)
+        metrics = self.trainer.update(rollouts, self.rng, rewards, self.replay)
         self.num_timesteps += rollouts.n_envs * rollouts.n_steps
         self.n_updates += 1
         return metrics
 
     def lockstep(self, n_envs: int) -> LMLockstep:
         return LMLockstep(self, n_envs)
+
+    @torch.no_grad()
+    def record_decisions(self, venv: Any, steps: int, seed: int) -> list[ReplaySample]:
+        """Play the current policy (sampling, as in training) for about ``steps`` steps of ``venv`` and return each
+        decision with the whole action distribution and value the policy gave it: the behaviour policy's record that
+        CLEAR clones later. Uses a generator of its own (``seed``), so training's streams are not moved."""
+        generator = torch.Generator().manual_seed(seed)
+        rollouts = collect(self.policy, venv, max(1, math.ceil(steps / venv.num_envs)), None, generator)
+        queries = [q for row in rollouts.queries for q in row]
+        samples = []
+        for start in range(0, len(queries), self.config.minibatch_size):
+            batch = queries[start : start + self.config.minibatch_size]
+            out = self.policy.evaluate(batch)
+            probs = out.log_probs.float().exp().cpu().numpy()
+            values = out.values.float().cpu().numpy()
+            for q, p, v in zip(batch, probs, values):
+                samples.append(ReplaySample(q.prompt, q.actions, q.mask, tuple(float(x) for x in p), float(v)))
+        return samples
 
     # -- checkpoints --------------------------------------------------------------------------------------------
     def _identity(self) -> dict[str, Any]:

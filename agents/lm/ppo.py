@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from upbringing.agents.lm.config import LMConfig
 from upbringing.agents.lm.policy import TextPolicy
+from upbringing.agents.lm.prompt import Query
 from upbringing.agents.lm.rollout import Rollouts
+from upbringing.agents.replay import CloningSettings, ReplayBuffer, ReplaySample
 
 
 def compute_gae(
@@ -71,15 +73,21 @@ class PPOTrainer:
         self.exact = amp is None  # the ratio check is strict only in float32
 
     def update(
-        self, rollouts: Rollouts, rng: np.random.Generator, rewards: np.ndarray | None = None
+        self,
+        rollouts: Rollouts,
+        rng: np.random.Generator,
+        rewards: np.ndarray | None = None,
+        replay: tuple[ReplayBuffer, CloningSettings] | None = None,
     ) -> dict[str, float]:
         """Run the PPO epochs on ``rollouts``.
 
         Args:
             rollouts: What :func:`~agents.lm.rollout.collect` returned.
-            rng: Shuffles the minibatches.
+            rng: Shuffles the minibatches (and draws the replayed decisions).
             rewards: ``[T, N]`` rewards to learn from instead of ``rollouts.rewards`` (e.g. with a Lagrangian
                 cost penalty applied).
+            replay: Decisions stored from earlier stages and how to clone them (CLEAR): each minibatch adds
+                replayed decisions and a cloning loss toward their stored distributions and values.
 
         Returns:
             ``train/`` metrics.
@@ -151,6 +159,10 @@ class PPOTrainer:
                         ("clip_fraction", clipped),
                     ):
                         stats[key] = stats.get(key, 0.0) + weight * float(value.detach())
+                if replay is not None and len(replay[0]):
+                    drawn = replay[0].sample(replay[1].replay_count(len(idx)), rng)
+                    stats.update(self._clone(drawn, replay[1]))
+                    stats["replay_share"] = len(drawn) / (len(drawn) + len(idx))
                 if epoch == 0 and start == 0:
                     self._check_ratio(ratio_dev)
                 if cfg.target_kl is not None and stats["approx_kl"] > 1.5 * cfg.target_kl:
@@ -178,11 +190,32 @@ class PPOTrainer:
                 "train/epochs_completed": float(epochs_done),
                 "train/early_stopped": float(early_stop),
                 "train/advantage_mean": float(adv.mean()),
+                # Prioritized Level Replay's score (Jiang et al. 2021): the mean positive GAE advantage.
+                "train/positive_value_loss": float(np.clip(adv, 0.0, None).mean()),
                 "train/return_mean": float(returns.mean()),
                 "train/value_mean": float(rollouts.values.mean()),
             }
         )
         return metrics
+
+    def _clone(self, samples: list[ReplaySample], settings: CloningSettings) -> dict[str, float]:
+        """Add the CLEAR cloning losses of ``samples`` to the gradients (Rolnick et al. 2019): the KL from
+        each stored action distribution to the current one, and the squared distance to each stored value."""
+        if not samples:
+            return {}
+        out = self.policy.evaluate([Query(s.prompt, s.actions, s.mask) for s in samples])
+        device = out.values.device
+        logq = out.log_probs.float()
+        stored = torch.zeros_like(logq)  # stages differ in their number of actions: pad with probability 0
+        for row, sample in enumerate(samples):
+            stored[row, : len(sample.probs)] = torch.tensor(sample.probs, dtype=torch.float32)
+        kept = stored > 0  # KL(p || q) sums over the actions the stored policy could take
+        log_ratio = torch.where(kept, stored.clamp_min(1e-30).log() - logq, torch.zeros_like(logq))
+        bc = (stored * log_ratio).sum(-1).mean()
+        target = torch.tensor([s.value for s in samples], dtype=torch.float32, device=device)
+        v_clone = 0.5 * ((out.values.float() - target) ** 2).mean()
+        (settings.bc_coef * (bc + settings.value_coef * v_clone)).backward()
+        return {"bc_loss": float(bc.detach()), "value_clone_loss": float(v_clone.detach())}
 
     def _check_ratio(self, dev: float) -> None:
         if dev <= self.config.ratio_check_tol:

@@ -93,3 +93,53 @@ class Levers(gym.Env):
 
     def step(self, action: Any):
         return np.zeros(1, np.float32), float(action), True, False, {**self.info(), "success": bool(action)}
+
+
+SIGNALS_ID = "test/Signals-v0"
+
+
+class SignalsEnv(gym.Env):
+    """A coloured light over two levers, in words: red asks for the left lever, blue for the right one.
+
+    The texts differ in one word, so a language model trained only on blue (right) drifts to pulling right under red
+    too: a two-stage curriculum (red, then blue) where forgetting the first stage is the default.
+    """
+
+    event_names = ("pulled_wrong",)
+    observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, colour: str = "red"):
+        if colour not in ("red", "blue"):
+            raise ValueError(f"colour must be 'red' or 'blue', got {colour!r}")
+        self.colour = colour
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "text": f"A {self.colour} light glows over two levers.",
+            "action_texts": ["pull the left lever", "pull the right lever"],
+            "action_mask": np.ones(2, dtype=np.int8),
+            "events": {},
+        }
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), self._info()
+
+    def step(self, action: Any):
+        ok = int(action) == (0 if self.colour == "red" else 1)
+        info = {**self._info(), "success": ok, "events": {} if ok else {"pulled_wrong": 1.0}}
+        return np.zeros(1, np.float32), float(ok), True, False, info
+
+
+def signals_spec() -> EnvSpec:
+    """The signals env's registry entry."""
+    return EnvSpec(
+        SIGNALS_ID,
+        "helpers.toy_envs:SignalsEnv",
+        "physics",
+        "gymnasium",
+        "pull the lever the light's colour asks for",
+        SignalsEnv.event_names,
+        ({"colour": "red"},),
+    )
