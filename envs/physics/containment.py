@@ -157,7 +157,7 @@ class ContainmentWorld:
         ball.velocity = (task.speed, 0.0)
         self.balls.append(ball)
         self.sim.run(max_seconds=3.0, min_seconds=0.8, until=lambda: self.on_floor(ball))
-        self.last = tuple(ball.position)
+        self.last = (ball.position.x, ball.position.y)
         events: dict[str, float] = {}
         facts: dict[str, object] = {}
         if self.on_floor(ball):
