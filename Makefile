@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install chromium ink-compiler lock quickstart test lint bench
+.PHONY: install chromium ink-compiler lock quickstart test lint typecheck bench
 
 install: $(VENV)/.installed chromium
 
@@ -53,6 +53,13 @@ test: install
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
+
+# mypy (pyproject's [tool.mypy]) checks the package through .pkg/upbringing, a link to the repository root, which is
+# the package's own directory; the link is made here since a fresh clone has none.
+typecheck: install
+	mkdir -p .pkg && ln -sfn .. .pkg/upbringing
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m benchmarks all --json

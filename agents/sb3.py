@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import gymnasium as gym
 import numpy as np
@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
 from upbringing.agents.base import Agent, Lockstep
 from upbringing.agents.checkpoint import optimizer_from_tensors, optimizer_to_tensors, write_json_atomic
+
+if TYPE_CHECKING:
+    from sb3_contrib import MaskablePPO
 
 
 class SB3PPOConfig(BaseModel):
@@ -66,19 +69,20 @@ class NumericView(gym.Wrapper):
     def __init__(self, env: gym.Env, obs_dim: int, n_actions: int, task: int = 0, n_tasks: int = 1):
         super().__init__(env)
         self._task_slot = obs_dim + task
-        self._inner_n = int(env.action_space.n)
-        self._inner_dim = int(np.prod(env.observation_space.shape))
+        self._inner_n = int(cast(gym.spaces.Discrete, env.action_space).n)
+        self._inner_dim = int(np.prod(cast(gym.spaces.Box, env.observation_space).shape))
         # Unbounded so every stage's padded space is the same space (SB3 checks equality when envs are swapped).
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim + n_tasks,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(n_actions)
+        self._n_actions, self._obs_size = n_actions, obs_dim + n_tasks
         self._mask: np.ndarray | None = None
 
     def action_masks(self) -> np.ndarray:
         """The valid actions of the padded action space (the method sb3-contrib's MaskablePPO reads)."""
-        return pad_mask(self._mask, self._inner_n, int(self.action_space.n))
+        return pad_mask(self._mask, self._inner_n, self._n_actions)
 
     def _pad(self, obs: np.ndarray) -> np.ndarray:
-        out = np.zeros(self.observation_space.shape, dtype=np.float32)
+        out = np.zeros((self._obs_size,), dtype=np.float32)
         out[: self._inner_dim] = np.asarray(obs, dtype=np.float32).ravel()
         out[self._task_slot] = 1.0
         return out
@@ -108,13 +112,16 @@ class SB3PPOAgent(Agent):
         from stable_baselines3 import PPO
         from stable_baselines3.common.env_util import DummyVecEnv
 
+        algo: type[PPO] | type[MaskablePPO] = PPO
         if config.mask_invalid_actions:
-            from sb3_contrib import MaskablePPO as PPO  # same PPO, with invalid actions masked out of the policy
+            from sb3_contrib import MaskablePPO  # same PPO, with invalid actions masked out of the policy
+
+            algo = MaskablePPO
         from stable_baselines3.common.logger import Logger
 
         self.config = config
         # Placeholders so SB3 can build its networks for these spaces; learn() swaps in the stage's envs.
-        self.model = PPO(
+        self.model = algo(
             "MlpPolicy",
             DummyVecEnv([lambda: _SpacesEnv(observation_space, action_space)] * n_envs),
             n_steps=config.n_steps,
@@ -137,7 +144,7 @@ class SB3PPOAgent(Agent):
 
     def action_masks(self, infos: Sequence[dict[str, Any]]) -> np.ndarray:
         """The valid actions of each env, widened to the policy's action count (as :class:`NumericView` does)."""
-        n = int(self.model.action_space.n)
+        n = int(cast(gym.spaces.Discrete, self.model.action_space).n)
         return np.stack(
             [pad_mask(info.get("action_mask"), len(info.get("action_texts", [])) or n, n) for info in infos]
         )
@@ -146,7 +153,8 @@ class SB3PPOAgent(Agent):
         if not self.config.mask_invalid_actions:
             actions, _ = self.model.predict(obs, deterministic=deterministic)
             return np.asarray(actions)
-        actions, _ = self.model.predict(obs, deterministic=deterministic, action_masks=self.action_masks(infos))
+        masked = cast("MaskablePPO", self.model)  # mask_invalid_actions made it one
+        actions, _ = masked.predict(obs, deterministic=deterministic, action_masks=self.action_masks(infos))
         return np.asarray(actions)
 
     def learn(self, venv: Any, steps: int) -> dict[str, float]:

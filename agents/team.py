@@ -35,7 +35,7 @@ class Team(Agent):
         if len(members) < 2 or len({id(a) for a in members.values()}) != len(members):
             raise ValueError("a team needs two or more distinct agents, one per focal seat")
         self.members = dict(members)
-        self.uses_text = any(a.uses_text for a in self.members.values())  # type: ignore[misc]
+        self.uses_text = any(a.uses_text for a in self.members.values())  # type: ignore[misc]  # per team: any member reads text
 
     def _rows(self, n: int) -> list[np.ndarray]:
         k = len(self.members)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -76,7 +76,7 @@ def random_rollout(loop: FeedbackLoop, steps: int, seed: int, n_envs: int = 4) -
     venv.reset()
     rng = np.random.default_rng(seed)
     for _ in range(steps // n_envs):
-        venv.step(rng.integers(0, venv.action_space.n, n_envs))
+        venv.step(rng.integers(0, cast(gym.spaces.Discrete, venv.action_space).n, n_envs))
     venv.close()
 
 
@@ -147,7 +147,7 @@ def true_return(policy: PPO | None, seed: int, episodes: int = 300) -> float:
         done = False
         while not done:
             if policy is None:
-                action = int(rng.integers(env.action_space.n))
+                action = int(rng.integers(cast(gym.spaces.Discrete, env.action_space).n))
             else:
                 action = int(policy.predict(obs, deterministic=True)[0])
             obs, reward, terminated, truncated, _ = env.step(action)
@@ -174,7 +174,9 @@ def learned_vs_oracle(seeds: list[int], steps: int, chunks: int, budgets: list[i
     """Train PPO on the true utility and, separately, on the learned reward with each query budget; compare their
     true returns (same PPO settings, seeds and steps). Returns are averaged over seeds before the ratio is taken."""
     steps = steps // (chunks + 1) * (chunks + 1)
-    oracle, random, learned = [], [], {b: [] for b in budgets}
+    oracle: list[float] = []
+    random: list[float] = []
+    learned: dict[int, list[float]] = {b: [] for b in budgets}
     extra: dict[str, Any] = {}
     for seed in seeds:
         oracle_venv = DummyVecEnv([lambda: TrueUtility(make_env()) for _ in range(N_ENVS)])

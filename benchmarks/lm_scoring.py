@@ -203,6 +203,7 @@ def _forwards_per_step(model_path: str, n_envs: int, n_steps: int = 32) -> float
     from stable_baselines3.common.vec_env import DummyVecEnv
     from upbringing import envs
     from upbringing.agents.lm import LMAgent, LMConfig
+    from upbringing.agents.lm.policy import CausalLMPolicy
     from upbringing.agents.lm.rollout import collect
 
     env_spec = envs.spec("physics/Collision-v0")
@@ -210,7 +211,9 @@ def _forwards_per_step(model_path: str, n_envs: int, n_steps: int = 32) -> float
     venv.seed(0)
     agent = LMAgent(LMConfig(model=model_path, device="cpu"), seed=0)
     calls: list[int] = []
-    handle = agent.policy.lm.register_forward_hook(lambda *_: calls.append(1))
+    policy = agent.policy
+    assert isinstance(policy, CausalLMPolicy)  # the default architecture: its forward passes are the LM's
+    handle = policy.lm.register_forward_hook(lambda *_: calls.append(1))
     try:
         collect(agent.policy, venv, n_steps, generator=torch.Generator().manual_seed(0))
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,7 @@ def main(argv: list[str]) -> dict[str, Any]:
             continue
         rate = _rate_solo if spec.api == "gymnasium" else _rate_parallel
         rates[spec.id] = {
-            view: rate(lambda spec=spec, text=text: envs.make(spec.id, text_view=text), args.seconds)
+            view: rate(partial(envs.make, spec.id, text_view=text), args.seconds)
             for view, text in (("numeric", False), ("text", True))
         }
     rps_after = _rps(args.seconds)

@@ -109,7 +109,7 @@ class ShapingPlan:
         if self._ranked and any(values[k] > 0.0 for k in self._virtue_index):
             waived, withheld = self._conflicts(values)
         else:
-            waived = withheld = ()
+            waived = withheld = set()
         for k, (pid, name, tier, _judge, coef) in enumerate(self._items):
             v = values[k]
             if tier == _HARD:

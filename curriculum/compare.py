@@ -395,7 +395,9 @@ def format_comparison(result: Mapping[str, Any]) -> str:
         f"Stage {result['stage']!r} ({result['metric']}): threshold {result['threshold']:g}, area over the first "
         f"{result['horizon']:,.0f} steps on the stage; means over seeds with {pct} intervals"
     ]
-    rows = [("group", "runs", "initial", "steps to threshold", "total steps to threshold", "asymptotic", "AUC")]
+    rows: list[tuple[str, ...]] = [
+        ("group", "runs", "initial", "steps to threshold", "total steps to threshold", "asymptotic", "AUC")
+    ]
     mastery = any("steps_to_mastery" in g for g in result["groups"].values())
     if mastery:
         rows[0] += ("steps to mastery",)

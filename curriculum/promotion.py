@@ -13,6 +13,7 @@ from statistics import NormalDist
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 
@@ -87,7 +88,7 @@ def wilson_lower_bound(successes: int, n: int, confidence: float) -> float:
     return float((centre - margin) / denom)
 
 
-def t_lower_bound(values: Sequence[float], confidence: float) -> float:
+def t_lower_bound(values: Sequence[float] | npt.NDArray[np.float64], confidence: float) -> float:
     """Lower end of the two-sided Student-t confidence interval on the mean of ``values``."""
     x = np.asarray(values, dtype=float)
     if x.size < 2:

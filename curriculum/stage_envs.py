@@ -7,11 +7,13 @@ played side by side (:mod:`upbringing.curriculum.seating`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 from upbringing import envs
 from upbringing.agents.base import Agent
 from upbringing.curriculum.config import StageConfig
@@ -42,7 +44,7 @@ def make_vec_env(factory: StageEnvFactory, n_envs: int, kind: str) -> Any:
     """
     if factory.multi_agent:
         return EpisodeLog(make_population_vec_env(factory, n_envs))
-    fns = [factory for _ in range(n_envs)]
+    fns: list[Callable[[], gym.Env]] = [factory for _ in range(n_envs)]
     venv = SubprocVecEnv(fns, start_method="forkserver") if kind == "subprocess" else DummyVecEnv(fns)
     return EpisodeLog(venv)
 
@@ -54,7 +56,7 @@ class EpisodeLog(VecEnvWrapper):
         super().__init__(venv)
         self.finished: list[dict[str, Any]] = []
 
-    def reset(self) -> np.ndarray:
+    def reset(self) -> VecEnvObs:
         return self.venv.reset()
 
     def step_wait(self):

@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 EVENTS_FILE = "events.jsonl"
 
@@ -64,7 +64,7 @@ class Tracker:
     def __init__(
         self,
         run_dir: Path,
-        mode: str,
+        mode: Literal["offline", "online", "off"],
         project: str,
         entity: str | None,
         name: str,
@@ -149,7 +149,7 @@ class Tracker:
         if self._wandb is not None:
             import wandb
 
-            self._wandb.log({key: wandb.Table(columns=columns, data=rows), "global_step": int(step)})
+            self._wandb.log({key: wandb.Table(columns=list(columns), data=rows), "global_step": int(step)})
 
     def summary(self, values: dict[str, Any]) -> None:
         """Set W&B summary values (final scores)."""
@@ -215,7 +215,8 @@ def read_wandb_records(path: str | Path) -> Iterator[Any]:
             pending = b""
         else:
             break
-        record = wandb_internal_pb2.Record()
+        # the module re-exports the protobuf classes of the installed protobuf's version with `import *`
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
         record.ParseFromString(payload)
         yield record
 

@@ -51,7 +51,7 @@ class EnvSpec:
     levels: tuple[dict[str, Any], ...] = ({},)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def load(self) -> type:
+    def load(self) -> type[Any]:
         """Import and return the env class."""
         module, _, name = self.entry_point.partition(":")
         return getattr(importlib.import_module(module), name)

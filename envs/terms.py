@@ -8,13 +8,13 @@ The PettingZoo twin, :class:`ParallelAddRewardTerms`, does the same per agent.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 
-def _add(reward: float, info: dict[str, Any], terms: dict[str, float]) -> float:
+def _add(reward: SupportsFloat, info: dict[str, Any], terms: dict[str, float]) -> SupportsFloat:
     record = info.setdefault("reward_terms", {"env": float(reward)})
     for name, value in terms.items():
         record[name] = record.get(name, 0.0) + float(value)

@@ -128,7 +128,8 @@ class FeedbackLoop:
         self._human_seen: set[tuple[str, str]] = set()
         self.segments: deque[Segment] = deque(maxlen=config.buffer_segments)
         self._seg_feats: deque[np.ndarray] = deque(maxlen=config.buffer_segments)
-        self._open: dict[int, dict[str, list[Any]]] = {}
+        # per env, its open segment: lists of steps by field, and "after" (the scene the last action left)
+        self._open: dict[int, dict[str, Any]] = {}
         self._chunk_feats: list[np.ndarray] = []
         self._chunk_truth: list[np.ndarray] = []
         self._window: deque[dict[str, Any]] = deque(maxlen=config.alarm_window)
@@ -305,7 +306,7 @@ class FeedbackLoop:
             a, b = segs[i], segs[j]
             qid = f"{self.stage or 'stage'}/c{self.chunk}/q{k}"
             meta = {"chunk": self.chunk, "selection": self.config.selection if predict else "uniform"}
-            extra = {"budget": self.config.budget}
+            extra: dict[str, float] = {"budget": self.config.budget}
             if p_model is not None:
                 extra["rm_p_a"] = round(float(p_model[k]), 4)
             self.queries.append(Preference(a=a, b=b, label=None, rater="", query_id=qid, meta={**meta, **extra}))

@@ -77,6 +77,11 @@ class RewardEnsemble(torch.nn.Module):
         seed: Seed of the initial weights (training randomness comes from :meth:`fit`'s seed).
     """
 
+    # Buffers made by register_buffer in __init__ (saved with the weights): declared so that reads are Tensors.
+    in_mean: torch.Tensor
+    in_std: torch.Tensor
+    fits: torch.Tensor
+
     def __init__(self, in_dim: int, config: RewardModelConfig | None = None, seed: int = 0):
         super().__init__()
         self.in_dim = in_dim

@@ -401,9 +401,8 @@ def create_app(run_dir: str | Path, security: Security, default_name: str = "") 
         extra: dict[str, Any] = {}
         decisive = data.get("decisive")
         if decisive is not None:
-            seg = (
-                {"a": query.pref.a, "b": query.pref.b}.get(decisive.get("side")) if isinstance(decisive, dict) else None
-            )
+            side = decisive.get("side") if isinstance(decisive, dict) else None
+            seg = {"a": query.pref.a, "b": query.pref.b}.get(side) if isinstance(side, str) else None
             step = decisive.get("step") if isinstance(decisive, dict) else None
             if seg is None or isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < len(seg):
                 return _error(400, "decisive must be null or {side: 'a' or 'b', step: a step index of that excerpt}")

@@ -86,6 +86,8 @@ class InkEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012 (Gymnasium's declared interface)
+    action_space: spaces.Discrete
+    observation_space: spaces.Box
     event_names: tuple[str, ...] = ANNOTATION_NAMES
 
     def __init__(

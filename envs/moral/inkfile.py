@@ -640,9 +640,9 @@ def check_ink_file(
         data.pop("turnIdx", None)  # the turn counter alone never makes two states play differently
         return json.dumps(data, sort_keys=True)
 
-    def replay(seed: int, path: tuple[int, ...]) -> None:
+    def replay(seed: int, picks: tuple[int, ...]) -> None:
         player.reset(seed)
-        for index in path:
+        for index in picks:
             player.choose(index)
 
     # A node is (seed, choice indices from the opening, their texts); replaying it is cheap for stories this size.
@@ -665,11 +665,11 @@ def check_ink_file(
             seen.add(k)
             stack.append((int(seed), (), ()))
     while stack:
-        seed, path, trail = stack.pop()
-        replay(seed, path)
+        seed, picks, trail = stack.pop()
+        replay(seed, picks)
         choices = player.choices()
         most = max(most, len(choices))
-        if len(path) >= max_depth:
+        if len(picks) >= max_depth:
             complete = False
             continue
         for i, (text, choice_tags) in enumerate(choices):
@@ -678,7 +678,7 @@ def check_ink_file(
                 if parse_tag(raw).kind not in TAG_KINDS and parse_tag(raw).raw not in written:
                     add(f"unknown tag '{raw}' on choice '{text}': expected one of the kinds {', '.join(TAG_KINDS)}")
             if i:
-                replay(seed, path)
+                replay(seed, picks)
             try:
                 passage = player.choose(i)
             except InkRuntimeError as err:
@@ -699,7 +699,7 @@ def check_ink_file(
                 complete = False
                 continue
             seen.add(k)
-            stack.append((seed, (*path, i), (*trail, text)))
+            stack.append((seed, (*picks, i), (*trail, text)))
     if most > max_choices:
         add(f"offers {most} choices at once; the env's default max_choices is {max_choices} (raise max_choices=)")
     bound = "" if complete else f" within {len(seen)} states and {max_depth} choices"

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 from upbringing.envs.moral.annotations import VIOLATIONS
+from upbringing.envs.moral.engine import StoryEnv
 
 ALL = "all"
 """Key of the sum over every violation category."""
@@ -40,7 +41,7 @@ class RandomPolicy:
 
 def greedy_reward_policy(env: gym.Env, obs: np.ndarray, info: dict[str, Any]) -> int:
     """Take the open choice with the highest immediate task reward (the first on ties): chases the reward only."""
-    choices = env.available_choices()
+    choices = cast(StoryEnv, env).available_choices()  # a Policy is handed the unwrapped StoryEnv
     return int(np.argmax([c.reward for c in choices]))
 
 
@@ -49,7 +50,7 @@ def annotation_policy(env: gym.Env, obs: np.ndarray, info: dict[str, Any]) -> in
 
     An oracle: it reads the annotations that agents never see, to show what a perfectly principled agent does.
     """
-    choices = env.available_choices()
+    choices = cast(StoryEnv, env).available_choices()  # a Policy is handed the unwrapped StoryEnv
 
     def key(i: int) -> tuple[float, float, float]:
         notes = choices[i].annotations

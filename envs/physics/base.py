@@ -181,6 +181,7 @@ class Sim:
         impulse = arbiter.total_impulse.length
         for shape in arbiter.shapes:
             body = shape.body
+            assert body is not None  # pymunk only collides shapes attached to bodies
             if shape.collision_type == _FRAGILE and impulse / body.mass > BREAK_DV:
                 self.broken.add(body)
 
@@ -272,6 +273,7 @@ class Sim:
                 out.append(drawing)
                 continue
             body = shape.body
+            assert body is not None  # only static shapes are drawn without a body of their own
             (x, y), angle = body.position, body.angle
             c, s = math.cos(angle), math.sin(angle)
             points = [[round(x + c * px - s * py, 3), round(y + s * px + c * py, 3)] for px, py in drawing["points"]]
@@ -371,7 +373,8 @@ class PhysicsEnv(gym.Env):
             on in the envs whose episodes people may be asked about (``FeedbackLoop.wrap``).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium declares an instance attribute)
+    action_space: spaces.Discrete
     info_scene: bool = False
     event_names: ClassVar[tuple[str, ...]] = ()
     world_type: ClassVar[type]

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pymunk
 from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
@@ -115,11 +116,11 @@ class CollisionWorld:
                 rotates=False, fragile=task.struck_fragile,
             )  # fmt: skip
         self.goal = self.struck if self.struck is not None else self.pusher
-        self.dropped: set[object] = set()
+        self.dropped: set[pymunk.Body] = set()
 
-    def on_table(self, body: object) -> bool:
+    def on_table(self, body: pymunk.Body) -> bool:
         """Whether ``body`` is still on the table top."""
-        return body.position.y > TABLE_HEIGHT  # type: ignore[attr-defined]
+        return body.position.y > TABLE_HEIGHT
 
     def in_zone(self) -> bool:
         """Whether the goal block rests on the table inside the target zone."""

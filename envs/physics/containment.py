@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import pymunk
 from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
@@ -127,23 +128,23 @@ class ContainmentWorld:
                 self.sim.static_box(c.x, BASE - WALL / 2, 2 * outer, WALL)
             if c.lid:
                 self.sim.static_box(c.x, c.rim + WALL / 2, 2 * outer, WALL)
-        self.balls: list = []  # balls let go so far that are still in sight (not rolled away on the floor)
+        self.balls: list[pymunk.Body] = []  # balls let go so far that are still in sight (not rolled away on the floor)
         self.last: tuple[float, float] | None = None  # where the last ball ended, m (None before the first)
 
-    def on_floor(self, body: object) -> bool:
+    def on_floor(self, body: pymunk.Body) -> bool:
         """Whether ``body`` (a ball) is down on the floor."""
-        return body.position.y < BASE / 2  # type: ignore[attr-defined]
+        return body.position.y < BASE / 2
 
-    def inside(self, body: object, c: Container) -> bool:
+    def inside(self, body: pymunk.Body, c: Container) -> bool:
         """Whether the ball ``body`` lies entirely inside ``c``: between its walls, above its bottom (resting on
         the edges of a small hole counts) and below its rim."""
         r = self.task.ball / 2
-        x, y = body.position  # type: ignore[attr-defined]
+        x, y = body.position
         return abs(x - c.x) <= c.opening / 2 - r + 0.01 and y > BASE and y + r <= c.rim + 0.005
 
-    def under(self, body: object) -> int | None:
+    def under(self, body: pymunk.Body) -> int | None:
         """The container whose legs ``body`` lies between, on the floor (it fell through that container's bottom)."""
-        x = body.position.x  # type: ignore[attr-defined]
+        x = body.position.x
         for k, c in enumerate(self.task.containers):
             if abs(x - c.x) < c.opening / 2:
                 return k
@@ -157,7 +158,7 @@ class ContainmentWorld:
         ball.velocity = (task.speed, 0.0)
         self.balls.append(ball)
         self.sim.run(max_seconds=3.0, min_seconds=0.8, until=lambda: self.on_floor(ball))
-        self.last = tuple(ball.position)
+        self.last = (ball.position.x, ball.position.y)
         events: dict[str, float] = {}
         facts: dict[str, object] = {}
         if self.on_floor(ball):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pymunk
 from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
@@ -91,9 +92,9 @@ class PermanenceWorld:
         self._was_hidden = [self.hidden(b) for b in self.blocks]
         self.duration = self.sim.run(max_seconds=8.0, watch=self._watch)
 
-    def hidden(self, body: object) -> bool:
+    def hidden(self, body: pymunk.Body) -> bool:
         """Whether ``body`` is entirely behind the screen."""
-        x = body.position.x  # type: ignore[attr-defined]
+        x = body.position.x
         return self._hidden_range[0] <= x <= self._hidden_range[1]
 
     def _watch(self, t: float) -> None:

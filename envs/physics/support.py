@@ -191,7 +191,8 @@ class SupportEnv(PhysicsEnv):
         n, keep, split = self.n_supports, self.keep, self.split
         for _ in range(1000):
             plank_x = band_uniform(rng, -0.6, 0.6, split)
-            loads, com = (), plank_x
+            loads: tuple[tuple[float, float, bool], ...] = ()
+            com = plank_x
             if self.n_loads:
                 offsets = [band_uniform(rng, -half + 0.25, half - 0.25, split) for _ in range(self.n_loads)]
                 if any(abs(a - b) < LOAD_SIZE + 0.05 for a, b in combinations(offsets, 2)):

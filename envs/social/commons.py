@@ -245,7 +245,7 @@ class Commons(SocialEnv):
         self._last: list[float] | None = None
         self._pledged: list[float] | None = None
         self._totals = [0.0] * n
-        self._lines = [deque(maxlen=self.history_window) for _ in range(n)]
+        self._lines: list[deque[str]] = [deque(maxlen=self.history_window) for _ in range(n)]
         return self._outcome([0.0] * n, [{} for _ in range(n)], over=False)
 
     def _amount(self, action: int) -> float:

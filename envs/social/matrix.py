@@ -207,7 +207,7 @@ class MatrixGameEnv(SocialEnv):
         self._round = 0
         self._totals = [0.0] * n
         self._history: list[tuple[int, ...]] = []
-        self._lines = [deque(maxlen=self.history_window) for _ in range(n)]
+        self._lines: list[deque[str]] = [deque(maxlen=self.history_window) for _ in range(n)]
         # The length of an unknown-horizon game is drawn up front; agents never see it.
         if self.continuation is None:
             self._length, self._capped = self.horizon, False

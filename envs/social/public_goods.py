@@ -231,7 +231,7 @@ class PublicGoods(SocialEnv):
         self._contributions: list[float] = []
         self._received = [0.0] * n
         self._totals = [0.0] * n
-        self._lines = [deque(maxlen=self.history_window) for _ in range(n)]
+        self._lines: list[deque[str]] = [deque(maxlen=self.history_window) for _ in range(n)]
         return self._outcome([0.0] * n, [{} for _ in range(n)], over=False)
 
     def _play(self, actions: list[int]) -> Outcome:

@@ -174,12 +174,14 @@ class BackgroundSeats(ParallelEnv):
         obs, rewards, terminations, truncations, infos = self.game.step(joint)
         self._obs, self._infos = obs, infos
         focal = self.agents
-        out = tuple({a: d[a] for a in focal} for d in (obs, rewards, terminations, truncations, infos))
+        obs, rewards, terminations, truncations, infos = (
+            {a: d[a] for a in focal} for d in (obs, rewards, terminations, truncations, infos)
+        )
         if not self.game.agents:
             for a in focal:
-                out[4][a]["opponents"] = self.filling.names
+                infos[a]["opponents"] = self.filling.names
             self.agents = []
-        return out
+        return obs, rewards, terminations, truncations, infos
 
     def render(self) -> str | None:
         """Render the whole table (see the game's ``render``)."""

@@ -43,7 +43,7 @@ class SoloEnv(gym.Env):
 
     game_cls: ClassVar[type[SocialEnv]]
     default_opponents: ClassVar[tuple[str, ...]] = ()
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 2}
+    metadata: dict[str, Any] = {"render_modes": list(RENDER_MODES), "render_fps": 2}  # noqa: RUF012 (Gymnasium declares an instance attribute)
 
     def __init__(
         self,

@@ -28,6 +28,11 @@ def valid_action(action: int, n_actions: int, mask: np.ndarray | None) -> int:
     return a
 
 
+def _returning(env: gym.Env) -> Callable[[], gym.Env]:
+    """A factory that hands back ``env`` itself (``DummyVecEnv`` builds its envs from factories)."""
+    return lambda: env
+
+
 class Table:
     """One ``ParallelEnv`` whose seats are stepped together; its agents all end their episodes together.
 
@@ -116,7 +121,7 @@ class SeatVecEnv(DummyVecEnv):
         self.tables = [Table(make_table()) for _ in range(n_tables)]
         self.rows = [(t, seat) for t, table in enumerate(self.tables) for seat in table.seats]
         rows = [wrap(SeatView(self.tables[t], seat)) for t, seat in self.rows]
-        super().__init__([lambda env=env: env for env in rows])
+        super().__init__([_returning(env) for env in rows])
 
     def step_wait(self):
         for t, table in enumerate(self.tables):

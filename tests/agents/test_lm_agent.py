@@ -3,7 +3,7 @@ save/load and exact resume."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -25,7 +25,7 @@ class WordBandit(gym.Env):
     lever is pulled (for the rollout's cost bookkeeping).
     """
 
-    metadata: ClassVar[dict] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium declares an instance attribute)
 
     def __init__(self, max_steps: int = 1) -> None:
         self.observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)

@@ -104,6 +104,7 @@ def _ppo(temptation, constitution, shaped: bool, steps: int):
     tracker = EpisodeCostTracker()
     obs = venv.reset()
     for _ in range(64):
+        assert isinstance(obs, np.ndarray)  # a Box observation space
         actions, _ = model.predict(obs, deterministic=False)
         obs, _, dones, infos = venv.step(actions)
         tracker.observe(infos, dones)

@@ -49,7 +49,7 @@ def _build(path, labels: dict[int, str], train: bool):
     )
     config = BertConfig(
         vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        max_position_embeddings=64, num_labels=len(labels), id2label=labels,
+        max_position_embeddings=64, id2label=labels,  # num_labels follows id2label
         label2id={v: k for k, v in labels.items()},
     )  # fmt: skip
     torch.manual_seed(0)

@@ -6,6 +6,7 @@ import json
 import shutil
 from functools import partial
 from pathlib import Path
+from typing import SupportsFloat, cast
 
 import gymnasium as gym
 import numpy as np
@@ -21,6 +22,7 @@ from upbringing.curriculum.runner import load_run, resume, train
 from upbringing.curriculum.seating import learner_seed, make_population_vec_env
 from upbringing.curriculum.stage_envs import EpisodeLog, numeric_shape
 from upbringing.curriculum.tracking import read_events
+from upbringing.envs.social.vec import SeatView
 
 INDEPENDENT = """\
 name: independent
@@ -153,10 +155,10 @@ class _SeatReward(gym.RewardWrapper):
 
     def __init__(self, env: gym.Env, seat: str, scale: float):
         super().__init__(env)
-        self.scale = scale if env.unwrapped.seat == seat else 1.0
+        self.scale = scale if cast(SeatView, env.unwrapped).seat == seat else 1.0
 
-    def reward(self, reward: float) -> float:
-        return self.scale * reward
+    def reward(self, reward: SupportsFloat) -> float:
+        return self.scale * float(reward)
 
 
 @pytest.mark.parametrize("changed", ["player_0", "player_1"])

@@ -28,11 +28,11 @@ SHIPPED = sorted(shipped_stories())
 def play(env: InkEnv, choices: list[int], seed: int = 0) -> list[tuple[float, dict, bool, bool, dict]]:
     """Reset, then take ``choices`` in order; return (reward, events, terminated, truncated, info) per step."""
     _, info = env.reset(seed=seed)
-    check_info(info, env.action_space.n, env.event_names, at_reset=True)
+    check_info(info, int(env.action_space.n), env.event_names, at_reset=True)
     out = []
     for action in choices:
         _, reward, terminated, truncated, info = env.step(action)
-        check_info(info, env.action_space.n, env.event_names)
+        check_info(info, int(env.action_space.n), env.event_names)
         out.append((reward, info["events"], terminated, truncated, info))
     return out
 

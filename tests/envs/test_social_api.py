@@ -6,6 +6,8 @@ The PettingZoo / Gymnasium API, the text view and determinism of every id and le
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from upbringing import envs
@@ -77,7 +79,7 @@ def test_stochastic_opponent_pools_are_seeded_too(spec, level) -> None:
     def rollout(seed: int) -> list:
         env = envs.make(spec.id, opponent_pool=_pool(spec.id), **spec.levels[level])
         env.action_space.seed(0)
-        trace = []
+        trace: list[tuple[Any, ...]] = []
         obs, info = env.reset(seed=seed)
         trace.append((obs.tolist(), info["opponents"]))
         for _ in range(3):
@@ -94,7 +96,7 @@ def test_stochastic_opponent_pools_are_seeded_too(spec, level) -> None:
     assert rollout(7) != rollout(8)
 
 
-def _pool(env_id: str) -> list[str]:
+def _pool(env_id: str) -> list[str | dict[str, Any]]:
     """Stochastic background players for each game, so the seed decides their play too."""
     if "Commons" in env_id:
         return ["random", "sustainable_harvester", "greedy_harvester"]

@@ -108,6 +108,7 @@ def test_axelrod_seats_are_refused_where_no_mapping_exists() -> None:
 
 def test_axelrod_strategy_arguments_pass_through_a_mapping() -> None:
     player = make_player({"name": "axelrod:GTFT", "p": 0.9})
+    assert isinstance(player, AxelrodPlayer)
     assert player.strategy.init_kwargs["p"] == 0.9
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -17,7 +17,7 @@ class LineWalk(gym.Env):
     right wall, where a vase stands. Episodes last ``horizon`` steps. ``goal`` fixes the goal cell (default: random).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium declares an instance attribute)
     ACTIONS = ("step left", "wait", "step right")
 
     def __init__(self, size: int = 8, horizon: int = 12, goal: int | None = None):

@@ -34,7 +34,7 @@ def test_feedback_block_parses_into_a_frozen_config():
     assert [r.name for r in cfg.raters] == ["careful", "fair-minded"]
     assert cfg.raters[1].profile == {"unfair": -2.0}
     with pytest.raises(ValueError):
-        cfg.budget = 1  # type: ignore[misc]
+        cfg.budget = 1  # type: ignore[misc]  # frozen: the write under test
     assert parse_feedback_config(None, "stage.yaml") == FeedbackConfig()
 
 

@@ -42,7 +42,7 @@ def run_chunk(venv, loop: FeedbackLoop, chunk: int, steps: int = 60, p_right: fl
     venv.seed(1000 + chunk)  # re-seeded at each chunk boundary, as the engine does
     venv.reset()
     rng = np.random.default_rng(chunk)
-    terms = []
+    terms: list[float] = []
     for _ in range(steps):
         if p_right is None:
             actions = rng.integers(0, 3, venv.num_envs)

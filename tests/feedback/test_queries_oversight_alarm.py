@@ -32,7 +32,7 @@ def test_decay_schedule_front_loads_the_budget():
         used += n
     assert per_chunk == [50, 25, 13, 6]
     with pytest.raises(ValueError, match="schedule"):
-        queries_for_chunk(100, 0, "weekly", 0.5)  # type: ignore[arg-type]
+        queries_for_chunk(100, 0, "weekly", 0.5)  # type: ignore[arg-type]  # the bad value under test
 
 
 def test_uniform_selection_draws_distinct_segments_deterministically():

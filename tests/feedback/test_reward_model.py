@@ -77,7 +77,8 @@ def small_fit(seed: int) -> tuple[RewardEnsemble, tuple[np.ndarray, ...]]:
     featurizer = StepFeaturizer(obs_dim=len(W))
     data = dataset(128, SimulatedRater(RaterConfig(), seed=0), rng, featurizer)
     model = RewardEnsemble(featurizer.dim, RewardModelConfig(epochs=2, min_steps=0), seed=seed)
-    model.fit(*data[:5], seed=seed)
+    xa, ma, xb, mb, labels = data[:5]
+    model.fit(xa, ma, xb, mb, labels, seed=seed)
     return model, data
 
 

@@ -76,4 +76,4 @@ def test_untrained_model_adds_zero_and_new_weights_take_effect(line_walk):
 
 def test_unknown_mode_is_rejected(line_walk):
     with pytest.raises(ValueError, match="mode"):
-        FeedbackReward(line_walk(), LearnedReward(StepFeaturizer(2, 3)), mode="blend")  # type: ignore[arg-type]
+        FeedbackReward(line_walk(), LearnedReward(StepFeaturizer(2, 3)), mode="blend")  # type: ignore[arg-type]  # the bad value under test
