@@ -29,6 +29,7 @@ from upbringing.agents.config import build_agent
 from upbringing.agents.team import Team
 from upbringing.constitutions import (
     ConstitutionalShaping,
+    ConstitutionLabeler,
     Context,
     EpisodeRecord,
     Lagrangian,
@@ -192,6 +193,10 @@ class Run:
         else:
             obs_dim, n_actions = numeric_shape([s])
         seed = int(np.random.SeedSequence([self.config.seed, 0xFEED, stage]).generate_state(1)[0])
+        judge = None
+        if s.feedback.labeler == "constitution":  # RL from AI feedback: the stage's constitution labels the pairs
+            sc = self.constitutions[stage]  # the config check guarantees the stage has one
+            judge = ConstitutionLabeler(sc.constitution, sc.context, seed=seed).label
         return FeedbackLoop(
             s.feedback,
             StepFeaturizer(obs_dim, n_actions=n_actions),
@@ -199,6 +204,8 @@ class Run:
             run_dir=self.run_dir,
             seed=seed,
             env=s.env,
+            judge=judge,
+            on_event=lambda kind, **data: self.tracker.event(kind, self.state.global_step, **data),  # type: ignore[union-attr]
         )
 
     # ------------------------------------------------------------------------------------------------ building
