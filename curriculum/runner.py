@@ -114,6 +114,7 @@ class StageConstitution:
                 env_return=e["terms"].get("env", e["return"]),
                 length=e["length"],
                 success=bool(e["success"]) if e["has_success"] else None,
+                tension=e.get("tension", {}),
             )
             for e in episodes
         ]
@@ -482,6 +483,7 @@ class Run:
         names = [s.name for s in self.config.stages]
         final: dict[str, float | None] = {}
         violations: dict[str, dict[str, float]] = {}
+        tension: dict[str, dict[str, float]] = {}
         for i, name in enumerate(names):
             if self.teacher.progress[i].skipped:
                 final[name] = None
@@ -489,7 +491,9 @@ class Run:
             result = self._evaluate(i, len(self.levels[i]) - 1)
             final[name] = result.score
             if i in self.constitutions:
-                violations[name] = self.constitutions[i].compliance(result.stats)["violation_rate"]
+                held_out = self.constitutions[i].compliance(result.stats)
+                violations[name] = held_out["violation_rate"]
+                tension[name] = held_out["tension_rate"]
         stages = []
         for i, stage in enumerate(self.config.stages):
             p = self.teacher.progress[i]
@@ -506,6 +510,7 @@ class Run:
                     "final_score": final[stage.name],
                     "metric": self.rules[i].metric,
                     "violations": violations.get(stage.name),
+                    "tension": tension.get(stage.name) or None,  # hard x aspirational pairs pulling apart, per step
                     "feedback": self.feedback[i].summary() if i in self.feedback else None,
                 }
             )
