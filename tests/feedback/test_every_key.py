@@ -129,7 +129,7 @@ def fingerprint(settings: dict[str, Any], line_walk: Any, run_dir: Any) -> str:
     judge = None
     if cfg.labeler == "constitution":
         judge = ConstitutionLabeler(load_constitution("minimal"), seed=3).label
-    events: list[tuple[str, dict[str, Any]]] = []
+    events: list[tuple[str, str, int]] = []  # what fired, not the settings it reports
     loop = FeedbackLoop(
         cfg,
         StepFeaturizer(obs_dim=2, n_actions=3),
@@ -137,7 +137,7 @@ def fingerprint(settings: dict[str, Any], line_walk: Any, run_dir: Any) -> str:
         run_dir=run_dir,
         seed=7,
         judge=judge,
-        on_event=lambda kind, **data: events.append((kind, data)),
+        on_event=lambda kind, **data: events.append((kind, data["principle"], data["compared"])),
     )
     venv = loop.recorder(DummyVecEnv([lambda: loop.wrap(line_walk(size=5, goal=7)) for _ in range(2)]))
     metrics, terms = [], []
