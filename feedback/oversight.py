@@ -195,8 +195,12 @@ class HierarchicalOversight:
         """Restore what :meth:`state_dict` returned."""
         self.rng.bit_generator.state = state["rng"]
         self.humans.load_state_dict(state["humans"])
+        judged, spot_checks, compared, disagreements = (int(x) for x in state["stats"])
         self.stats = OversightStats(
-            *state["stats"],
+            judged,
+            spot_checks,
+            compared,
+            disagreements,
             per_principle={k: list(v) for k, v in state.get("per_principle", {}).items()},
             alarmed=set(state.get("alarmed", [])),
             alarms=int(state.get("alarms", 0)),
