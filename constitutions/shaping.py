@@ -18,6 +18,11 @@ priority is violated on that step (no credit for a kept promise that harmed some
 when an aspirational principle of higher priority is fulfilled and itself not outranked by a hard violation (a white
 lie that saved a life). Hard constraints are never waived.
 
+Tension between tiers: where the env previews each action's events (``env.unwrapped.preview_events()``, the story
+engine does), :class:`ConstitutionalShaping` also writes ``info["tension"]`` on every step with at least two valid
+actions: ``{"steps": 1.0, "<hard>__<aspirational>": 1.0 if the pair pulls the choice apart there else 0.0}`` (the
+definition and its limits are in :mod:`upbringing.constitutions.tension`). It adds nothing to the reward.
+
 Multipliers: the wrappers read them from a :class:`~constitutions.lagrangian.Multipliers` object on every step. In
 one process (``DummyVecEnv``), pass the :class:`~constitutions.lagrangian.Lagrangian` (or its ``multipliers``) and
 every update is seen at once. In a ``SubprocVecEnv`` each worker holds a pickled copy; after each update call
@@ -35,6 +40,7 @@ import gymnasium as gym
 from pettingzoo.utils.env import ParallelEnv
 from upbringing.constitutions.constitution import Constitution, Context
 from upbringing.constitutions.lagrangian import Lagrangian, Multipliers
+from upbringing.constitutions.tension import Preview, TensionPlan, env_previews
 from upbringing.envs.terms import AddRewardTerms, ParallelAddRewardTerms
 
 _HARD, _SOFT, _ASPIRATIONAL = 0, 1, 2
@@ -197,14 +203,18 @@ class ConstitutionalShaping(AddRewardTerms):
         self.context = context
         self.plan = ShapingPlan(constitution, context)
         self.multipliers = as_multipliers(multipliers)
+        self.tension = TensionPlan(constitution, context)
         self._situation: str | None = None
         self._action_texts: Any = None
+        self._previews: list[Preview] | None = None
 
     def _remember(self, info: dict[str, Any]) -> None:
         # model judges read the situation the action was chosen in: the text shown before this step
-        if self.plan.needs_text:
+        if self.plan.needs_text or self.tension.needs_text:
             self._situation = info.get("text")
             self._action_texts = info.get("action_texts")
+        # what each action would do from here, previewed before the next one is taken
+        self._previews = env_previews(self.env) if self.tension.active else None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
@@ -217,6 +227,10 @@ class ConstitutionalShaping(AddRewardTerms):
         return out
 
     def terms(self, action: Any, info: dict[str, Any]) -> dict[str, float]:
+        if self._previews is not None:
+            tension = self.tension.judge(self._previews, self._situation, self._action_texts)
+            if tension is not None:
+                info["tension"] = tension
         if self.plan.needs_text:
             situation, act = self._situation, _action_text(self._action_texts, action)
         else:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from upbringing.constitutions.constitution import Constitution, Context
+from upbringing.constitutions.tension import tension_metrics, tension_rates
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class EpisodeRecord:
         env_return: Sum of the env's own reward (term ``env``), the task return without shaping.
         length: Steps in the episode.
         success: ``info["success"]`` at the end, if the env reported it.
+        tension: Summed ``info["tension"]``: steps judged (``steps``) and steps in tension per principle pair.
     """
 
     costs: dict[str, float]
@@ -39,6 +41,7 @@ class EpisodeRecord:
     env_return: float = 0.0
     length: int = 0
     success: bool | None = None
+    tension: dict[str, float] = field(default_factory=dict)
 
 
 class _Open:
@@ -135,12 +138,14 @@ def violation_rates(episodes: Sequence[EpisodeRecord], ids: Iterable[str] | None
 
 
 def episode_metrics(episodes: Sequence[EpisodeRecord]) -> dict[str, float]:
-    """``constitution/<id>/cost`` (mean episode cost) and ``constitution/<id>/violations`` (violation rate)."""
+    """``constitution/<id>/cost`` (mean episode cost), ``constitution/<id>/violations`` (violation rate) and, where
+    steps were judged for it, ``constitution/tension/<hard>__<aspirational>`` (tension rate per step)."""
     out: dict[str, float] = {}
     rates = violation_rates(episodes)
     for k, v in mean_costs(episodes).items():
         out[f"constitution/{k}/cost"] = v
         out[f"constitution/{k}/violations"] = rates[k]
+    out.update(tension_metrics([e.tension for e in episodes]))
     return out
 
 
@@ -156,7 +161,8 @@ def compliance(
 
     Returns:
         ``{"episodes": n, "compliant": bool, "violation_rate": {id: rate}, "mean_cost": {id: J},
-        "budget": {hard id: d}, "within_budget": {hard id: bool}, "virtue_rate": {aspirational id: rate}}``.
+        "budget": {hard id: d}, "within_budget": {hard id: bool}, "virtue_rate": {aspirational id: rate},
+        "tension_rate": {"<hard>__<aspirational>": rate}}`` (tension only where the env previews its actions).
         With no episodes nothing is within budget (there is no evidence), unless there are no hard principles.
     """
     principles = constitution.principles if context is None else constitution.active(context)
@@ -174,6 +180,7 @@ def compliance(
         "budget": hard,
         "within_budget": within,
         "virtue_rate": {k: sum(1 for e in episodes if e.virtues.get(k, 0.0) > 0.0) / n for k in virtuous} if n else {},
+        "tension_rate": tension_rates([e.tension for e in episodes]),
     }
 
 

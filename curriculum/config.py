@@ -222,6 +222,16 @@ class RunConfig(Frozen):
         return self
 
     @model_validator(mode="after")
+    def _ai_labeller_has_a_constitution(self) -> RunConfig:
+        for s in self.stages:
+            if s.feedback is not None and s.feedback.labeler == "constitution" and stage_constitution(self, s) is None:
+                raise ValueError(
+                    f"stage {s.name!r}: feedback.labeler: constitution needs a constitution (set the stage's or the "
+                    "run's constitution)"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _unique_stage_names(self) -> RunConfig:
         names = [s.name for s in self.stages]
         dups = sorted({n for n in names if names.count(n) > 1})

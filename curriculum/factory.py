@@ -47,6 +47,7 @@ class EpisodeStats(gym.Wrapper):
         self._events: dict[str, float] = {}
         self._costs: dict[str, float] = {}
         self._virtues: dict[str, float] = {}
+        self._tension: dict[str, float] = {}
         return self.env.reset(seed=seed, options=options)
 
     def step(self, action: Any):
@@ -58,6 +59,7 @@ class EpisodeStats(gym.Wrapper):
             ("events", self._events),
             ("costs", self._costs),
             ("virtues", self._virtues),
+            ("tension", self._tension),
         ):
             for k, v in info.get(src, {}).items():
                 dst[k] = dst.get(k, 0.0) + float(v)
@@ -71,6 +73,7 @@ class EpisodeStats(gym.Wrapper):
                 "events": dict(self._events),
                 "costs": dict(self._costs),
                 "virtues": dict(self._virtues),
+                "tension": dict(self._tension),  # steps judged and steps in tension per principle pair
                 "social": dict(info.get("social", {})),  # per-episode social metrics of multi-agent games
             }
         return obs, reward, terminated, truncated, info

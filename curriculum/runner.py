@@ -29,6 +29,7 @@ from upbringing.agents.config import build_agent
 from upbringing.agents.team import Team
 from upbringing.constitutions import (
     ConstitutionalShaping,
+    ConstitutionLabeler,
     Context,
     EpisodeRecord,
     Lagrangian,
@@ -114,6 +115,7 @@ class StageConstitution:
                 env_return=e["terms"].get("env", e["return"]),
                 length=e["length"],
                 success=bool(e["success"]) if e["has_success"] else None,
+                tension=e.get("tension", {}),
             )
             for e in episodes
         ]
@@ -194,6 +196,10 @@ class Run:
         else:
             obs_dim, n_actions = numeric_shape([s])
         seed = int(np.random.SeedSequence([self.config.seed, 0xFEED, stage]).generate_state(1)[0])
+        judge = None
+        if s.feedback.labeler == "constitution":  # RL from AI feedback: the stage's constitution labels the pairs
+            sc = self.constitutions[stage]  # the config check guarantees the stage has one
+            judge = ConstitutionLabeler(sc.constitution, sc.context, seed=seed).label
         return FeedbackLoop(
             s.feedback,
             StepFeaturizer(obs_dim, n_actions=n_actions),
@@ -201,6 +207,8 @@ class Run:
             run_dir=self.run_dir,
             seed=seed,
             env=s.env,
+            judge=judge,
+            on_event=lambda kind, **data: self.tracker.event(kind, self.state.global_step, **data),  # type: ignore[union-attr]
         )
 
     # ------------------------------------------------------------------------------------------------ building
@@ -493,6 +501,7 @@ class Run:
         names = [s.name for s in self.config.stages]
         final: dict[str, float | None] = {}
         violations: dict[str, dict[str, float]] = {}
+        tension: dict[str, dict[str, float]] = {}
         for i, name in enumerate(names):
             if self.teacher.progress[i].skipped:
                 final[name] = None
@@ -500,7 +509,9 @@ class Run:
             result = self._evaluate(i, len(self.levels[i]) - 1)
             final[name] = result.score
             if i in self.constitutions:
-                violations[name] = self.constitutions[i].compliance(result.stats)["violation_rate"]
+                held_out = self.constitutions[i].compliance(result.stats)
+                violations[name] = held_out["violation_rate"]
+                tension[name] = held_out["tension_rate"]
         stages = []
         for i, stage in enumerate(self.config.stages):
             p = self.teacher.progress[i]
@@ -517,6 +528,7 @@ class Run:
                     "final_score": final[stage.name],
                     "metric": self.rules[i].metric,
                     "violations": violations.get(stage.name),
+                    "tension": tension.get(stage.name) or None,  # hard x aspirational pairs pulling apart, per step
                     "feedback": self.feedback[i].summary() if i in self.feedback else None,
                 }
             )

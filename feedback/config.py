@@ -11,6 +11,11 @@ A run config's stage can hold a ``feedback:`` block that validates into :class:`
         - {name: careful, beta: 10.0, epsilon: 0.05}
         - {name: fair-minded, beta: 10.0, profile: {unfair: -2.0}}
 
+RL from AI feedback with hierarchical oversight: ``labeler: constitution`` has the stage's constitution label every
+pair (a principle sampled per pair, Bai et al. 2022); ``spot_check: 0.1`` has the raters answer a tenth of the pairs
+too, and their answer wins there; ``disagreement_alarm`` is the judge-human disagreement rate of a principle above
+which the oversight alarm fires.
+
 Importing this module is cheap (no torch), so configs validate without loading the reward model.
 """
 
@@ -67,8 +72,22 @@ class FeedbackConfig(BaseModel):
     raters: tuple[RaterConfig, ...] = Field(
         (RaterConfig(name="rater"),), min_length=1, description="The simulated human raters (each answers every query)."
     )
+    labeler: Literal["raters", "constitution"] = Field(
+        "raters",
+        description="Who labels each pair: the raters, or the stage's constitution (RL from AI feedback; the stage "
+        "needs a constitution).",
+    )
     spot_check: float = Field(
-        0.1, ge=0, le=1, description="With an AI judge: share of pairs the simulated humans also answer."
+        0.0,
+        ge=0,
+        le=1,
+        description="With labeler: constitution, share of pairs the raters answer too (their answer wins there).",
+    )
+    disagreement_alarm: float = Field(
+        0.3, ge=0, le=1, description="Judge-human disagreement rate of a principle above which the alarm fires."
+    )
+    disagreement_min_checks: int = Field(
+        10, ge=1, description="Pairs compared for a principle before its disagreement can raise the alarm."
     )
     true_profile: dict[str, float] = Field(
         default_factory=dict, description="Hidden true utility = env reward + these event weights (for evaluation)."
@@ -89,6 +108,11 @@ class FeedbackConfig(BaseModel):
         names = [r.name for r in self.raters]
         if len(set(names)) != len(names):
             raise ValueError(f"rater names must be distinct, got {names}")
+        if self.spot_check > 0 and self.labeler == "raters":
+            raise ValueError(
+                f"spot_check ({self.spot_check}) needs an AI labeller: set labeler: constitution "
+                "(with labeler: raters the raters already answer every pair)"
+            )
         return self
 
 

@@ -5,8 +5,11 @@ wrapper, or by calling :meth:`FeedbackLoop.add_transition` directly) and cuts th
 chunk, :meth:`FeedbackLoop.end_chunk`:
 
 1. scores the over-optimisation alarm on the chunks just played, with the model the policy was optimising;
-2. asks this chunk's share of the query budget (uniform or active selection) to the simulated raters, or to an AI
-   judge with simulated humans spot-checking;
+2. asks this chunk's share of the query budget (uniform or active selection) to the simulated raters, or (with
+   ``labeler: constitution``) to an AI judge with the simulated raters spot-checking a share ``spot_check``: the
+   raters' answer wins on checked pairs, and so does a person's later answer to any judged pair (terminal or web);
+   judge-human disagreement is counted per principle and the oversight alarm fires (one log line and an
+   ``oversight_alarm`` event through ``on_event``) when a principle's rate exceeds ``disagreement_alarm``;
 3. measures the current reward model on these fresh labels before training on them (held-out pairwise accuracy,
    ECE, and accuracy against the hidden true utility);
 4. trains the ensemble on every label so far and updates the shared :class:`~feedback.reward_model.LearnedReward`
@@ -31,9 +34,11 @@ metrics. Envs in subprocesses hold their own copy of the scorer: after ``end_chu
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -61,6 +66,9 @@ from upbringing.feedback.reward_model import (
 from upbringing.feedback.wrapper import FeedbackReward
 
 _ALARM_SAMPLE = 2000  # steps kept per chunk to score the proxy trend
+log = logging.getLogger(__name__)
+EventSink = Callable[..., None]
+"""Receives ``(kind, **data)`` for each event row the loop raises (the runner writes it to the run's events)."""
 
 
 def stage_dir(run_dir: str | Path, stage: str) -> Path:
@@ -85,8 +93,11 @@ class FeedbackLoop:
         stage: Stage name (used in query ids, segments and the run folder).
         run_dir: Run folder to write preference files into (None writes nothing).
         seed: Seed of every random choice the loop makes (queries, raters, model).
-        judge: Optional AI judge labelling pairs; the simulated raters then only spot-check ``config.spot_check``.
+        judge: The AI judge labelling pairs, required with ``config.labeler`` other than ``raters`` (the runner
+            passes the stage's :class:`~constitutions.labeler.ConstitutionLabeler`); the simulated raters then only
+            spot-check ``config.spot_check`` of the pairs.
         env: The stage's env id, recorded in every segment (people's pages show it and pick pictures by family).
+        on_event: Called as ``on_event(kind, **data)`` for each event row (the oversight alarm); None: log only.
 
     Attributes:
         level: The level being played; the runner sets it before each chunk and segments record it.
@@ -102,8 +113,16 @@ class FeedbackLoop:
         seed: int = 0,
         judge: Judge | None = None,
         env: str = "",
+        on_event: EventSink | None = None,
     ):
+        if (judge is None) != (config.labeler == "raters"):
+            raise ValueError(
+                f"labeler: {config.labeler} needs a judge"
+                if judge is None
+                else "a judge was given but labeler is 'raters': set labeler to the judge's kind"
+            )
         self.config = config
+        self.on_event = on_event
         self.env = env
         self.level: int | None = None
         self.featurizer = featurizer
@@ -240,6 +259,7 @@ class FeedbackLoop:
             }
         )
         if self.oversight is not None:
+            metrics.update(self._oversight_alarm())
             metrics.update(self.oversight.stats.metrics())
         self.chunk += 1
         self.last_metrics = metrics
@@ -247,6 +267,31 @@ class FeedbackLoop:
 
     def _feats(self, seg: Segment) -> np.ndarray:
         return self.featurizer.segment(seg)
+
+    def _oversight_alarm(self) -> dict[str, float]:
+        """Fire the oversight alarm for each principle whose judge-human disagreement just exceeded the threshold."""
+        assert self.oversight is not None
+        fired = self.oversight.check_alarm(self.config.disagreement_alarm, self.config.disagreement_min_checks)
+        for principle, rate, compared in fired:
+            log.warning(
+                "oversight alarm: stage %r, principle %r: the AI judge and the humans disagree on %.0f%% of %d "
+                "checked pairs (threshold %.0f%%)",
+                self.stage,
+                principle,
+                100 * rate,
+                compared,
+                100 * self.config.disagreement_alarm,
+            )
+            if self.on_event is not None:
+                self.on_event(
+                    "oversight_alarm",
+                    stage=self.stage,
+                    principle=principle,
+                    disagreement_rate=rate,
+                    compared=compared,
+                    threshold=self.config.disagreement_alarm,
+                )
+        return {"feedback/oversight/alarm": float(bool(fired))}
 
     def _update_alarm(self) -> dict[str, float]:
         if not self._chunk_feats:
@@ -352,10 +397,23 @@ class FeedbackLoop:
                 continue
             self._human_seen.add(key)
             if row.label is not None:
+                self._human_wins(row)
                 self._train.append(row)
                 self._train_feats.append((self._feats(row.a), self._feats(row.b)))
                 added += 1
         return added
+
+    def _human_wins(self, answer: Preference) -> None:
+        """A person answered a query the AI judge labelled: compare them, and train on the person's answer only."""
+        if self.oversight is None:
+            return
+        people = {r.id for r in self.pool.raters}
+        for k in range(len(self._train) - 1, -1, -1):
+            row = self._train[k]
+            is_judge = row.rater not in people and not row.rater.startswith("human:")
+            if row.query_id == answer.query_id and is_judge and answer.label is not None:
+                self.oversight.record(row, float(answer.label))
+                del self._train[k], self._train_feats[k]
 
     def _fit(self) -> float:
         if not self._train:
@@ -391,6 +449,16 @@ class FeedbackLoop:
             "rm_ece": e.get("feedback/rm_ece", nan),
             "agreement": m.get("feedback/agreement", float("nan")),
             "alarms": float(self.alarms),
+            **(
+                {
+                    "judge_labels": float(self.oversight.stats.judged),
+                    "spot_checks": float(self.oversight.stats.spot_checks),
+                    "oversight_disagreement": m.get("feedback/oversight/disagreement_rate", nan),
+                    "oversight_alarms": float(self.oversight.stats.alarms),
+                }
+                if self.oversight is not None
+                else {}
+            ),
         }
 
     # --------------------------------------------------------------------------------------------------- resume

@@ -4,12 +4,18 @@ The judge is any callable that labels a pair of segments (the constitution's lab
 :class:`~feedback.data.Preference` rows; a plain ``float | None`` label is accepted too). On a spot-checked pair the
 human pool answers as well; the humans' consensus (the mean of their answers) replaces the judge's label, and a
 disagreement (different preferred side, a tie counting as its own side) is recorded in the judge row's ``meta``.
+
+Disagreement is also counted per principle (the judge row's ``meta["principle"]``, which the constitution labeller
+sets; ``judge`` for judges that name none), so an author sees *which* principle the AI judge applies unlike people.
+:meth:`HierarchicalOversight.check_alarm` raises the oversight alarm for a principle whose disagreement rate exceeds a
+threshold once it has enough compared pairs; it fires when the rate crosses the threshold and re-arms when it falls
+back. People's answers given later (the terminal and web pages) are compared with :meth:`HierarchicalOversight.record`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +30,12 @@ def side(label: float | None) -> int | None:
     if label is None:
         return None
     return 1 if label > 0.5 else -1 if label < 0.5 else 0
+
+
+def principle_of(row: Preference) -> str:
+    """The principle a judge row was decided by (``meta["principle"]``), else ``judge``."""
+    principle = row.meta.get("principle")
+    return str(principle) if principle else "judge"
 
 
 @dataclass
@@ -51,16 +63,38 @@ class OversightStats:
     spot_checks: int = 0
     compared: int = 0
     disagreements: int = 0
+    per_principle: dict[str, list[int]] = field(default_factory=dict)  # principle -> [compared, disagreements]
+    alarmed: set[str] = field(default_factory=set)  # principles whose alarm has fired and not re-armed yet
+    alarms: int = 0
+
+    def add(self, principle: str, disagreed: bool) -> None:
+        """Count one comparison of the judge with the humans on a pair judged by ``principle``."""
+        self.compared += 1
+        self.disagreements += int(disagreed)
+        counts = self.per_principle.setdefault(principle, [0, 0])
+        counts[0] += 1
+        counts[1] += int(disagreed)
+
+    def rate(self, principle: str) -> float:
+        """Disagreement rate of one principle (NaN before any comparison)."""
+        compared, disagreed = self.per_principle.get(principle, [0, 0])
+        return disagreed / compared if compared else float("nan")
 
     def metrics(self) -> dict[str, float]:
-        """The running figures, named for logging."""
+        """The running figures, named for logging (``.../<principle>/...`` per principle the judge used)."""
         rate = self.disagreements / self.compared if self.compared else float("nan")
-        return {
+        out = {
             "feedback/oversight/judge_labels": float(self.judged),
             "feedback/oversight/spot_checks": float(self.spot_checks),
+            "feedback/oversight/compared": float(self.compared),
             "feedback/oversight/disagreements": float(self.disagreements),
             "feedback/oversight/disagreement_rate": rate,
+            "feedback/oversight/alarms": float(self.alarms),
         }
+        for principle, (compared, _) in sorted(self.per_principle.items()):
+            out[f"feedback/oversight/{principle}/compared"] = float(compared)
+            out[f"feedback/oversight/{principle}/disagreement_rate"] = self.rate(principle)
+        return out
 
 
 class HierarchicalOversight:
@@ -113,10 +147,37 @@ class HierarchicalOversight:
             return OversightResult(rows=[judged, *humans], train=[judged], spot_checked=True)
         consensus = float(np.mean(answered))
         disagreed = side(consensus) != side(judged.label)
-        self.stats.compared += 1
-        self.stats.disagreements += int(disagreed)
+        self.stats.add(principle_of(judged), disagreed)
         judged.meta.update({"overridden": True, "human_consensus": consensus, "disagreement": disagreed})
         return OversightResult(rows=[judged, *humans], train=humans, spot_checked=True, disagreed=disagreed)
+
+    def record(self, judged: Preference, human_label: float) -> bool:
+        """Compare a judge row with a person's later answer to the same query (terminal or web); returns whether
+        they disagree. The caller trains on the person's answer instead of the judge's."""
+        disagreed = side(human_label) != side(judged.label)
+        self.stats.add(principle_of(judged), disagreed)
+        return disagreed
+
+    def check_alarm(self, threshold: float, min_checks: int) -> list[tuple[str, float, int]]:
+        """Principles whose judge-human disagreement rate has just risen above ``threshold``.
+
+        A principle counts once it has at least ``min_checks`` compared pairs (a rate from two pairs says little).
+        Its alarm fires when the rate crosses the threshold and re-arms when the rate falls back to it or below.
+
+        Returns:
+            ``(principle, rate, compared)`` for each alarm that fired now.
+        """
+        fired: list[tuple[str, float, int]] = []
+        for principle, (compared, _) in sorted(self.stats.per_principle.items()):
+            rate = self.stats.rate(principle)
+            if compared >= min_checks and rate > threshold:
+                if principle not in self.stats.alarmed:
+                    self.stats.alarmed.add(principle)
+                    self.stats.alarms += 1
+                    fired.append((principle, rate, compared))
+            else:
+                self.stats.alarmed.discard(principle)
+        return fired
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state: the spot-check stream, the human pool and the counts."""
@@ -125,10 +186,22 @@ class HierarchicalOversight:
             "rng": self.rng.bit_generator.state,
             "humans": self.humans.state_dict(),
             "stats": [s.judged, s.spot_checks, s.compared, s.disagreements],
+            "per_principle": s.per_principle,
+            "alarmed": sorted(s.alarmed),
+            "alarms": s.alarms,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
         self.rng.bit_generator.state = state["rng"]
         self.humans.load_state_dict(state["humans"])
-        self.stats = OversightStats(*state["stats"])
+        judged, spot_checks, compared, disagreements = (int(x) for x in state["stats"])
+        self.stats = OversightStats(
+            judged,
+            spot_checks,
+            compared,
+            disagreements,
+            per_principle={k: list(v) for k, v in state.get("per_principle", {}).items()},
+            alarmed=set(state.get("alarmed", [])),
+            alarms=int(state.get("alarms", 0)),
+        )

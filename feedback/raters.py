@@ -49,7 +49,6 @@ class RaterConfig(BaseModel):
     scale_aware: bool = Field(
         True, description="Divide utilities by the running spread before beta and the thresholds act on them."
     )
-    rating_levels: int = Field(5, ge=2, description="Number of levels when rating a single segment (1..levels).")
 
     @field_validator("profile")
     @classmethod
@@ -161,11 +160,11 @@ class SimulatedRater:
         """Answer one query as a :class:`Preference` row (``label`` None when skipped)."""
         return Preference(a=a, b=b, label=self.compare(a, b), rater=self.id, query_id=query_id, meta=dict(meta or {}))
 
-    def rate(self, segment: Segment) -> int | None:
-        """Rate one segment on ``1..rating_levels`` (None when skipped).
+    def rate(self, segment: Segment, levels: int = 5) -> int | None:
+        """Rate one segment on ``1..levels`` (None when skipped).
 
         The utility is standardised by the running mean and spread; with ``beta`` set, Gaussian noise of standard
-        deviation ``1/beta`` is added; the result falls into one of ``rating_levels`` equally likely bins of a
+        deviation ``1/beta`` is added; the result falls into one of ``levels`` equally likely bins of a
         standard normal. A mistake (probability ``epsilon``) replaces the rating by a uniformly drawn other level.
         """
         cfg = self.config
@@ -179,9 +178,11 @@ class SimulatedRater:
         if cfg.beta is not None:
             z += noise / cfg.beta
         cdf = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-        level = min(int(cdf * cfg.rating_levels), cfg.rating_levels - 1) + 1
+        if levels < 2:
+            raise ValueError(f"levels must be at least 2, got {levels}")
+        level = min(int(cdf * levels), levels - 1) + 1
         if u_mistake < cfg.epsilon:
-            others = [lv for lv in range(1, cfg.rating_levels + 1) if lv != level]
+            others = [lv for lv in range(1, levels + 1) if lv != level]
             level = others[min(int(u_other * len(others)), len(others) - 1)]
         return level
 

@@ -221,6 +221,17 @@ class StoryEnv(gym.Env):
         }
         return info
 
+    def preview_events(self) -> list[dict[str, float] | None]:
+        """The events each action would report if taken now (its choice's annotations; None for a closed slot).
+
+        Exact, since a step reports the chosen choice's annotations whatever its outcome; it changes no state and
+        draws no randomness. The constitution's tension measure reads it (``constitutions.tension``).
+        """
+        opened: list[dict[str, float] | None] = [
+            {name: float(v) for name, v in c.annotations.items()} for c in self._open
+        ]
+        return opened + [None] * (MAX_CHOICES - len(opened))
+
     def render(self) -> str | None:
         """With ``render_mode="ansi"``: the scene's text and its numbered choices."""
         if self.render_mode != "ansi" or self._scene is None:

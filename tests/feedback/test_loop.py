@@ -147,7 +147,7 @@ def test_ai_judge_labels_most_pairs_and_humans_spot_check(line_walk):
     def judge(a, b):
         return Preference(a=a, b=b, label=1.0 if sum(a.rewards) >= sum(b.rewards) else 0.0, rater="constitution:c")
 
-    loop = make_loop(config(spot_check=0.25, raters=[RaterConfig(name="h")]), judge=judge)
+    loop = make_loop(config(labeler="constitution", spot_check=0.25, raters=[RaterConfig(name="h")]), judge=judge)
     venv = make_venv(line_walk, loop)
     for chunk in range(2):
         metrics, _ = run_chunk(venv, loop, chunk)

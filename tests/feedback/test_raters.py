@@ -96,9 +96,9 @@ def test_value_profile_changes_which_segment_is_preferred():
 
 
 def test_ratings_on_a_scale_follow_the_utility():
-    rater = SimulatedRater(RaterConfig(rating_levels=5), seed=0)
+    rater = SimulatedRater(RaterConfig(), seed=0)
     utilities = np.random.default_rng(0).normal(size=400)
-    ratings = [rater.rate(seg([float(u)])) for u in utilities]
+    ratings = [rater.rate(seg([float(u)]), levels=5) for u in utilities]
     assert set(ratings) == {1, 2, 3, 4, 5}
     later = [(u, r) for u, r in zip(utilities[100:], ratings[100:])]
     low = np.mean([r for u, r in later if u < -1.0])
