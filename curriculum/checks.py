@@ -30,18 +30,20 @@ def env_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
             try:
                 env = envs.make(stage.env, **level)
             except (envs.EnvArgumentError, ImportError) as err:  # ImportError: an optional runtime (bink) missing
-                key = ["stages", i, "levels", j] if stage.levels is not None else ["stages", i, "kwargs"]
+                key: list[str | int] = (
+                    ["stages", i, "levels", j] if stage.levels is not None else ["stages", i, "kwargs"]
+                )
                 problems.append(Problem(file, str(err), key=dotted(key), line=lines.line(key)))
                 break
             env.close()
         if spec.api == "pettingzoo":
-            key = ["stages", i, "population"] if stage.population is not None else ["stages", i, "env"]
+            where: list[str | int] = ["stages", i, "population" if stage.population is not None else "env"]
             try:
                 messages = check_stage(stage, config.curriculum.n_envs, stage_levels(stage))
             except envs.EnvArgumentError:
                 messages = []  # a level that does not build is reported above
             for message in messages:
-                problems.append(Problem(file, f"{stage.env}: {message}", key=dotted(key), line=lines.line(key)))
+                problems.append(Problem(file, f"{stage.env}: {message}", key=dotted(where), line=lines.line(where)))
         elif stage.population is not None:
             problems.append(
                 Problem(
@@ -58,7 +60,7 @@ def env_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
 def constitution_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
     """Every constitution named loads; its problems are reported under the config key that names it."""
     problems: list[Problem] = []
-    named = [(["constitution"], config.constitution)]
+    named: list[tuple[list[str | int], str | None]] = [(["constitution"], config.constitution)]
     named += [(["stages", i, "constitution"], s.constitution) for i, s in enumerate(config.stages)]
     for key, name in named:
         if name is None:

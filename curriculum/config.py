@@ -31,6 +31,10 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _default_crossplay_opponents() -> list[str | dict[str, Any]]:
+    return ["always_defect", "tit_for_tat"]
+
+
 class BackgroundMember(Frozen):
     """One member of a stage's background population."""
 
@@ -64,7 +68,7 @@ class PopulationConfig(Frozen):
         default=False, description="Snapshots sample their actions (True) or play their most likely one (False)."
     )
     crossplay_opponents: list[str | dict[str, Any]] = Field(
-        default_factory=lambda: ["always_defect", "tit_for_tat"],
+        default_factory=_default_crossplay_opponents,
         description="Extra players each trained member meets in the cross-play matrix (unfit ones are skipped).",
     )
     crossplay_episodes: int = Field(default=10, gt=0, description="Episodes per cell of the cross-play matrix.")

@@ -285,11 +285,13 @@ class LearningProgressTeacher(Teacher):
     name = "learning_progress"
     epsilon = 0.1
 
+    def _progress(self, stage: int) -> float:
+        fast, slow = self.fast[stage], self.slow[stage]
+        return abs(fast - slow) if fast is not None and slow is not None else np.inf
+
     def progress_weights(self, pool: list[int]) -> np.ndarray:
         """Sampling probabilities over ``pool`` from absolute learning progress."""
-        lp = np.array(
-            [abs(self.fast[i] - self.slow[i]) if self.fast[i] is not None else np.inf for i in pool], dtype=float
-        )
+        lp = np.array([self._progress(i) for i in pool], dtype=float)
         if np.isinf(lp).any():  # unexplored stages first
             w = np.isinf(lp).astype(float)
         elif lp.sum() <= 0:
