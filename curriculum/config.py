@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from upbringing.agents.config import AgentConfig
+from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.lm.preflight import check_model
 from upbringing.curriculum.population import PopulationConfig, check_stage
 from upbringing.curriculum.promotion import PromotionRule
 from upbringing.feedback.config import FeedbackConfig
@@ -361,6 +363,17 @@ def accepts_split(env_id: str) -> bool:
     return "split" in params
 
 
+def _check_agent(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
+    """An LM agent's model resolves and its device exists (see :mod:`upbringing.agents.lm.preflight`)."""
+    if not isinstance(config.agent, LMConfig):
+        return []
+    return [
+        Problem(file, f.message, key=f.key, line=lines.line(f.key.split(".")))
+        for f in check_model(config.agent)
+        if f.error
+    ]
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None, *, check_envs: bool = True) -> RunConfig:
     """Load, merge, override and validate a run config; raise :class:`FileError` listing every problem."""
     path = Path(path)
@@ -373,6 +386,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, check_e
         raise FileError(pydantic_problems(err, file, lines, data=data)) from None
     if check_envs:
         problems = _check_envs(config, file, lines) + _check_constitutions(config, file, lines)
+        problems += _check_agent(config, file, lines)
         if problems:
             raise FileError(problems)
     return config

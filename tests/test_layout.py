@@ -46,7 +46,9 @@ def _imports(name: str, path: Path, modules: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             names = [base] + [f"{base}.{a.name}" for a in node.names]
         else:
             continue
@@ -62,8 +64,6 @@ def _graph() -> dict[str, set[str]]:
     sources = _sources()
     modules = set(sources)
     return {name: _imports(name, path, modules) for name, path in sources.items()}
-
-
 
 
 def test_no_import_cycles() -> None:
