@@ -81,7 +81,21 @@ class LMConfig(BaseModel):
     n_steps: int = Field(32, ge=1, description="Env steps collected per env before each PPO update.")
     n_epochs: int = Field(2, ge=1, description="Passes over each batch of rollouts.")
     minibatch_size: int = Field(64, ge=1, description="Samples (env steps) per optimizer step.")
-    grad_accum_steps: int = Field(1, ge=1, description="Micro-batches each minibatch is split into (saves memory).")
+    grad_accum_steps: int = Field(
+        1, ge=1, description="Least number of micro-batches per minibatch (memory_budget_gb may split it further)."
+    )
+    memory_budget_gb: float | None = Field(
+        4.0,
+        gt=0,
+        description="Memory the PPO update may use in all (GB): weights, gradients and Adam state are counted, and "
+        "each minibatch is split into the fewest micro-batches whose estimated activations fit the rest; None: no "
+        "limit (grad_accum_steps only).",
+    )
+    activation_checkpointing: bool = Field(
+        False,
+        description="Recompute each layer's activations in the backward pass instead of keeping them (less memory, "
+        "about a third more compute per update); for Hugging Face models that support it.",
+    )
     gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
     gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda.")
     clip_range: float = Field(0.2, gt=0, description="PPO ratio clip.")

@@ -165,6 +165,15 @@ class CausalLMPolicy(nn.Module):
         self.joint = JointTokenizer(tokenizer)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = int(pad or 0)  # pads are masked out, so any id will do
+        if config.activation_checkpointing:
+            if not getattr(model, "supports_gradient_checkpointing", False):
+                raise ValueError(f"{config.model!r} does not support activation checkpointing")
+            # Non-reentrant checkpointing: exact recomputation, and LoRA needs no input gradients for it.
+            kwargs = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x renamed it
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         if config.lora.enabled:
             model = apply_lora(model, config)
         self.lm = model
@@ -184,8 +193,24 @@ class CausalLMPolicy(nn.Module):
         self.eval()
 
     def train(self, mode: bool = True) -> CausalLMPolicy:
-        """Kept in eval mode whatever is asked (see the constructor); returns self."""
-        return super().train(False)
+        """Kept in eval mode whatever is asked (see the constructor); returns self.
+
+        With activation checkpointing, the checkpointed layers themselves are flagged as training (Hugging Face
+        checkpoints a layer only then) while everything inside them stays in eval mode, so no dropout runs.
+        """
+        super().train(False)
+        if self.config.activation_checkpointing:
+            for module in self.lm.modules():
+                if getattr(module, "gradient_checkpointing", False):
+                    module.training = True
+        return self
+
+    def sample_cost(self, query: Query) -> tuple[int, int]:
+        """Upper bounds of ``(packed row tokens, predicting positions)`` of one query (for sizing micro-batches)."""
+        encs = self.joint.encode([(query.prompt, query.actions[a]) for a in query.valid], separator=query.separator)
+        shared = min(e.start for e in encs)
+        suffix = sum(len(e.ids) - shared for e in encs)
+        return min(shared, self.config.max_prompt_tokens) + suffix, sum(len(e.ids) - e.start for e in encs)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
