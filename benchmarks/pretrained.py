@@ -18,10 +18,10 @@ long run keeps what it measured. Figures:
   per packed token, attention scores and mixing over each token's visible context, and the output projection at the
   predicting positions only. ``micro_batches_64``: the micro-batch sizes the default ``memory_budget_gb`` gives a
   minibatch of 64 stories samples (full fine-tuning), ``static_gb`` the weights + gradients + Adam it counts.
-- ``zeroshot``: per model row (``tiny``, ``smollm2``: chat prompt with options listed, ``smollm2_plain_nolist``: the
-  quickstart's ``list_options: false`` with the plain format): ``stories_success``, ``stories_compliance``,
-  ``pd_return`` (vs tit-for-tat, 10 rounds), ``permanence_success``; untrained agents, ``--episodes`` held-out
-  episodes (``split="eval"``) each, played and summarised by the project's evaluation code
+- ``zeroshot`` (``--rows`` picks rows): per model row (``tiny``; ``smollm2``: chat prompt with options listed;
+  ``smollm2_plain_nolist``: the quickstart's ``list_options: false`` with the plain format): ``stories_success``,
+  ``stories_compliance``, ``pd_return`` (vs tit-for-tat, 10 rounds), ``permanence_success``; untrained agents,
+  ``--episodes`` held-out episodes (``split="eval"``) each, played and summarised by the project's evaluation code
   (:func:`upbringing.curriculum.evaluation.play` and :func:`~upbringing.curriculum.evaluation.summarize`).
 - ``lora``: SmolLM2 with LoRA (r 8) trained by PPO on the stories stage (constitution-shaped rewards, 8 envs,
   ``n_steps`` 16) for at most ``--lora-minutes`` of wall time (whole updates), then held-out ``stories_success`` and
@@ -219,8 +219,8 @@ def _row(run: Any, episodes: int) -> dict[str, Any]:
     }
 
 
-def part_zeroshot(episodes: int) -> dict[str, Any]:
-    """Untrained tiny and SmolLM2 agents on held-out episodes of three quickstart stages."""
+def part_zeroshot(episodes: int, only: list[str] | None = None) -> dict[str, Any]:
+    """Untrained tiny and SmolLM2 agents on held-out episodes of three quickstart stages (``only``: these rows)."""
     rows = {}
     settings = {
         "tiny": ("tiny", {}),
@@ -228,6 +228,8 @@ def part_zeroshot(episodes: int) -> dict[str, Any]:
         "smollm2_plain_nolist": (MODEL, {"list_options": False, "prompt_format": "plain"}),
     }
     for label, (model, agent) in settings.items():
+        if only and label not in only:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             rows[label] = _row(_run(_quickstart(model, **agent), Path(tmp)), episodes)
         print(f"zero-shot {label}: {rows[label]}", file=sys.stderr, flush=True)
@@ -288,6 +290,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--parts", default="rss,mfu,zeroshot,lora")
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--lora-minutes", type=float, default=15.0)
+    parser.add_argument("--rows", help="zeroshot: only these rows (comma-separated; default: all)")
     parser.add_argument(
         "--out", type=Path, help="results file to update (default with --json: benchmarks/results.json)"
     )
@@ -303,7 +306,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     parts = {
         "rss": part_rss,
         "mfu": part_mfu,
-        "zeroshot": lambda: part_zeroshot(args.episodes),
+        "zeroshot": lambda: part_zeroshot(args.episodes, args.rows.split(",") if args.rows else None),
         "lora": lambda: part_lora(args.lora_minutes, args.episodes),
     }
     for name in args.parts.split(","):
