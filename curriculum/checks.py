@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from upbringing import envs
+from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.lm.preflight import check_model
 from upbringing.constitutions import load_constitution
 from upbringing.curriculum.config import RunConfig, read_config
 from upbringing.curriculum.factory import stage_levels
@@ -75,6 +77,17 @@ def constitution_problems(config: RunConfig, file: str, lines: LineMap) -> list[
     return problems
 
 
+def agent_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
+    """An LM agent's model resolves and its device exists (see :mod:`upbringing.agents.lm.preflight`)."""
+    if not isinstance(config.agent, LMConfig):
+        return []
+    return [
+        Problem(file, f.message, key=f.key, line=lines.line(f.key.split(".")))
+        for f in check_model(config.agent)
+        if f.error
+    ]
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None, *, check_envs: bool = True) -> RunConfig:
     """Load, merge, override and validate a run config, then (``check_envs``) check its envs and constitutions.
 
@@ -85,6 +98,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, check_e
     if check_envs:
         file = str(path)
         problems = env_problems(config, file, lines) + constitution_problems(config, file, lines)
+        problems += agent_problems(config, file, lines)
         if problems:
             raise FileError(problems)
     return config

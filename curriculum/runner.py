@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -187,6 +188,7 @@ class Run:
             )
         self.tracker: Tracker | None = None
         self._bars: dict[int, tqdm] = {}
+        self._cut_warned: set[int] = set()  # stages whose cut prompts were reported
 
     def _feedback_loop(self, stage: int) -> Any:
         """The stage's simulated-feedback loop, its reward model sized for the observations the agent sees."""
@@ -286,6 +288,7 @@ class Run:
             venv = loop.recorder(log) if loop is not None else log  # feedback sees every transition it learns from
             start = time.perf_counter()
             train_metrics = self.stage_agent(task.stage).learn(venv, c.curriculum.chunk_steps)
+            self._warn_cut_prompts(task.stage, train_metrics)
             seconds = time.perf_counter() - start
             episodes = log.finished
             venv.close()
@@ -304,6 +307,19 @@ class Run:
             if self.state.chunk % c.tracking.checkpoint_every == 0 or self.teacher.done:
                 self.save_checkpoint()
         return self._finish()
+
+    def _warn_cut_prompts(self, stage: int, metrics: dict[str, float]) -> None:
+        """Say once per stage that prompts were cut to the LM agent's ``max_prompt_tokens`` (never silently)."""
+        longest = int(metrics.get("train/longest_prompt_cut", 0) or 0)
+        if longest <= 0 or stage in self._cut_warned:
+            return
+        self._cut_warned.add(stage)
+        budget = getattr(self.config.agent, "max_prompt_tokens", None)
+        tqdm.write(
+            f"warning: stage {self.config.stages[stage].name}: prompts of up to {longest} tokens were cut to "
+            f"agent.max_prompt_tokens={budget} (their beginnings are not seen); raise it to at least {longest}",
+            file=sys.stderr,
+        )
 
     def _log_training(
         self, task: Task, train: dict[str, float], episodes: list[dict[str, Any]], seconds: float
@@ -333,7 +349,9 @@ class Run:
         self.tracker.log(metrics, self.state.global_step)  # type: ignore[union-attr]
         bar = self._bar(task.stage)
         if bar is not None and not task.review:
-            bar.update(self.config.curriculum.chunk_steps)
+            # Move to the stage's recorded steps: a bar created just now already starts there (this chunk included),
+            # so adding the chunk again would count a stage's first chunk twice.
+            bar.update(self.teacher.progress[task.stage].steps - bar.n)
 
     def _evaluate(self, stage: int, level: int, transcripts: int = 0) -> EvalResult:
         count = self.state.evaluations.get(stage, 0)

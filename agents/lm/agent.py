@@ -133,6 +133,8 @@ class LMAgent(Agent):
         forwards = 0
         t0 = time.perf_counter()
         costs = []
+        if hasattr(self.policy, "longest_cut"):
+            self.policy.longest_cut = 0
         for _ in range(n_iterations):
             rollouts = collect(self.policy, venv, self.config.n_steps, state, self.train_generator)
             state = rollouts.state
@@ -154,6 +156,8 @@ class LMAgent(Agent):
                 "train/cost": float(np.mean(costs)),
                 "train/forwards_per_step": forwards / (n_iterations * self.config.n_steps),
                 "train/env_steps_per_s": done_steps / elapsed if elapsed > 0 else math.nan,
+                # > 0: some prompt was longer than max_prompt_tokens (its beginning was cut); the runner says so
+                "train/longest_prompt_cut": float(getattr(self.policy, "longest_cut", 0)),
             }
         )
         return metrics

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 from upbringing.agents.lm.config import LMConfig
-from upbringing.agents.lm.prompt import PromptFormat, Query
+from upbringing.agents.lm.models import resolve_model
+from upbringing.agents.lm.prompt import PromptFormat, Query, chat_renderer, has_chat_template
 from upbringing.agents.lm.scoring import JointTokenizer, normalize, pack, score_packed, to_matrix
 
 
@@ -86,16 +87,29 @@ def resolve_amp_dtype(dtype: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def load_causal_lm(config: LMConfig) -> tuple[Any, Any]:
-    """Load ``config.model`` (``"tiny"``, a hub id or a local path) as a float32 causal LM and its tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if config.model == "tiny":
+def model_source(model: str) -> str:
+    """What ``from_pretrained`` loads for ``agent.model``: the built ``tiny`` folder, a pulled model's folder (see
+    :mod:`upbringing.agents.lm.models`), a local folder or a hub id; raises ``ModelError`` (one line) otherwise."""
+    if model == "tiny":
         from upbringing.agents.lm.tiny import build_tiny
 
-        source: str = str(build_tiny())
-    else:
-        source = config.model
+        return str(build_tiny())
+    return resolve_model(model)
+
+
+def load_tokenizer(config: LMConfig) -> Any:
+    """The tokenizer of ``config.model`` alone (for measuring prompts without loading the weights)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_source(config.model), trust_remote_code=config.trust_remote_code)
+
+
+def load_causal_lm(config: LMConfig) -> tuple[Any, Any]:
+    """Load ``config.model`` (``"tiny"``, a pulled model's name, a hub id or a local path) as a float32 causal LM and
+    its tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = model_source(config.model)
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
     kwargs = {"trust_remote_code": config.trust_remote_code, "dtype": torch.float32}
     try:
@@ -103,6 +117,18 @@ def load_causal_lm(config: LMConfig) -> tuple[Any, Any]:
     except (ValueError, ImportError):  # an architecture without SDPA support: fall back to eager attention
         model = AutoModelForCausalLM.from_pretrained(source, attn_implementation="eager", **kwargs)
     return model, tokenizer
+
+
+def prompt_format(config: LMConfig, tokenizer: Any) -> PromptFormat:
+    """The prompt format ``config.prompt_format`` names for this tokenizer (``auto``: chat when it has a template).
+
+    Raises:
+        ValueError: ``chat`` with a tokenizer that has no chat template.
+    """
+    chat = config.prompt_format == "chat" or (config.prompt_format == "auto" and has_chat_template(tokenizer))
+    if chat and not has_chat_template(tokenizer):
+        raise ValueError(f"prompt_format: chat, but the tokenizer of {config.model!r} has no chat template")
+    return PromptFormat(config.history_window, config.list_options, chat_renderer(tokenizer) if chat else None)
 
 
 def apply_lora(model: Any, config: LMConfig) -> Any:
@@ -134,11 +160,20 @@ class CausalLMPolicy(nn.Module):
         if model is None:
             model, tokenizer = load_causal_lm(config)
         self.config = config
-        self.prompts = PromptFormat(config.history_window, config.list_options)
+        self.prompts = prompt_format(config, tokenizer)
         self.tokenizer = tokenizer
         self.joint = JointTokenizer(tokenizer)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = int(pad or 0)  # pads are masked out, so any id will do
+        if config.activation_checkpointing:
+            if not getattr(model, "supports_gradient_checkpointing", False):
+                raise ValueError(f"{config.model!r} does not support activation checkpointing")
+            # Non-reentrant checkpointing: exact recomputation, and LoRA needs no input gradients for it.
+            kwargs = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x renamed it
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         if config.lora.enabled:
             model = apply_lora(model, config)
         self.lm = model
@@ -149,6 +184,7 @@ class CausalLMPolicy(nn.Module):
             self.value_head.weight.copy_(torch.randn(self.value_head.weight.shape, generator=gen))
             self.value_head.weight.mul_(config.value_head_init_std)
             self.value_head.bias.zero_()
+        self.longest_cut = 0  # the longest prompt cut to max_prompt_tokens since the caller last reset this
         self.device = resolve_device(config.device)
         self.amp_dtype = resolve_amp_dtype(config.dtype, self.device)
         self.to(self.device)
@@ -157,8 +193,24 @@ class CausalLMPolicy(nn.Module):
         self.eval()
 
     def train(self, mode: bool = True) -> CausalLMPolicy:
-        """Kept in eval mode whatever is asked (see the constructor); returns self."""
-        return super().train(False)
+        """Kept in eval mode whatever is asked (see the constructor); returns self.
+
+        With activation checkpointing, the checkpointed layers themselves are flagged as training (Hugging Face
+        checkpoints a layer only then) while everything inside them stays in eval mode, so no dropout runs.
+        """
+        super().train(False)
+        if self.config.activation_checkpointing:
+            for module in self.lm.modules():
+                if getattr(module, "gradient_checkpointing", False):
+                    module.training = True
+        return self
+
+    def sample_cost(self, query: Query) -> tuple[int, int]:
+        """Upper bounds of ``(packed row tokens, predicting positions)`` of one query (for sizing micro-batches)."""
+        encs = self.joint.encode([(query.prompt, query.actions[a]) for a in query.valid], separator=query.separator)
+        shared = min(e.start for e in encs)
+        suffix = sum(len(e.ids) - shared for e in encs)
+        return min(shared, self.config.max_prompt_tokens) + suffix, sum(len(e.ids) - e.start for e in encs)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
@@ -174,6 +226,7 @@ class CausalLMPolicy(nn.Module):
             padding_side=self.config.padding_side,
             max_prompt_tokens=self.config.max_prompt_tokens,
         ).to(self.device)
+        self.longest_cut = max(self.longest_cut, packed.longest_cut)
         with self._autocast():
             logprobs, hidden = score_packed(self.lm, packed)
         scores = normalize(logprobs, packed, self.config.normalization) / self.config.temperature

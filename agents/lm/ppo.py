@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from upbringing.agents.lm.config import LMConfig
+from upbringing.agents.lm.memory import GB, micro_batches, static_bytes
 from upbringing.agents.lm.policy import TextPolicy
 from upbringing.agents.lm.prompt import Query
 from upbringing.agents.lm.rollout import Rollouts
@@ -50,6 +51,11 @@ def compute_gae(
     return advantages, (advantages + values).astype(np.float32)
 
 
+# What the process holds besides the model and its optimizer: Python, torch, transformers, the tokenizer and the
+# envs (measured: about 0.6 GB resident before a model is loaded).
+BASE_OVERHEAD = int(0.6 * GB)
+
+
 class RatioCheckError(RuntimeError):
     """The first minibatch's ratio is not 1: the update scores actions differently from the rollout."""
 
@@ -71,6 +77,31 @@ class PPOTrainer:
         self.params = [p for g in groups for p in g["params"]]
         amp = getattr(policy, "amp_dtype", None)
         self.exact = amp is None  # the ratio check is strict only in float32
+        self.activation_budget: int | None = None  # bytes activations may take; None: no limit
+        lm = getattr(policy, "lm", None)
+        if config.memory_budget_gb is not None and lm is not None and hasattr(policy, "sample_cost"):
+            static = static_bytes(lm, self.params) + BASE_OVERHEAD
+            self.activation_budget = max(0, int(config.memory_budget_gb * GB) - static)
+        self.micro_batch_sizes: list[int] = []  # of the last update (for the benchmark and tests)
+
+    def _micro_batches(self, idx: np.ndarray, queries: list[Any]) -> list[np.ndarray]:
+        """The minibatch ``idx`` as micro-batches: at least ``grad_accum_steps``, more where the activations of one
+        would not fit the memory budget (see :mod:`upbringing.agents.lm.memory`)."""
+        cfg = self.config
+        if self.activation_budget is None:
+            parts = np.array_split(idx, min(cfg.grad_accum_steps, len(idx)))
+        else:
+            costs = [self.policy.sample_cost(queries[i]) for i in idx]  # type: ignore[attr-defined]
+            positions = micro_batches(
+                costs,
+                self.policy.lm.config,  # type: ignore[attr-defined]
+                self.activation_budget,
+                cfg.grad_accum_steps,
+                cfg.activation_checkpointing,
+            )
+            parts = [idx[p] for p in positions]
+        self.micro_batch_sizes.extend(len(p) for p in parts)
+        return parts
 
     def update(
         self,
@@ -111,6 +142,7 @@ class PPOTrainer:
         n = len(queries)
         sums: dict[str, float] = {}
         n_minibatches = 0
+        self.micro_batch_sizes = []
         early_stop = False
         ratio_dev = float("nan")
         epochs_done = 0
@@ -124,7 +156,7 @@ class PPOTrainer:
                 adv_of = dict(zip(idx.tolist(), mb_adv))
                 self.optimizer.zero_grad(set_to_none=True)
                 stats: dict[str, float] = {}
-                for micro in np.array_split(idx, min(cfg.grad_accum_steps, len(idx))):
+                for micro in self._micro_batches(idx, queries):
                     weight = len(micro) / len(idx)
                     out = self.policy.evaluate([queries[i] for i in micro])
                     device = out.values.device
@@ -188,6 +220,7 @@ class PPOTrainer:
                 "train/ratio_check_max_dev": ratio_dev,
                 "train/minibatch_steps": float(n_minibatches),
                 "train/epochs_completed": float(epochs_done),
+                "train/micro_batch_size": float(np.mean(self.micro_batch_sizes)) if self.micro_batch_sizes else 0.0,
                 "train/early_stopped": float(early_stop),
                 "train/advantage_mean": float(adv.mean()),
                 # Prioritized Level Replay's score (Jiang et al. 2021): the mean positive GAE advantage.

@@ -1,20 +1,28 @@
 """Prompts for text policies: the env's situation text, a bounded window of earlier turns, and the options.
 
-The prompt template belongs to the agent, not the env (see DESIGN.md). A prompt ends with ``"You choose:"`` and
-each candidate is scored as the continuation ``" " + action_text``, so with byte-level or SentencePiece tokenizers
-the boundary between prompt and action falls between tokens.
+The prompt template belongs to the agent, not the env (see DESIGN.md). Two formats:
+
+- ``plain``: the prompt ends with ``"You choose:"`` and each candidate is scored as the continuation
+  ``" " + action_text``, so with byte-level or SentencePiece tokenizers the boundary between prompt and action falls
+  between tokens.
+- ``chat`` (instruct models): the situation and the options are the user turn of the tokenizer's own chat template,
+  the assistant turn is opened (``add_generation_prompt``), and each candidate is scored as the start of the
+  assistant's reply (the continuation is ``action_text`` itself). Instruct models are tuned on exactly this layout
+  (Ouyang et al., 2022); without it they see text they were never tuned on.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 ANSWER_SLOT = "You choose:"
+# The user turn's last line in the chat format: the reply is the chosen option's text.
+CHAT_INSTRUCTION = "Reply with the option you choose."
 
 
 @dataclass(frozen=True)
@@ -25,11 +33,14 @@ class Query:
         prompt: The text the actions are scored after.
         actions: One text per discrete action (the env's ``info["action_texts"]``).
         mask: One bool per action; only valid actions are scored.
+        separator: Text between the prompt and an action (``" "`` after the plain answer slot, ``""`` at the start
+            of a chat reply); a candidate is scored as ``separator + action``.
     """
 
     prompt: str
     actions: tuple[str, ...]
     mask: tuple[bool, ...]
+    separator: str = " "
 
     def __post_init__(self) -> None:
         if len(self.actions) != len(self.mask):
@@ -50,10 +61,13 @@ class PromptFormat:
     Attributes:
         history_window: How many earlier (situation, chosen action) turns to show.
         list_options: Whether the prompt lists the valid actions.
+        chat: Renders a user message as the chat prompt up to the start of the assistant's reply (see
+            :func:`chat_renderer`); None: the plain format.
     """
 
     history_window: int = 1
     list_options: bool = True
+    chat: Callable[[str], str] | None = None
 
     def query(self, info: Mapping[str, Any], history: Sequence[tuple[str, str]] = ()) -> Query:
         """Build the query for one env from its info dict and its earlier turns (oldest first)."""
@@ -67,8 +81,27 @@ class PromptFormat:
         lines.append(f"Now: {info['text']}")
         if self.list_options:
             lines.append("Options: " + "; ".join(a for a, ok in zip(actions, valid) if ok) + ".")
+        if self.chat is not None:
+            lines.append(CHAT_INSTRUCTION)
+            return Query(self.chat("\n".join(lines)), actions, valid, separator="")
         lines.append(ANSWER_SLOT)
         return Query("\n".join(lines), actions, valid)
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` carries a chat template (instruct models do)."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def chat_renderer(tokenizer: Any) -> Callable[[str], str]:
+    """``user text -> prompt``: the tokenizer's chat template with one user turn and the assistant turn opened."""
+
+    def render(user: str) -> str:
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
+
+    return render
 
 
 class EpisodeHistory:

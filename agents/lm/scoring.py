@@ -1,8 +1,9 @@
 """Exact action scoring with a causal LM: one packed forward scores every candidate of every env.
 
 A candidate's score is the log-probability of its tokens given the prompt, ``sum_t log_softmax(logits)[token_t]``
-over the action's token span. The span comes from tokenising ``prompt + " " + action`` jointly and reading the
-character offsets (never from a separately tokenised length), so merges across the boundary cannot shift it.
+over the action's token span. The span comes from tokenising ``prompt + separator + action`` jointly (the separator
+is the query's: ``" "`` in the plain format, ``""`` at the start of a chat reply) and reading the character offsets
+(never from a separately tokenised length), so merges across the boundary cannot shift it.
 
 Packing: for each env the prompt tokens appear once, followed by the candidates' tokens arranged as a prefix tree
 (a trie): candidates that begin with the same tokens ("push the red block to the left ..." and "push the red block to
@@ -30,14 +31,9 @@ Normalization = Literal["sum", "token_mean", "word_mean"]
 PAD, PROMPT, TREE = -1, 0, 1  # values of Packed.segment
 
 
-def continuation(action: str) -> str:
-    """The text appended to a prompt to score ``action``: one space, then the action."""
-    return " " + action
-
-
 @dataclass(frozen=True)
 class Encoded:
-    """``prompt + continuation(action)`` tokenised jointly.
+    """``prompt + continuation`` tokenised jointly.
 
     Attributes:
         ids: All token ids up to the end of the action (trailing special tokens dropped).
@@ -63,11 +59,14 @@ class JointTokenizer:
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], Encoded] = OrderedDict()
 
-    def encode(self, pairs: Sequence[tuple[str, str]]) -> list[Encoded]:
-        """Encode ``(prompt, action)`` pairs; raises ``ValueError`` if an action has no tokens of its own."""
+    def encode(self, pairs: Sequence[tuple[str, str]], separator: str = " ") -> list[Encoded]:
+        """Encode ``(prompt, action)`` pairs as ``prompt + separator + action``; raises ``ValueError`` if an action
+        has no tokens of its own."""
+        if separator:
+            pairs = [(prompt, separator + action) for prompt, action in pairs]
         missing = list(dict.fromkeys(p for p in pairs if p not in self._cache))
         if missing:
-            texts = [prompt + continuation(action) for prompt, action in missing]
+            texts = [prompt + action for prompt, action in missing]
             batch = self.tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
             for (prompt, action), ids, offsets in zip(missing, batch["input_ids"], batch["offset_mapping"]):
                 cut = len(prompt)
@@ -111,6 +110,7 @@ class Packed:
         n_tokens, n_words: ``[N]`` each candidate's token and word count (for normalisation).
         n_actions: Width of the ``[B, n_actions]`` score matrix (the largest action count in the batch).
         span_ids: Each candidate's action token ids (for inspection and tests).
+        longest_cut: The original length of the longest prompt cut to ``max_prompt_tokens`` (0: none was cut).
     """
 
     input_ids: torch.Tensor
@@ -130,6 +130,7 @@ class Packed:
     n_words: torch.Tensor
     n_actions: int
     span_ids: list[tuple[int, ...]]
+    longest_cut: int = 0
 
     def to(self, device: torch.device | str) -> Packed:
         """The same batch with every tensor on ``device``."""
@@ -177,8 +178,8 @@ def pack(
     max_prompt_tokens: int | None = None,
 ) -> Packed:
     """Pack ``queries`` (only their valid actions) into one batch for :func:`score_packed`."""
-    pairs = [(q.prompt, q.actions[a]) for q in queries for a in q.valid]
-    encoded = iter(joint.encode(pairs))
+    pairs = [(q.prompt, q.separator + q.actions[a]) for q in queries for a in q.valid]
+    encoded = iter(joint.encode(pairs, separator=""))
     rows: list[tuple[list[int], list[int], list[int], list[int]]] = []  # (ids, positions, segments, parents)
     prompt_lens: list[int] = []
     preds: dict[tuple[int, int], int] = {}  # (query, column before padding) -> index of the predicting position
@@ -189,6 +190,7 @@ def pack(
     n_words: list[int] = []
     span_ids: list[tuple[int, ...]] = []
     depth = 0
+    longest_cut = 0
     for qi, query in enumerate(queries):
         encs = [next(encoded) for _ in query.valid]
         # The shared prompt: the longest common prefix of the candidates' token sequences before their spans
@@ -200,6 +202,8 @@ def pack(
         if shared == 0:
             raise ValueError("candidates share no prompt tokens")
         drop = max(0, shared - max_prompt_tokens) if max_prompt_tokens else 0
+        if drop:
+            longest_cut = max(longest_cut, shared)
         ids = list(first[drop:shared])
         plen = len(ids)
         positions = list(range(plen))
@@ -267,6 +271,7 @@ def pack(
         n_words=torch.tensor(n_words, dtype=torch.float32),
         n_actions=max(len(q.actions) for q in queries),
         span_ids=span_ids,
+        longest_cut=longest_cut,
     )
 
 
@@ -331,12 +336,12 @@ def to_matrix(values: torch.Tensor, packed: Packed, fill: float = float("-inf"))
 
 
 @torch.no_grad()
-def reference_logprob(model: Any, tokenizer: Any, prompt: str, action: str) -> float:
-    """The unbatched reference: ``model(prompt + " " + action)`` alone, summed over the action's tokens.
+def reference_logprob(model: Any, tokenizer: Any, prompt: str, action: str, separator: str = " ") -> float:
+    """The unbatched reference: ``model(prompt + separator + action)`` alone, summed over the action's tokens.
 
     The span is found from offsets exactly as in :class:`JointTokenizer`; used by tests and the benchmark.
     """
-    enc = JointTokenizer(tokenizer).encode([(prompt, action)])[0]
+    enc = JointTokenizer(tokenizer).encode([(prompt, action)], separator=separator)[0]
     ids = torch.tensor([enc.ids], device=next(model.parameters()).device)
     logits = model(input_ids=ids, use_cache=False).logits[0].float()
     logp = torch.log_softmax(logits[:-1], dim=-1)
@@ -349,7 +354,7 @@ def score_naive(model: Any, joint: JointTokenizer, query: Query) -> torch.Tensor
     """Score a query the naive way, one full forward of ``prompt + action`` per valid candidate (for comparison)."""
     device = next(model.parameters()).device
     out = []
-    for enc in joint.encode([(query.prompt, query.actions[a]) for a in query.valid]):
+    for enc in joint.encode([(query.prompt, query.actions[a]) for a in query.valid], separator=query.separator):
         ids = torch.tensor([enc.ids], device=device)
         logits = model(input_ids=ids, use_cache=False).logits[0, enc.start - 1 : -1].float()
         out.append(torch.log_softmax(logits, -1).gather(-1, ids[0, enc.start :, None]).sum())

@@ -54,6 +54,7 @@ def test_train_then_resume_a_finished_run(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "Developmental summary" in out.stdout and "not mastered" in out.stdout
     assert "stage 1/4 permanence" in out.stderr  # a progress bar per stage
+    assert "256/256" in out.stderr and "512/256" not in out.stderr  # one chunk of 256 steps, counted once
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [s["name"] for s in summary["stages"]] == ["permanence", "support", "reciprocity", "stories"]
     assert "kind: lm" in (run_dir / "config.yaml").read_text()  # the quickstart's agent is the language model

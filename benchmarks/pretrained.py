@@ -1,0 +1,318 @@
+"""A real pretrained model (SmolLM2-135M-Instruct, pulled offline) against the tiny default: memory, speed, zero-shot
+behaviour and a short LoRA PPO run.
+
+``python -m benchmarks pretrained [--json] [--parts rss,mfu,zeroshot,lora] [--episodes 50] [--lora-minutes 15]
+[--out PATH]``
+
+Needs ``upbringing models pull smollm2-135m-instruct`` first. With ``--out`` (default: ``benchmarks/results.json``
+when ``--json`` is given) the figures are written under ``results.pretrained`` of that file after each part, so a
+long run keeps what it measured. Figures:
+
+- ``rss``: ``stories_peak_rss_gb``: peak resident memory of ``upbringing train`` on the quickstart's stories stage
+  with SmolLM2 (8 envs, full fine-tuning, default ``memory_budget_gb``, one PPO update of 64 env steps, 4 epochs,
+  evaluation included), measured as the child process's ``ru_maxrss``; ``stories_seconds``: its wall time.
+- ``mfu``: ``matmul_gflops_t{1,2}``: the machine's fp32 matmul throughput (2048 x 2048, best of 5) on 1 and 2 threads;
+  ``act_gflops_t{n}`` / ``act_mfu_t{n}``: model FLOP/s of one acting forward (8 stories prompts, no grad) and its
+  ratio to the matmul figure; ``update_gflops_t{n}`` / ``update_mfu_t{n}``: the same for forward + backward of a
+  PPO micro-batch (full fine-tuning; backward counted as 2x forward). Model FLOPs count 2 x non-embedding parameters
+  per packed token, attention scores and mixing over each token's visible context, and the output projection at the
+  predicting positions only. ``micro_batches_64``: the micro-batch sizes the default ``memory_budget_gb`` gives a
+  minibatch of 64 stories samples (full fine-tuning), ``static_gb`` the weights + gradients + Adam it counts.
+- ``zeroshot`` (``--rows`` picks rows): per model row (``tiny``; ``smollm2``: chat prompt with options listed;
+  ``smollm2_plain_nolist``: the quickstart's ``list_options: false`` with the plain format): ``stories_success``,
+  ``stories_compliance``, ``pd_return`` (vs tit-for-tat, 10 rounds), ``permanence_success``; untrained agents,
+  ``--episodes`` held-out episodes (``split="eval"``) each, played and summarised by the project's evaluation code
+  (:func:`upbringing.curriculum.evaluation.play` and :func:`~upbringing.curriculum.evaluation.summarize`).
+- ``lora``: SmolLM2 with LoRA (r 8) trained by PPO on the stories stage (constitution-shaped rewards, 8 envs,
+  ``n_steps`` 16) for at most ``--lora-minutes`` of wall time (whole updates), then held-out ``stories_success`` and
+  ``stories_compliance`` against the zero-shot figures; ``env_steps``, ``updates``, ``seconds``, ``seed`` (1 seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "smollm2-135m-instruct"
+DEFAULT_OUT = Path(__file__).parent / "results.json"
+STORIES, PD, PERMANENCE = "stories", "reciprocity", "permanence"
+
+
+def _quickstart(model: str, **agent: Any) -> Any:
+    """The quickstart config with another model (and agent settings), validated."""
+    from upbringing.curriculum.checks import load_config
+
+    overrides = [f"agent.model={model}"] + [f"agent.{k}={v}" for k, v in agent.items()]
+    return load_config(ROOT / "configs" / "quickstart.yaml", overrides)
+
+
+def _run(config: Any, folder: Path) -> Any:
+    from upbringing.curriculum.runner import Run
+
+    config = config.model_copy(update={"tracking": config.tracking.model_copy(update={"wandb": "off"})})
+    return Run(config, folder, progress=False)
+
+
+def _stage(run: Any, name: str) -> int:
+    return [s.name for s in run.config.stages].index(name)
+
+
+def heldout(run: Any, stage: str, episodes: int) -> dict[str, Any]:
+    """Held-out (eval split) episodes of ``stage`` at its last level, summarised with compliance."""
+    from upbringing.curriculum.evaluation import Variant, play, summarize
+    from upbringing.curriculum.factory import eval_seeds
+
+    i = _stage(run, stage)
+    seeds = eval_seeds(run.config.seed + 7919, i, 1, episodes)
+    result = play(run, i, Variant("held-out", split="eval"), seeds)
+    return summarize(result, run.constitutions.get(i))
+
+
+# ------------------------------------------------------------------------------------------------------------ rss
+def part_rss() -> dict[str, Any]:
+    """Peak RSS of a short `upbringing train` of the quickstart's stories stage with SmolLM2 (full fine-tuning)."""
+    stories = next(s for s in _quickstart("tiny").stages if s.name == STORIES).model_dump(mode="json")
+    stories.update(budget=64, eval_episodes=8)
+    text = {
+        "extends": str(ROOT / "configs" / "quickstart.yaml"),
+        "name": "bench-pretrained-rss",
+        "agent": {"kind": "lm", "model": MODEL, "list_options": True, "n_steps": 8, "lr_lm": 1e-5},
+        "curriculum": {"chunk_steps": 64, "review_fraction": 0.0},
+        "tracking": {"wandb": "off"},
+        "stages": [stories],
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-pretrained-") as tmp:
+        cfg = Path(tmp) / "config.yaml"
+        cfg.write_text(json.dumps(text), encoding="utf-8")
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+        cmd = [
+            sys.executable,
+            "-m",
+            "upbringing.curriculum.cli",
+            "train",
+            str(cfg),
+            "--run-dir",
+            f"{tmp}/run",
+            "--quiet",
+        ]
+        start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - start
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        if proc.returncode != 0:
+            raise RuntimeError(f"training failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return {
+        "stories_peak_rss_gb": round(max(peak_kb, before) / 1024**2, 2),
+        "stories_seconds": round(seconds, 1),
+    }
+
+
+# ------------------------------------------------------------------------------------------------------------ mfu
+def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
+    """Best-of-``repeats`` fp32 matmul FLOP/s on the current thread count."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def forward_flops(model: Any, packed: Any) -> float:
+    """Model FLOPs of one packed forward (see the module docstring)."""
+    cfg = model.config
+    embed = model.get_input_embeddings().weight.numel()
+    dense = sum(p.numel() for p in model.parameters()) - embed
+    seg = packed.segment
+    real = int((seg >= 0).sum())
+    # Each prompt token sees the tokens before it; a tree token sees the prompt and its ancestors: about its position.
+    context = float((packed.position_ids.float() + 1)[seg >= 0].sum())
+    attention = 4 * cfg.hidden_size * cfg.num_hidden_layers * context
+    head = 2 * cfg.hidden_size * cfg.vocab_size * int(packed.pred_row.numel())
+    return 2 * dense * real + attention + head
+
+
+def part_mfu() -> dict[str, Any]:
+    """Acting and update FLOP/s of SmolLM2 against the measured matmul throughput, on 1 and 2 threads."""
+    from upbringing.agents.lm import LMConfig
+    from upbringing.agents.lm.memory import GB, static_bytes
+    from upbringing.agents.lm.policy import CausalLMPolicy
+    from upbringing.agents.lm.ppo import PPOTrainer
+    from upbringing.agents.lm.scoring import pack
+
+    policy = CausalLMPolicy(LMConfig(model=MODEL, device="cpu"), seed=0)
+    run = None
+    with tempfile.TemporaryDirectory() as tmp:
+        run = _run(_quickstart("tiny"), Path(tmp))
+        factory = run.factory(_stage(run, STORIES), 0)
+        infos = []
+        for seed in range(8):
+            env = factory("train")
+            infos.append(env.reset(seed=seed)[1])
+            env.close()
+    queries = [policy.prompts.query(info) for info in infos]
+    packed = pack(policy.joint, queries, pad_id=policy.pad_id, max_prompt_tokens=policy.config.max_prompt_tokens)
+    flops = forward_flops(policy.lm, packed)
+    out: dict[str, Any] = {"act_tokens": int((packed.segment >= 0).sum()), "act_width": int(packed.segment.shape[1])}
+    trainer = PPOTrainer(policy, policy.config)
+    out["micro_batches_64"] = [len(p) for p in trainer._micro_batches(np.arange(64), queries * 8)]
+    out["static_gb"] = round(static_bytes(policy.lm, trainer.params) / GB, 2)
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            peak = matmul_flops()
+            with torch.no_grad():
+                policy.evaluate(queries)
+                start = time.perf_counter()
+                for _ in range(3):
+                    policy.evaluate(queries)
+                act = 3 * flops / (time.perf_counter() - start)
+            micro = queries[:4]
+            micro_packed = pack(policy.joint, micro, pad_id=policy.pad_id)
+            start = time.perf_counter()
+            for _ in range(2):
+                out_ = policy.evaluate(micro)
+                loss = out_.log_probs[torch.isfinite(out_.log_probs)].sum() + out_.values.sum()
+                loss.backward()
+                policy.zero_grad(set_to_none=True)
+            update = 2 * 3 * forward_flops(policy.lm, micro_packed) / (time.perf_counter() - start)
+            out.update(
+                {
+                    f"matmul_gflops_t{threads}": round(peak / 1e9, 1),
+                    f"act_gflops_t{threads}": round(act / 1e9, 1),
+                    f"act_mfu_t{threads}": round(act / peak, 3),
+                    f"update_gflops_t{threads}": round(update / 1e9, 1),
+                    f"update_mfu_t{threads}": round(update / peak, 3),
+                }
+            )
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------- zeroshot
+def _row(run: Any, episodes: int) -> dict[str, Any]:
+    stories = heldout(run, STORIES, episodes)
+    pd = heldout(run, PD, episodes)
+    permanence = heldout(run, PERMANENCE, episodes)
+    return {
+        "stories_success": stories["success_rate"],
+        "stories_compliance": (stories.get("compliance") or {}).get("overall"),
+        "pd_return": pd["return"],
+        "permanence_success": permanence["success_rate"],
+    }
+
+
+def part_zeroshot(episodes: int, only: list[str] | None = None) -> dict[str, Any]:
+    """Untrained tiny and SmolLM2 agents on held-out episodes of three quickstart stages (``only``: these rows)."""
+    rows = {}
+    settings = {
+        "tiny": ("tiny", {}),
+        "smollm2": (MODEL, {"list_options": True}),
+        "smollm2_plain_nolist": (MODEL, {"list_options": False, "prompt_format": "plain"}),
+    }
+    for label, (model, agent) in settings.items():
+        if only and label not in only:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            rows[label] = _row(_run(_quickstart(model, **agent), Path(tmp)), episodes)
+        print(f"zero-shot {label}: {rows[label]}", file=sys.stderr, flush=True)
+    return {"episodes": episodes, **rows}
+
+
+# ----------------------------------------------------------------------------------------------------------- lora
+def part_lora(minutes: float, episodes: int, seed: int = 0) -> dict[str, Any]:
+    """SmolLM2 + LoRA trained by PPO on the stories stage for at most ``minutes``, then evaluated held-out."""
+    from upbringing.curriculum.stage_envs import make_vec_env
+
+    agent = {"list_options": True, "n_steps": 16, "lr_lm": 2e-4, "lora.enabled": True, "n_epochs": 2}
+    config = _quickstart(MODEL, **agent).model_copy(update={"seed": seed})
+    with tempfile.TemporaryDirectory() as tmp:
+        run = _run(config, Path(tmp))
+        i = _stage(run, STORIES)
+        learner = run.stage_agent(i)
+        start = time.perf_counter()
+        per_update = config.curriculum.n_envs * config.agent.n_steps
+        chunk = 0
+        metrics: dict[str, float] = {}
+        while True:
+            venv = make_vec_env(run.factory(i, 0), config.curriculum.n_envs, "dummy")
+            venv.seed(1000 + chunk)
+            metrics = learner.learn(venv, per_update)
+            venv.close()
+            chunk += 1
+            elapsed = time.perf_counter() - start
+            if elapsed + elapsed / chunk > minutes * 60:
+                break
+        seconds = time.perf_counter() - start
+        result = heldout(run, STORIES, episodes)
+    return {
+        "seed": seed,
+        "env_steps": chunk * per_update,
+        "updates": chunk,
+        "seconds": round(seconds, 1),
+        "train_success_rate_last": metrics.get("train/success_rate"),
+        "stories_success": result["success_rate"],
+        "stories_compliance": (result.get("compliance") or {}).get("overall"),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------- main
+def _save(out: Path | None, figures: dict[str, Any]) -> None:
+    if out is None:
+        return
+    data = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    data.setdefault("results", {})["pretrained"] = figures
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks pretrained")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--parts", default="rss,mfu,zeroshot,lora")
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--lora-minutes", type=float, default=15.0)
+    parser.add_argument("--rows", help="zeroshot: only these rows (comma-separated; default: all)")
+    parser.add_argument(
+        "--out", type=Path, help="results file to update (default with --json: benchmarks/results.json)"
+    )
+    args = parser.parse_args(argv)
+    from upbringing.agents.lm.models import is_pulled
+
+    if not is_pulled(MODEL):
+        raise SystemExit(f"error: run `upbringing models pull {MODEL}` first")
+    out = args.out or (DEFAULT_OUT if args.json else None)
+    previous = json.loads(out.read_text()).get("results", {}).get("pretrained", {}) if out and out.exists() else {}
+    figures: dict[str, Any] = dict(previous)
+    figures["machine"] = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "gpu": torch.cuda.is_available()}
+    parts = {
+        "rss": part_rss,
+        "mfu": part_mfu,
+        "zeroshot": lambda: part_zeroshot(args.episodes, args.rows.split(",") if args.rows else None),
+        "lora": lambda: part_lora(args.lora_minutes, args.episodes),
+    }
+    for name in args.parts.split(","):
+        start = time.perf_counter()
+        figures[name] = parts[name]()
+        figures[name]["part_seconds"] = round(time.perf_counter() - start, 1)
+        print(f"{name}: {figures[name]}", file=sys.stderr, flush=True)
+        _save(out, figures)
+    return figures
