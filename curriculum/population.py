@@ -44,7 +44,7 @@ CROSSPLAY_FILE = "crossplay.json"
 class BackgroundMember(BaseModel):
     """One member of a stage's background population."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     player: str | dict[str, Any] = Field(
         description="A background player: a name (tit_for_tat, axelrod:Grudger) or {name: ..., **kwargs}."
@@ -60,7 +60,7 @@ class BackgroundMember(BaseModel):
 class PopulationConfig(BaseModel):
     """Who holds the seats of a multi-agent stage."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     focal_seats: list[int] | None = Field(
         default=None, description="Seat indices the learner holds (parameter sharing); None = every seat (self-play)."
