@@ -7,9 +7,12 @@ later), online when the config asks, or not at all. The global env step is the x
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import os
+import platform
+import re
 import secrets
 import struct
 import subprocess
@@ -18,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from upbringing.yamlfile import FileError, Problem
+
 EVENTS_FILE = "events.jsonl"
 VERSIONS_FILE = "versions.json"
 
@@ -25,10 +30,6 @@ VERSIONS_FILE = "versions.json"
 def installed_versions() -> dict[str, Any]:
     """Python's version and the version of every installed distribution (``importlib.metadata``), by normalised
     name: what a run records in ``versions.json`` so that it can be told apart from a run on other versions."""
-    import importlib.metadata
-    import platform
-    import re
-
     packages: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"] if dist.metadata is not None else None
@@ -218,8 +219,6 @@ def read_events(run_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
     path = Path(run_dir) / EVENTS_FILE
     if not path.exists():
         return []
-    from upbringing.yamlfile import FileError, Problem
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -243,8 +242,6 @@ def read_events(run_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
 
 def read_json(path: Path, what: str = "file") -> Any:
     """A JSON file of a run folder; :class:`~upbringing.yamlfile.FileError` when it is missing or damaged."""
-    from upbringing.yamlfile import FileError, Problem
-
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

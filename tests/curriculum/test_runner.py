@@ -278,6 +278,7 @@ def test_resume_skips_a_damaged_checkpoint_and_ends_as_the_uninterrupted_run(tmp
     assert comparable(run_dir) == comparable(full)
 
 
+@pytest.mark.slow
 def test_checkpoints_record_size_and_sha256_of_every_file(killed_and_full):
     import hashlib
 
@@ -291,6 +292,7 @@ def test_checkpoints_record_size_and_sha256_of_every_file(killed_and_full):
         assert record == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+@pytest.mark.slow
 def test_no_intact_checkpoint_is_one_clear_error(tmp_path, killed_and_full, capsys):
     import shutil
 
@@ -308,6 +310,7 @@ def test_no_intact_checkpoint_is_one_clear_error(tmp_path, killed_and_full, caps
     assert not (run_dir / "summary.json").exists()
 
 
+@pytest.mark.slow
 def test_resume_warns_of_each_package_whose_version_differs(tmp_path, killed_and_full):
     import shutil
 
