@@ -7,6 +7,7 @@ of every key so validation problems can say ``file:line: key: what was expected`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,16 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return one_line(text)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: characters that break or hide a line (newlines, control characters, separators) are
+    written as escapes, so one problem is always one line of output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class FileError(Exception):
@@ -68,29 +78,128 @@ class LineMap:
         return LineMap({k[n:]: v for k, v in self._lines.items() if k[:n] == tuple(prefix)})
 
 
-def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], dups: list[tuple[KeyPath, int]]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists accepted in a user's file (real files nest a handful of levels)."""
+MAX_VALUES = 200_000
+"""Most values (scalars, mappings, lists) a document may hold once its aliases are expanded."""
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML was built with it
+_CONSTRUCTOR = yaml.SafeLoader("")
+_CHECKED = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "timestamp")}
+_TAGS = {"tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
+
+
+class _Walker:
+    """One pass over a composed YAML document: the line of every key and item, and every problem a later step could
+    trip over (keys that are not names, recursive aliases, nesting too deep, alias bombs, NUL characters, tags that
+    make sets or bytes)."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.lines: dict[KeyPath, int] = {}
+        self.problems: list[Problem] = []
+        self._sizes: dict[int, int] = {}
+
+    def problem(self, message: str, path: KeyPath, line: int) -> None:
+        self.problems.append(Problem(self.file, message, key=dotted(path) or None, line=line))
+
+    def size(self, node: yaml.Node, active: set[int]) -> int:
+        """Values under ``node`` with aliases expanded (memoized per node); -1 for an alias that contains itself, -2
+        for nesting deeper than :data:`MAX_DEPTH`."""
+        key = id(node)
+        if key in self._sizes:
+            return self._sizes[key]
+        if key in active:
+            return -1
+        if len(active) > MAX_DEPTH:
+            return -2
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            children: list[yaml.Node] = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        for child in children:
+            sub = self.size(child, active)
+            if sub < 0:
+                active.discard(key)
+                return sub
+            total = min(total + sub, MAX_VALUES + 1)
+        active.discard(key)
+        self._sizes[key] = total
+        return total
+
+    def walk(self, node: yaml.Node, path: KeyPath, depth: int = 0) -> None:
+        line = node.start_mark.line + 1
+        self.lines.setdefault(path, line)
+        if depth > MAX_DEPTH:
+            self.problem(f"nested more than {MAX_DEPTH} levels deep", path, line)
+            return
+        if node.tag == "tag:yaml.org,2002:merge":
+            self.problem("'<<' is YAML's merge key; quote it to use it as text", path, line)
+            return
+        if node.tag not in _TAGS:
+            self.problem(
+                f"broken YAML: unsupported tag {node.tag!r} (plain values, mappings and lists only)", path, line
+            )
+            return
+        if isinstance(node, yaml.ScalarNode):
+            if "\x00" in node.value:
+                self.problem("a NUL character is not allowed", path, line)
+            elif node.tag in _CHECKED:  # what reads as a date or a number but is none (2024-02-30): said here
+                try:
+                    _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
+                except (ValueError, OverflowError, yaml.YAMLError) as err:
+                    kind = "date" if node.tag.endswith("timestamp") else "number"
+                    self.problem(f"{node.value!r} reads as a {kind} but is not one ({err}): quote it", path, line)
+            return
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        self.walk(value_node, path, depth + 1)
+                        continue
+                    if isinstance(key_node, yaml.ScalarNode):
+                        message = f"a key must be a name; {key_node.value!r} reads as {_kind(key_node)}: quote it"
+                    else:
+                        message = f"a key must be a name, not a {_kind(key_node)}"
+                    self.problem(message, path, key_line)
+                    continue
+                key = key_node.value
+                child = (*path, key)
+                if key in seen:
+                    self.problem("duplicate key", child, key_line)
+                seen.add(key)
+                self.lines[child] = key_line
+                self.walk(value_node, child, depth + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.lines[(*path, i)] = item.start_mark.line + 1
+                self.walk(item, (*path, i), depth + 1)
+
+
+def _kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            child = (*path, key)
-            if key in seen:
-                dups.append((child, key_node.start_mark.line + 1))
-            seen.add(key)
-            lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines, dups)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*path, i)] = item.start_mark.line + 1
-            _walk(item, (*path, i), lines, dups)
+        return "mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "list"
+    tag = node.tag.rpartition(":")[2]
+    return {"int": "a number", "float": "a number", "bool": "true/false", "null": "null"}.get(tag, f"a {tag}")
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
-    """Parse YAML ``text`` safely; raise :class:`FileError` on broken YAML or duplicate keys."""
+    """Parse YAML ``text`` safely; raise :class:`FileError` listing every problem.
+
+    Besides broken YAML and duplicate keys, everything a later step could trip over is refused here, so that no code
+    reading a user's file ever sees it: keys that are not names (``1:``, ``on:``, ``null:``), aliases that contain
+    themselves or expand past :data:`MAX_VALUES` values, nesting deeper than :data:`MAX_DEPTH`, NUL characters, and
+    tags that build other types (``!!set``, ``!!binary``).
+    """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -98,13 +207,33 @@ def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
         raise FileError([Problem(file, f"broken YAML: {what}", line=line)]) from None
     except yaml.YAMLError as err:
         raise FileError([Problem(file, f"broken YAML: {err}")]) from None
-    lines: dict[KeyPath, int] = {}
-    dups: list[tuple[KeyPath, int]] = []
-    if node is not None:
-        _walk(node, (), lines, dups)
-    if dups:
-        raise FileError([Problem(file, "duplicate key", key=dotted(p), line=ln) for p, ln in dups])
-    return data, LineMap(lines)
+    except RecursionError:
+        raise FileError([Problem(file, f"nested more than {MAX_DEPTH} levels deep")]) from None
+    if node is None:
+        return None, LineMap({})
+    walker = _Walker(file)
+    size = walker.size(node, set())
+    if size == -1:
+        raise FileError([Problem(file, "an alias (*name) refers to a block that contains it")])
+    if size == -2:
+        raise FileError([Problem(file, f"nested more than {MAX_DEPTH} levels deep")])
+    if size > MAX_VALUES:
+        raise FileError([Problem(file, f"more than {MAX_VALUES:,} values once aliases (*name) are expanded")])
+    walker.walk(node, ())
+    if walker.problems:
+        raise FileError(walker.problems)
+    try:
+        data = yaml.SafeLoader("").construct_document(node)  # the safe constructor: data only, never code
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as err:  # e.g. a merge key (<<) over a list
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise FileError([Problem(file, f"broken YAML: {getattr(err, 'problem', None) or err}", line=line)]) from None
+    return data, LineMap(walker.lines)
+
+
+def parse_value(text: str, what: str) -> Any:
+    """One YAML value given on the command line (``seed=3``'s ``3``), with every check of :func:`parse_yaml`."""
+    return parse_yaml(text, what)[0]
 
 
 def load_yaml(path: str | Path) -> tuple[Any, LineMap]:
@@ -134,10 +263,24 @@ def _data_path(loc: Sequence[str | int], data: Any) -> list[str | int]:
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             out.append(part)
             node = node[part]
-        else:
+        elif isinstance(node, dict | list):
             out.append(part)
             node = None
+        else:
+            break  # pydantic's names below a value that is not a mapping (union tags): not the user's keys
     return out
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A short description of a value found in a user's file, for messages: its repr, or its kind when long."""
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} items"
+    return text[: limit - 3] + "..."
 
 
 def pydantic_problems(
@@ -160,7 +303,8 @@ def pydantic_problems(
             message = e["msg"]
             if message.startswith("Value error, "):
                 message = message[len("Value error, ") :]
-            if "input" in e and kind not in ("model_type", "dict_type") and not isinstance(e["input"], dict):
-                message += f" (got {e['input']!r})"
+            message = re.sub(r" or instance of \w+", "", message)
+            if "input" in e and "(got " not in message:
+                message += f" (got {shown(e['input'])})"
         problems.append(Problem(file, message, key=dotted(loc) or None, line=lines.line(loc)))
     return problems

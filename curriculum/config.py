@@ -22,13 +22,22 @@ from upbringing.constitutions import SHIPPED
 from upbringing.curriculum.promotion import PromotionRule
 from upbringing.curriculum.retention import RetentionConfig
 from upbringing.feedback.config import FeedbackConfig
-from upbringing.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, parse_yaml, pydantic_problems
+from upbringing.yamlfile import (
+    FileError,
+    LineMap,
+    Problem,
+    dotted,
+    load_yaml,
+    parse_value,
+    parse_yaml,
+    pydantic_problems,
+)
 
 
 class Frozen(BaseModel):
     """Base of every config model: immutable, and unknown keys are errors."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def _default_crossplay_opponents() -> list[str | dict[str, Any]]:
@@ -186,9 +195,12 @@ class RunConfig(Frozen):
     """A whole training run: the agent, the curriculum of stages, tracking."""
 
     name: str = Field(description="Run name; the run folder is runs/<name>-<timestamp> unless --run-dir is given.")
-    seed: int = Field(default=0, ge=0, description="Seed for everything: envs, agent, teacher.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed for everything: envs, agent, teacher.")
     threads: int = Field(
-        default=1, gt=0, description="torch CPU threads; 1 is fastest for small policies and keeps CPU runs exact."
+        default=1,
+        gt=0,
+        le=1024,
+        description="torch CPU threads; 1 is fastest for small policies and keeps CPU runs exact.",
     )
     agent: Annotated[AgentConfig, Field(discriminator="kind")] = Field(description="The learner and its settings.")
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig, description="Teacher settings.")
@@ -263,6 +275,14 @@ def _merge(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()`` that says False, not raises, for a name the OS refuses (too long, a bad character)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _load_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], LineMap]:
     data, lines = load_yaml(path)
     file = str(path)
@@ -273,19 +293,18 @@ def _load_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[st
     parent = data.pop("extends", None)
     if parent is None:
         return data, lines
-    if not isinstance(parent, str):
-        raise FileError(
-            [Problem(file, "expected a path to another config", key="extends", line=lines.line(["extends"]))]
-        )
-    parent_path = (path.parent / parent).resolve()
+    line = lines.line(["extends"])
+    if not isinstance(parent, str) or not parent.strip():
+        found = f"got {parent!r}"
+        raise FileError([Problem(file, f"expected a path to another config, {found}", key="extends", line=line)])
+    try:
+        parent_path = (path.parent / parent).resolve()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise FileError([Problem(file, f"bad path {parent!r}: {err}", key="extends", line=line)]) from None
     if parent_path in seen or parent_path == path.resolve():
-        raise FileError(
-            [Problem(file, f"extends itself through {parent}", key="extends", line=lines.line(["extends"]))]
-        )
-    if not parent_path.exists():
-        raise FileError(
-            [Problem(file, f"extended file {parent} not found", key="extends", line=lines.line(["extends"]))]
-        )
+        raise FileError([Problem(file, f"extends itself through {parent}", key="extends", line=line)])
+    if not _exists(parent_path):
+        raise FileError([Problem(file, f"extended file {parent} not found", key="extends", line=line)])
     base, _ = _load_with_extends(parent_path, (*seen, path.resolve()))
     return _merge(base, data), lines
 
@@ -313,9 +332,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             continue
         try:
             path = _parse_key(key)
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except (ValueError, yaml.YAMLError) as err:
+        except ValueError as err:
             problems.append(Problem("command line", f"cannot parse override {item!r}: {err}"))
+            continue
+        try:
+            value = parse_value(raw, "value") if raw.strip() else ""
+        except FileError as err:
+            reasons = "; ".join(p.message for p in err.problems)
+            problems.append(Problem("command line", f"cannot parse the value of override {item!r}: {reasons}", key=key))
             continue
         node: Any = data
         for i, part in enumerate(path[:-1]):
@@ -346,21 +370,24 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def _resolve_constitutions(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Make constitution paths absolute (relative to the config file), so the resolved config runs from anywhere."""
+def _resolve_constitutions(config: RunConfig, base: Path) -> RunConfig:
+    """Make constitution paths absolute (relative to the config file), so the resolved config runs from anywhere.
 
-    def fix(value: Any) -> Any:
-        if isinstance(value, str) and value not in SHIPPED and not Path(value).is_absolute():
-            candidate = base / value
-            return str(candidate.resolve()) if candidate.exists() else value
-        return value
+    Runs on the validated config, so every name it sees is a string (or None)."""
 
-    if "constitution" in data:
-        data["constitution"] = fix(data["constitution"])
-    for stage in data.get("stages") or []:
-        if isinstance(stage, dict) and "constitution" in stage:
-            stage["constitution"] = fix(stage["constitution"])
-    return data
+    def fix(value: str | None) -> str | None:
+        if value is None or value in SHIPPED:
+            return value
+        try:
+            if Path(value).is_absolute():
+                return value
+            candidate = (base / value).resolve()
+        except (OSError, ValueError, RuntimeError):
+            return value
+        return str(candidate) if _exists(candidate) else value
+
+    stages = [s.model_copy(update={"constitution": fix(s.constitution)}) for s in config.stages]
+    return config.model_copy(update={"constitution": fix(config.constitution), "stages": stages})
 
 
 def stage_constitution(config: RunConfig, stage: StageConfig) -> str | None:
@@ -379,11 +406,12 @@ def read_config(path: str | Path, overrides: list[str] | None = None) -> tuple[R
     """
     path = Path(path)
     data, lines = _load_with_extends(path)
-    data = _resolve_constitutions(apply_overrides(data, overrides or []), path.parent)
+    data = apply_overrides(data, overrides or [])
     try:
-        return RunConfig.model_validate(data), lines
+        config = RunConfig.model_validate(data)  # the one typed validation: nothing before it reads a value
     except ValidationError as err:
         raise FileError(pydantic_problems(err, str(path), lines, data=data)) from None
+    return _resolve_constitutions(config, path.parent), lines
 
 
 def config_from_text(text: str, file: str = "<config>") -> RunConfig:
@@ -393,6 +421,19 @@ def config_from_text(text: str, file: str = "<config>") -> RunConfig:
         return RunConfig.model_validate(data)
     except ValidationError as err:
         raise FileError(pydantic_problems(err, file, lines)) from None
+
+
+def run_config(run_dir: str | Path) -> RunConfig:
+    """The resolved config a run folder keeps (``config.yaml``); :class:`FileError` when the folder is not a run
+    folder or the file cannot be read."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise FileError([Problem(str(run_dir), "not a run folder (no config.yaml)")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise FileError([Problem(str(path), f"cannot read file: {err}")]) from None
+    return config_from_text(text, str(path))
 
 
 def dump_config(config: RunConfig) -> str:

@@ -28,7 +28,7 @@ class Verdict:
 class Rule(BaseModel):
     """Base of promotion rules (frozen, unknown keys are errors)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     metric: Literal["success", "return"] = Field(
         default="success", description="Score per held-out episode: success (0/1) or the env's episode return."

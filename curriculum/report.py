@@ -23,7 +23,6 @@ kept in the last checkpoint) under ``report/<figure>``.
 from __future__ import annotations
 
 import html
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,12 +31,12 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from upbringing.curriculum.config import config_from_text
+from upbringing.curriculum.config import run_config
 from upbringing.curriculum.evaluation import EVAL_FILE
 from upbringing.curriculum.moralchoice import SUITE as MORALCHOICE
 from upbringing.curriculum.moralchoice import table_rows as moralchoice_rows
-from upbringing.curriculum.runner import CONFIG_FILE, RETENTION_FILE, SUMMARY_FILE, latest_checkpoint
-from upbringing.curriculum.tracking import read_events
+from upbringing.curriculum.runner import RETENTION_FILE, SUMMARY_FILE, latest_checkpoint
+from upbringing.curriculum.tracking import read_events, read_json
 from upbringing.yamlfile import FileError, Problem
 
 REPORT_DIR = "report"
@@ -78,17 +77,18 @@ class RunData:
             FileError: not a run folder.
         """
         run_dir = Path(run_dir)
-        path = run_dir / CONFIG_FILE
-        if not path.exists():
-            raise FileError([Problem(str(run_dir), f"not a run folder (no {CONFIG_FILE})")])
+        config = run_config(run_dir)
 
         def optional(name: str) -> dict[str, Any] | None:
             p = run_dir / name
-            return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
+            value = read_json(p) if p.exists() else None
+            if value is not None and not isinstance(value, dict):
+                raise FileError([Problem(str(p), "damaged run folder: expected a JSON object")])
+            return value
 
         data = cls(
             run_dir,
-            config_from_text(path.read_text(encoding="utf-8"), str(path)),
+            config,
             read_events(run_dir),
             optional(SUMMARY_FILE),
             optional(RETENTION_FILE),
@@ -471,7 +471,9 @@ def log_to_wandb(data: RunData, figures: dict[str, Path], mode: str | None = Non
     checkpoint = latest_checkpoint(data.run_dir)
     if mode == "off" or checkpoint is None or not figures:
         return None
-    run_id = json.loads((checkpoint / "engine.json").read_text()).get("wandb_run_id")
+
+    engine = read_json(checkpoint / "engine.json")
+    run_id = engine.get("wandb_run_id") if isinstance(engine, dict) else None
     if run_id is None:
         return None
     os.environ.setdefault("WANDB_SILENT", "true")

@@ -7,12 +7,14 @@ uninterrupted run would have (DESIGN.md, "Exact resume").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -39,7 +41,7 @@ from upbringing.constitutions import (
     load_constitution,
     mean_costs,
 )
-from upbringing.curriculum.config import RunConfig, config_from_text, dump_config, stage_constitution
+from upbringing.curriculum.config import RunConfig, dump_config, run_config, stage_constitution
 from upbringing.curriculum.factory import EvalResult, StageEnvFactory, chunk_seed, eval_seeds, stage_levels
 from upbringing.curriculum.population import CROSSPLAY_FILE, SNAPSHOTS, Snapshots, crossplay, crossplay_rows
 from upbringing.curriculum.promotion import Verdict
@@ -47,16 +49,24 @@ from upbringing.curriculum.retention import Retention
 from upbringing.curriculum.seating import learner_seats, learner_seed, recent_snapshots
 from upbringing.curriculum.stage_envs import evaluate, make_vec_env, numeric_shape
 from upbringing.curriculum.teachers import TEACHERS, ReviewSettings, Task, Teacher
-from upbringing.curriculum.tracking import Tracker, git_commit, jsonable
+from upbringing.curriculum.tracking import (
+    VERSIONS_FILE,
+    Tracker,
+    git_commit,
+    installed_versions,
+    jsonable,
+    version_changes,
+)
 from upbringing.feedback.features import StepFeaturizer
 from upbringing.feedback.loop import FeedbackLoop
 from upbringing.feedback.wrapper import FeedbackReward
-from upbringing.yamlfile import FileError, Problem
+from upbringing.yamlfile import FileError, Problem, one_line
 
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 RETENTION_FILE = "retention.json"
 CHECKPOINTS = "checkpoints"
+MANIFEST = "manifest.json"  # in a checkpoint: size and SHA-256 of every file it wrote
 LEARNERS = "learners"  # in a checkpoint: the independent learners other than the run's agent, <stage>/<seat>
 
 
@@ -649,10 +659,13 @@ class Run:
             loop.save(tmp / "feedback" / self.config.stages[i].name)
         self.retention.save(tmp)
         write_json_atomic(tmp / "engine.json", engine)
-        for f in tmp.rglob("*"):
+        files = {}
+        for f in sorted(tmp.rglob("*")):
             if f.is_file():
                 with f.open("rb") as fh:
                     os.fsync(fh.fileno())
+                files[f.relative_to(tmp).as_posix()] = file_record(f)
+        write_json_atomic(tmp / MANIFEST, {"format": 1, "files": files})
         final = root / name
         shutil.rmtree(final, ignore_errors=True)
         os.rename(tmp, final)
@@ -689,25 +702,105 @@ def load_run(run_dir: Path, checkpoint: Path | None = None) -> Run:
     """A run folder's run with its agent and curriculum state restored from ``checkpoint`` (default: the latest),
     for evaluating or inspecting a trained agent (:meth:`Run.evaluate_stage`)."""
     run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.exists():
-        raise FileError([Problem(str(run_dir), f"not a run folder (no {CONFIG_FILE})")])
-    config = config_from_text(config_path.read_text(encoding="utf-8"), str(config_path))
-    checkpoint = checkpoint or latest_checkpoint(run_dir)
+    config = run_config(run_dir)
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        siblings = [p for p in checkpoint.parent.iterdir() if p.is_dir()] if checkpoint.parent.is_dir() else []
+        legacy = not (run_dir / VERSIONS_FILE).exists() and not any((p / MANIFEST).exists() for p in siblings)
+        damage = None if legacy else checkpoint_damage(checkpoint)
+        if damage is not None:
+            raise FileError([Problem(str(checkpoint), f"damaged checkpoint: {damage}")])
+    else:
+        checkpoint = latest_checkpoint(run_dir, say=_stderr)
     if checkpoint is None:
-        raise FileError([Problem(str(run_dir), "the run has no checkpoint yet")])
+        message = "the run has no intact checkpoint" if checkpoints(run_dir) else "the run has no checkpoint yet"
+        raise FileError([Problem(str(run_dir), message)])
     run = Run(config, run_dir, progress=False)
-    run.load_checkpoint(checkpoint)
+    try:
+        run.load_checkpoint(checkpoint)
+    except Exception as err:  # verified, yet not loadable (a legacy checkpoint, a config changed by hand)
+        message = f"checkpoint cannot be loaded ({type(err).__name__}: {one_line(str(err))})"
+        raise FileError([Problem(str(checkpoint), message)]) from None
     return run
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint of a run folder, or None."""
-    pointer = run_dir / CHECKPOINTS / "latest.json"
-    if not pointer.exists():
-        return None
-    path = run_dir / CHECKPOINTS / json.loads(pointer.read_text())["checkpoint"]
-    return path if (path / "engine.json").exists() else None
+def file_record(path: Path) -> dict[str, Any]:
+    """Size and SHA-256 of a file, as a checkpoint's manifest records them."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+def checkpoint_damage(path: Path) -> str | None:
+    """Why the checkpoint folder ``path`` cannot be trusted, or None when every file its manifest lists is there with
+    the size and SHA-256 it was written with."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+        if not isinstance(files, dict) or "engine.json" not in files:
+            raise ValueError("no files listed")
+    except FileNotFoundError:
+        return f"{MANIFEST} is missing"
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        return f"{MANIFEST} cannot be read ({type(err).__name__})"
+    for name, want in files.items():
+        file = path / name
+        if (
+            not isinstance(want, dict)
+            or not isinstance(want.get("size"), int)
+            or Path(name).is_absolute()
+            or ".." in Path(name).parts
+        ):
+            return f"{MANIFEST} cannot be read (bad entry for {name!r})"
+        try:
+            if file.exists() and not file.is_file():
+                return f"{name} is not a file"
+            size = file.stat().st_size
+            if size != want["size"]:
+                return f"{name} is {size:,} bytes, {want['size']:,} were written"
+            if file_record(file)["sha256"] != want.get("sha256"):
+                return f"{name} has changed since it was written (SHA-256 differs)"
+        except FileNotFoundError:
+            return f"{name} is missing"
+        except OSError as err:
+            return f"{name} cannot be read ({err.strerror or err})"
+    return None
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """A run folder's checkpoint folders, newest first."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if p.is_dir() and p.name.startswith("chunk-")), reverse=True)
+
+
+def intact_checkpoints(run_dir: Path) -> Iterator[tuple[Path, str | None]]:
+    """Each checkpoint, newest first, with why it is damaged (None: intact). A run written before checkpoints had
+    manifests (no ``versions.json``, no checkpoint with a manifest) is taken as it is: each checkpoint with an
+    ``engine.json`` counts as intact."""
+    found = checkpoints(run_dir)
+    legacy = not (Path(run_dir) / VERSIONS_FILE).exists() and not any((p / MANIFEST).exists() for p in found)
+    for path in found:
+        if legacy:
+            yield path, None if (path / "engine.json").exists() else "engine.json is missing"
+        else:
+            yield path, checkpoint_damage(path)
+
+
+def latest_checkpoint(run_dir: Path, say: Callable[[str], None] | None = None) -> Path | None:
+    """The newest intact checkpoint of a run folder, or None when there is none. Each newer damaged one is passed
+    to ``say`` as one line saying which and why."""
+    for path, damage in intact_checkpoints(run_dir):
+        if damage is None:
+            return path
+        if say is not None:
+            say(f"warning: skipping damaged checkpoint {path.name}: {damage}")
+    return None
 
 
 def train(config: RunConfig, run_dir: Path | None = None, *, progress: bool = True) -> tuple[Path, dict[str, Any]]:
@@ -717,33 +810,72 @@ def train(config: RunConfig, run_dir: Path | None = None, *, progress: bool = Tr
     only now, so a bad config never leaves one behind.
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileError([Problem(str(run_dir), "not a folder: give --run-dir a new or empty folder")])
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FileError([Problem(str(run_dir), "run folder already exists and is not empty; use `upbringing resume`")])
     run = Run(config, run_dir, progress=progress)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(dump_config(config), encoding="utf-8")
+    write_json_atomic(run_dir / VERSIONS_FILE, installed_versions())
     run.open_tracker()
     run.tracker.event("run_start", 0, name=config.name, seed=config.seed, **run.run_record())  # type: ignore[union-attr]
     return run_dir, run.run()
 
 
-def resume(run_dir: Path, *, progress: bool = True) -> dict[str, Any]:
-    """Continue an interrupted run from its last checkpoint; return the developmental summary."""
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def resume(run_dir: Path, *, progress: bool = True, say: Callable[[str], None] = _stderr) -> dict[str, Any]:
+    """Continue an interrupted run from its newest intact checkpoint; return the developmental summary.
+
+    Every checkpoint is verified against its manifest (size and SHA-256 of each file) before it is loaded; a damaged
+    one (a truncated or corrupted file, as a full disk or a kill during a copy leaves it) is skipped with one line to
+    ``say``, and the run continues exactly from the newest intact one. Packages whose versions differ from the ones
+    the run started with are named, one line each (a warning: the run goes on)."""
     run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.exists():
+    if not (run_dir / CONFIG_FILE).is_file():
         raise FileError([Problem(str(run_dir), f"not a run folder (no {CONFIG_FILE})")])
     if (run_dir / SUMMARY_FILE).exists():
         raise FileError([Problem(str(run_dir), "this run already finished (summary.json exists)")])
-    config = config_from_text(config_path.read_text(encoding="utf-8"), str(config_path))
-    run = Run(config, run_dir, progress=progress)
-    checkpoint = latest_checkpoint(run_dir)
+    config = run_config(run_dir)
+    for line in version_changes(run_dir):
+        say(f"warning: {line}")
+    damaged: list[str] = []
+    run = None
+    engine = None
+    for path, damage in intact_checkpoints(run_dir):
+        if damage is None:
+            run = Run(config, run_dir, progress=progress)  # a fresh one for each try: loading changes its state
+            try:
+                engine = run.load_checkpoint(path)
+            except Exception as err:  # verified, yet not loadable (a legacy checkpoint, a config changed by hand)
+                damage = f"cannot be loaded ({type(err).__name__}: {one_line(str(err))})"
+            else:
+                if damaged:
+                    say(f"resuming from {path.name}")
+                break
+        damaged.append(f"{path.name}: {damage}")
+        say(f"warning: skipping damaged checkpoint {path.name}: {damage}")
+    if engine is None and damaged:
+        raise FileError(
+            [
+                Problem(
+                    str(run_dir),
+                    f"no intact checkpoint to resume from ({'; '.join(damaged)}); "
+                    "start the run again with `upbringing train`",
+                )
+            ]
+        )
+    if engine is None:
+        run = Run(config, run_dir, progress=progress)
+    assert run is not None
     for stale in (run_dir / CHECKPOINTS).glob(".tmp-*") if (run_dir / CHECKPOINTS).exists() else []:
         shutil.rmtree(stale, ignore_errors=True)  # half-written checkpoints of the interrupted process
-    if checkpoint is None:
+    if engine is None:
         run.open_tracker(events_offset=0)
         run.tracker.event("run_start", 0, name=config.name, seed=config.seed, **run.run_record())  # type: ignore[union-attr]
     else:
-        engine = run.load_checkpoint(checkpoint)
         run.open_tracker(run_id=engine["wandb_run_id"], events_offset=engine["events_offset"])
     return run.run()

@@ -7,9 +7,12 @@ later), online when the config asks, or not at all. The global env step is the x
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import os
+import platform
+import re
 import secrets
 import struct
 import subprocess
@@ -18,7 +21,53 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from upbringing.yamlfile import FileError, Problem
+
 EVENTS_FILE = "events.jsonl"
+VERSIONS_FILE = "versions.json"
+
+
+def installed_versions() -> dict[str, Any]:
+    """Python's version and the version of every installed distribution (``importlib.metadata``), by normalised
+    name: what a run records in ``versions.json`` so that it can be told apart from a run on other versions."""
+    packages: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"] if dist.metadata is not None else None
+        if not name:
+            continue
+        packages.setdefault(re.sub(r"[-_.]+", "-", name).lower(), dist.version)
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "packages": dict(sorted(packages.items())),
+    }
+
+
+def version_changes(run_dir: Path, now: dict[str, Any] | None = None) -> list[str]:
+    """One line per package (and Python) whose version differs from the one ``run_dir`` recorded when it started;
+    empty when the run recorded none (a run from before versions were recorded) or nothing differs."""
+    try:
+        then = json.loads((Path(run_dir) / VERSIONS_FILE).read_text(encoding="utf-8"))
+        before = dict(then["packages"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    now = now if now is not None else installed_versions()
+    after = now["packages"]
+    lines = []
+    if then.get("python") != now["python"]:
+        lines.append(f"python {now['python']} now, {then.get('python')} when the run started")
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        if old is None:
+            lines.append(f"{name} {new} now, not installed when the run started")
+        elif new is None:
+            lines.append(f"{name} not installed now, {old} when the run started")
+        else:
+            lines.append(f"{name} {new} now, {old} when the run started")
+    return lines
 
 
 def git_commit(path: Path | None = None) -> str | None:
@@ -170,8 +219,38 @@ def read_events(run_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
     path = Path(run_dir) / EVENTS_FILE
     if not path.exists():
         return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise FileError([Problem(str(path), f"cannot read file: {err}")]) from None
+    lines = text.split("\n")
+    rows = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            if i == len(lines):  # the last line, cut short: a process killed while writing it
+                break
+            raise FileError([Problem(str(path), "damaged run folder: not a JSON event", line=i)]) from None
+        if not isinstance(row, dict) or not isinstance(row.get("kind"), str) or not isinstance(row.get("step"), int):
+            raise FileError([Problem(str(path), "damaged run folder: not an event (kind, step, ...)", line=i)])
+        rows.append(row)
     return [r for r in rows if kind is None or r["kind"] == kind]
+
+
+def read_json(path: Path, what: str = "file") -> Any:
+    """A JSON file of a run folder; :class:`~upbringing.yamlfile.FileError` when it is missing or damaged."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileError([Problem(str(path), f"{what} not found")]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise FileError([Problem(str(path), f"cannot read file: {err}")]) from None
+    except ValueError as err:
+        line = getattr(err, "lineno", None)
+        raise FileError([Problem(str(path), f"damaged run folder: not valid JSON ({err})", line=line)]) from None
 
 
 # W&B's offline .wandb file is a LevelDB-style log: a 7-byte header, then 32 KiB blocks of chunks, each with a 7-byte

@@ -125,5 +125,5 @@ def make(env_id: str, **kwargs: Any) -> Any:
         return cls(**kwargs)
     except EnvArgumentError:
         raise
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, ArithmeticError) as err:  # ArithmeticError: int(inf), a float too large
         raise EnvArgumentError(f"{env_id}: {err}") from err

@@ -32,7 +32,7 @@ from upbringing.yamlfile import FileError, LineMap, pydantic_problems
 class RewardModelConfig(BaseModel):
     """Size and training of the reward-model ensemble."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     ensemble_size: int = Field(3, ge=1, description="Number of members (their disagreement drives active queries).")
     hidden: tuple[int, ...] = Field((32, 32), description="Hidden layer widths of each member's MLP.")
@@ -51,7 +51,7 @@ class RewardModelConfig(BaseModel):
 class FeedbackConfig(BaseModel):
     """Simulated human feedback for one curriculum stage."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     mode: Literal["oracle", "learned", "mix"] = Field(
         "learned", description="Reward the learner gets: env reward only, learned reward only, or env + learned."

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from upbringing.yamlfile import FileError, Problem
+
 
 @dataclass
 class Segment:
@@ -96,8 +98,21 @@ def write_jsonl(path: str | Path, prefs: Iterable[Preference]) -> None:
 
 
 def read_jsonl(path: str | Path) -> Iterator[Preference]:
-    """Read the preferences saved in ``path``."""
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield Preference.from_json(line)
+    """Read the preferences saved in ``path``.
+
+    Raises:
+        FileError: a row that is not a preference (a damaged or hand-edited file), with its line.
+    """
+    try:
+        with Path(path).open(encoding="utf-8") as f:
+            for i, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    pref = Preference.from_json(line)
+                except (ValueError, KeyError, TypeError, AttributeError) as err:
+                    message = f"damaged feedback file: not a preference row ({type(err).__name__})"
+                    raise FileError([Problem(str(path), message, line=i)]) from None
+                yield pref
+    except UnicodeDecodeError as err:
+        raise FileError([Problem(str(path), f"cannot read file: {err}")]) from None

@@ -30,7 +30,7 @@ from upbringing.feedback.data import Preference, Segment
 class RaterConfig(BaseModel):
     """One simulated rater: what it values and how reliably it answers."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str = Field("rater", description="Name in the preference data (rows say 'sim:<name>').")
     beta: float | None = Field(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class LoRAConfig(BaseModel):
     """Low-rank adapters (through the optional ``peft`` extra) instead of full fine-tuning."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(False, description="Train LoRA adapters (and the value head) instead of every LM weight.")
     r: int = Field(8, ge=1, description="Rank of each adapter.")
@@ -28,7 +28,7 @@ class LMConfig(BaseModel):
     ``HuggingFaceTB/SmolLM2-135M``, ...) lower ``lr_lm`` to about ``1e-5``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     kind: Literal["lm"] = Field("lm", description="Selects this agent type in a run config.")
     architecture: Literal["causal", "encoder"] = Field(

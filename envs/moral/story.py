@@ -17,7 +17,16 @@ from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from upbringing.envs.moral.annotations import ANNOTATIONS
 
 MAX_CHOICES = 4
@@ -29,12 +38,22 @@ ENDINGS = ("good", "mixed", "bad")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 KeyPath = tuple[str | int, ...]
 Flags = dict[str, StrictBool]
-Reward = Annotated[float, Field(ge=-1.0, le=1.0, strict=True)]
+SCALED = "reward_scale"
+"""Validation context key: True while reading a story that declares its own ``reward_scale`` (any finite reward)."""
+
+
+def _unit_reward(value: float, info: ValidationInfo) -> float:
+    if not (info.context or {}).get(SCALED) and not -1.0 <= value <= 1.0:
+        raise ValueError("a reward is within [-1, 1]; a story on another scale declares it: reward_scale: {min, max}")
+    return value
+
+
+Reward = Annotated[float, Field(strict=True), AfterValidator(_unit_reward)]
 Magnitude = Annotated[float, Field(gt=0.0, le=10.0, strict=True)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 def holds(when: Mapping[str, bool], flags: Mapping[str, bool]) -> bool:
@@ -118,6 +137,24 @@ class Scene(_Model):
         return [c for c in self.choices if holds(c.when, flags)]
 
 
+class RewardScale(_Model):
+    """The scale a story file's rewards are written on: the lowest and highest total a path may add up to."""
+
+    min: float = Field(strict=True, description="The lowest total reward of a path, on the author's scale.")
+    max: float = Field(strict=True, description="The highest total reward of a path, on the author's scale.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RewardScale:
+        if not self.min < self.max:
+            raise ValueError(f"min must be below max (got min {self.min:g}, max {self.max:g})")
+        return self
+
+    @property
+    def divisor(self) -> float:
+        """What every reward is divided by: the larger of ``|min|`` and ``|max|`` (0 stays 0, signs are kept)."""
+        return max(abs(self.min), abs(self.max))
+
+
 class Story(_Model):
     """A whole moral story."""
 
@@ -130,6 +167,18 @@ class Story(_Model):
         default=0, ge=0, le=4, strict=True, description="0 agree, 1 temptation, 2 delayed, 3 conflict, 4 ambiguity."
     )
     tags: tuple[str, ...] = Field(default=(), description="Free-form labels (themes, family, ...).")
+    reward_scale: RewardScale | Literal["auto"] | None = Field(
+        default=None,
+        description="The scale the file's rewards are written on: {min, max} of a path's total, or auto; the loaded "
+        "story has them divided into [-1, 1] (see STORY_FORMAT.md).",
+    )
+
+    @field_validator("reward_scale", mode="before")
+    @classmethod
+    def _scale_form(cls, value: Any) -> Any:
+        if value is None or value == "auto" or isinstance(value, dict | RewardScale):
+            return value
+        raise ValueError("expected auto or {min: LOWEST_TOTAL, max: HIGHEST_TOTAL}")
 
     @cached_property
     def by_id(self) -> dict[str, Scene]:
@@ -208,7 +257,8 @@ def story_problems(story: Story, opaque: frozenset[int] = frozenset()) -> list[t
     scenes with neither; too many choices; choices without outcome (no ``goto``, or branches that can all fail);
     scenes where every choice is conditional; unknown annotation names; flags tested but never set; scenes that
     cannot be reached from the start; cycles from which no ending can be reached; a start scene with a reward (it is
-    never received); and, for stories without cycles, paths whose rewards add up to more than 1 or less than -1.
+    never received); and, for stories without cycles, paths whose rewards add up to more than 1 or less than -1 (or
+    leave the ``reward_scale`` the story declares), each named by its scene ids.
 
     Args:
         story: The story to check.
@@ -278,7 +328,7 @@ def story_problems(story: Story, opaque: frozenset[int] = frozenset()) -> list[t
                         )
                     )
     for path, flag in tested:
-        if flag not in set_anywhere:
+        if flag not in set_anywhere and not opaque:  # an unreadable choice may be the one that sets it
             problems.append((path, f"flag {flag!r} is never set by any choice (a choice sets it with `set:`)"))
 
     if story.start in first_index and story.by_id[story.start].reward != 0.0:
@@ -329,16 +379,102 @@ def story_problems(story: Story, opaque: frozenset[int] = frozenset()) -> list[t
             problems.append(((("scenes", first_index[component[0]], "id")), "no ending can be reached from this scene"))
 
     if not problems:
-        bounds = return_range(story)
-        if bounds is not None and (bounds[0] < -1.0 - 1e-9 or bounds[1] > 1.0 + 1e-9):
-            problems.append(
-                (
-                    ("scenes",),
-                    f"rewards along a path add up to between {bounds[0]:+.2f} and {bounds[1]:+.2f}; keep "
-                    "every path's total within [-1, 1]",
-                )
-            )
+        problems += _total_problems(story)
     return problems
+
+
+def _total_problems(story: Story) -> list[tuple[KeyPath, str]]:
+    """Paths whose total reward leaves the story's scale ([-1, 1] unless the file declares ``reward_scale``)."""
+    scale = story.reward_scale
+    extremes = path_extremes(story)
+    if extremes is None:
+        if scale == "auto":
+            return [
+                (
+                    ("reward_scale",),
+                    "reward_scale: auto needs a story without loops (a loop's total has no bound); "
+                    "declare the scale instead: reward_scale: {min: LOWEST_TOTAL, max: HIGHEST_TOTAL}",
+                )
+            ]
+        return []
+    if scale == "auto":
+        return []
+    low, high = (-1.0, 1.0) if scale is None else (scale.min, scale.max)
+    index = {sc.id: i for i, sc in reversed(list(enumerate(story.scenes)))}
+    problems: list[tuple[KeyPath, str]] = []
+    seen: set[tuple[str, ...]] = set()
+    for total, path, outside in (
+        (*extremes[0], extremes[0][0] < low - 1e-9),
+        (*extremes[1], extremes[1][0] > high + 1e-9),
+    ):
+        if not outside or tuple(path) in seen:
+            continue
+        seen.add(tuple(path))
+        hint = "" if scale is not None else " (or declare the scale the file is written on: reward_scale: {min, max})"
+        problems.append(
+            (
+                ("scenes", index[path[-1]], "id"),
+                f"the path {' -> '.join(path)} adds up to {total:+g}; keep every path's total within "
+                f"[{low:g}, {high:g}]{hint}",
+            )
+        )
+    return problems
+
+
+def path_extremes(story: Story) -> tuple[tuple[float, list[str]], tuple[float, list[str]]] | None:
+    """The lowest and the highest total task reward over all paths from the start to an ending (ignoring flags),
+    each with its path (the scene ids, start first). None for a story with a cycle (its return is bounded only by the
+    env's step limit) or a start scene that is not in the story."""
+    by_id = story.by_id
+    if story.start not in by_id:
+        return None
+
+    def successors(sid: str) -> list[str]:
+        return [b.scene for c in by_id[sid].choices for b in c.goto if b.scene in by_id]
+
+    # Depth-first, without recursion (a long story must not hit Python's recursion limit): post-order, or a cycle.
+    order: list[str] = []
+    colour: dict[str, int] = {story.start: 1}  # 1 on the current path, 2 finished
+    stack = [(story.start, iter(successors(story.start)))]
+    while stack:
+        sid, it = stack[-1]
+        for nxt in it:
+            if colour.get(nxt) == 1:
+                return None
+            if nxt not in colour:
+                colour[nxt] = 1
+                stack.append((nxt, iter(successors(nxt))))
+                break
+        else:
+            colour[sid] = 2
+            order.append(sid)
+            stack.pop()
+    lo: dict[str, float] = {}
+    hi: dict[str, float] = {}
+    lo_next: dict[str, str | None] = {}
+    hi_next: dict[str, str | None] = {}
+    for sid in order:  # every scene after the scenes it leads to
+        scene = by_id[sid]
+        ending = scene.ending is not None
+        lo[sid], hi[sid] = (0.0, 0.0) if ending else (np.inf, -np.inf)
+        lo_next[sid] = hi_next[sid] = None
+        for choice in scene.choices:
+            for branch in choice.goto:
+                if branch.scene not in by_id:
+                    continue
+                step = choice.reward + by_id[branch.scene].reward
+                if step + lo[branch.scene] < lo[sid]:
+                    lo[sid], lo_next[sid] = step + lo[branch.scene], branch.scene
+                if step + hi[branch.scene] > hi[sid]:
+                    hi[sid], hi_next[sid] = step + hi[branch.scene], branch.scene
+
+    def path(nexts: dict[str, str | None]) -> list[str]:
+        out = [story.start]
+        while (nxt := nexts[out[-1]]) is not None:
+            out.append(nxt)
+        return out
+
+    return (float(lo[story.start]), path(lo_next)), (float(hi[story.start]), path(hi_next))
 
 
 def return_range(story: Story) -> tuple[float, float] | None:
@@ -346,26 +482,32 @@ def return_range(story: Story) -> tuple[float, float] | None:
 
     Returns None for a story with a cycle (its return is bounded only by the env's step limit).
     """
-    memo: dict[str, tuple[float, float]] = {}
-    visiting: set[str] = set()
+    extremes = path_extremes(story)
+    return None if extremes is None else (extremes[0][0], extremes[1][0])
 
-    def walk(sid: str) -> tuple[float, float] | None:
-        if sid in memo:
-            return memo[sid]
-        if sid in visiting:
-            return None
-        visiting.add(sid)
-        scene = story.by_id[sid]
-        lo, hi = (0.0, 0.0) if scene.ending is not None else (np.inf, -np.inf)
-        for choice in scene.choices:
-            for branch in choice.goto:
-                sub = walk(branch.scene)
-                if sub is None:
-                    return None
-                step = choice.reward + story.by_id[branch.scene].reward
-                lo, hi = min(lo, step + sub[0]), max(hi, step + sub[1])
-        visiting.discard(sid)
-        memo[sid] = (float(lo), float(hi))
-        return memo[sid]
 
-    return walk(story.start)
+def normalise(story: Story) -> Story:
+    """The story with its rewards on the env's scale: divided by its ``reward_scale``'s larger bound (or, for
+    ``auto``, by the largest total of any path), so every path's total lies within [-1, 1]; 0 stays 0 and signs and
+    ratios are kept. A story without ``reward_scale`` is returned as it is."""
+    scale = story.reward_scale
+    if scale is None:
+        return story
+    if scale == "auto":
+        bounds = return_range(story)
+        divisor = max(abs(bounds[0]), abs(bounds[1])) if bounds is not None else 0.0
+        divisor = divisor if np.isfinite(divisor) and divisor > 0 else 1.0
+    else:
+        divisor = scale.divisor
+    scenes = tuple(
+        scene.model_copy(
+            update={
+                "reward": scene.reward / divisor,
+                "choices": tuple(c.model_copy(update={"reward": c.reward / divisor}) for c in scene.choices),
+            }
+        )
+        for scene in story.scenes
+    )
+    out = story.model_copy(update={"scenes": scenes, "reward_scale": None})
+    out.__dict__.pop("by_id", None)  # the cached index of the original's scenes
+    return out

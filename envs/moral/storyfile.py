@@ -15,7 +15,17 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from upbringing.envs.moral.story import ENDINGS, Choice, KeyPath, Passage, Scene, Story, story_problems
+from upbringing.envs.moral.story import (
+    ENDINGS,
+    SCALED,
+    Choice,
+    KeyPath,
+    Passage,
+    Scene,
+    Story,
+    normalise,
+    story_problems,
+)
 from upbringing.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, pydantic_problems
 
 STORY_DIR = Path(__file__).parent / "stories"
@@ -33,11 +43,11 @@ def _graph_problems(story: Story, opaque: frozenset[int], file: str, lines: Line
     ]
 
 
-def _partial_scene(raw: Any) -> tuple[Scene, bool]:
+def _partial_scene(raw: Any, context: dict[str, Any]) -> tuple[Scene, bool]:
     """What can be read of one scene: the scene (invalid parts replaced by stand-ins) and whether all its exits are
     known. Problems inside the stand-ins are already reported by the schema check and are filtered out later."""
     try:
-        return Scene.model_validate(raw), True
+        return Scene.model_validate(raw, context=context), True
     except ValidationError:
         pass
     raw = raw if isinstance(raw, dict) else {}
@@ -46,14 +56,14 @@ def _partial_scene(raw: Any) -> tuple[Scene, bool]:
     choices = []
     for item in raw_choices if exits_known else []:
         try:
-            choices.append(Choice.model_validate(item))
+            choices.append(Choice.model_validate(item, context=context))
         except ValidationError:
             exits_known = False
             choices.append(Choice.model_construct(text="?", goto=(), reward=0.0, annotations={}, set_flags={}, when={}))
     passages = []
     for item in raw.get("passages", []) if isinstance(raw.get("passages"), list) else []:
         try:
-            passages.append(Passage.model_validate(item))
+            passages.append(Passage.model_validate(item, context=context))
         except ValidationError:
             passages.append(Passage.model_construct(text="?", when={}))
     reward = raw.get("reward", 0.0)
@@ -61,21 +71,21 @@ def _partial_scene(raw: Any) -> tuple[Scene, bool]:
         id=raw["id"] if isinstance(raw.get("id"), str) else "",
         text="?",
         passages=tuple(passages),
-        reward=float(reward) if isinstance(reward, int | float) and -1.0 <= reward <= 1.0 else 0.0,
+        reward=float(reward) if isinstance(reward, int | float) and -1.0 <= reward <= 1.0 else 0.0,  # stand-in only
         choices=tuple(choices),
         ending=raw.get("ending") if raw.get("ending") in ENDINGS else None,
     )
     return scene, exits_known
 
 
-def _partial(data: dict[str, Any]) -> tuple[Story, frozenset[int]] | None:
+def _partial(data: dict[str, Any], context: dict[str, Any]) -> tuple[Story, frozenset[int]] | None:
     """The readable part of a story whose file has schema errors, so the graph checks can still run on it."""
     raw_scenes = data.get("scenes")
     if not isinstance(raw_scenes, list):
         return None
     scenes, opaque = [], set()
     for i, raw in enumerate(raw_scenes):
-        scene, exits_known = _partial_scene(raw)
+        scene, exits_known = _partial_scene(raw, context)
         scenes.append(scene)
         if not exits_known:
             opaque.add(i)
@@ -97,14 +107,18 @@ def _within(path: KeyPath, reported: list[KeyPath]) -> bool:
 
 
 def parse_story(data: Any, lines: LineMap, file: str) -> tuple[Story | None, list[Problem]]:
-    """Validate parsed YAML ``data`` as a story; return the story (None if invalid) and every problem found."""
+    """Validate parsed YAML ``data`` as a story; return the story (None if invalid) and every problem found.
+
+    A story that declares ``reward_scale`` is returned with its rewards on the env's scale (:func:`normalise`)."""
     if not isinstance(data, dict) or "scenes" not in data:
         return None, [Problem(file, _EXPECTED, line=lines.line(()))]
+    # Rewards on the author's own scale are accepted when the file declares one (it is checked as part of the story).
+    context = {SCALED: data.get("reward_scale") is not None}
     try:
-        story = Story.model_validate(data)
+        story = Story.model_validate(data, context=context)
     except ValidationError as err:
-        problems = pydantic_problems(err, file, lines)
-        partial = _partial(data)
+        problems = pydantic_problems(err, file, lines, data=data)
+        partial = _partial(data, context)
         if partial is not None:
             reported = [tuple(e["loc"]) for e in err.errors(include_url=False)]
             for path, message in story_problems(*partial):
@@ -112,7 +126,7 @@ def parse_story(data: Any, lines: LineMap, file: str) -> tuple[Story | None, lis
                     problems.append(Problem(file, message, key=dotted(path), line=lines.line(path)))
         return None, problems
     problems = _graph_problems(story, frozenset(), file, lines)
-    return (None if problems else story), problems
+    return (None if problems else normalise(story)), problems
 
 
 def check_story_file(path: str | Path) -> list[Problem]:

@@ -57,10 +57,27 @@ class EpisodeRecord:
     conflict: list[bool] = field(default_factory=list)
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """Return ``value`` if it is an int >= ``minimum``; raise ``ValueError`` saying what was expected otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+MAX_PLAYERS = 64
+"""Most players a game seats (observations grow with the table; a bigger one is a typo, not an experiment)."""
+MAX_HORIZON = 100_000
+"""Most rounds a game runs."""
+MAX_HISTORY = 1_000
+"""Most past rounds an observation shows."""
+MAX_LEVELS = 100
+"""Most amounts a contribution or harvest action can choose between."""
+
+
+def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` if it is an int in ``[minimum, maximum]``; raise ``ValueError`` saying what was expected
+    otherwise."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        expected = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum:,}]"
+        raise ValueError(f"{name} must be an int {expected}, got {value!r}")
     return int(value)
 
 
@@ -110,7 +127,7 @@ class SocialEnv(ParallelEnv):
         render_mode: str | None,
     ) -> None:
         """Declare the seats, spaces and views; every observation entry lies in [0, 1]."""
-        n_players = check_int("n_players", n_players, 2)
+        n_players = check_int("n_players", n_players, 2, MAX_PLAYERS)
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}")
         self.n_players = n_players

@@ -11,7 +11,18 @@ from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
-from upbringing.envs.social.base import Outcome, SocialEnv, check_int, check_number, frozen, relative_seats
+from upbringing.envs.social.base import (
+    MAX_HISTORY,
+    MAX_HORIZON,
+    MAX_LEVELS,
+    MAX_PLAYERS,
+    Outcome,
+    SocialEnv,
+    check_int,
+    check_number,
+    frozen,
+    relative_seats,
+)
 from upbringing.envs.social.events import COMMONS_EVENTS
 
 
@@ -104,7 +115,7 @@ class Commons(SocialEnv):
             text_view: Put ``text`` and ``action_texts`` in the infos.
             render_mode: ``"ansi"``, ``"human"`` or ``None``.
         """
-        n = check_int("n_players", n_players, 2)
+        n = check_int("n_players", n_players, 2, MAX_PLAYERS)
         self.capacity = check_number("capacity", capacity, 0.0)
         if self.capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity!r}")
@@ -119,10 +130,10 @@ class Commons(SocialEnv):
         self.max_harvest = default_max if max_harvest is None else check_number("max_harvest", max_harvest, 0.0)
         if self.max_harvest <= 0:
             raise ValueError(f"max_harvest must be positive, got {max_harvest!r}")
-        self.levels = check_int("levels", levels, 2)
-        self.horizon = check_int("horizon", horizon, 1)
+        self.levels = check_int("levels", levels, 2, MAX_LEVELS)
+        self.horizon = check_int("horizon", horizon, 1, MAX_HORIZON)
         self.pledges = bool(pledges)
-        self.history_window = check_int("history_window", history_window, 1)
+        self.history_window = check_int("history_window", history_window, 1, MAX_HISTORY)
         self.amounts = tuple(self.max_harvest * k / (self.levels - 1) for k in range(self.levels))
         self._setup(
             n,

@@ -13,7 +13,17 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from upbringing.envs.social.base import Outcome, SocialEnv, check_int, check_number, frozen, relative_seats
+from upbringing.envs.social.base import (
+    MAX_HISTORY,
+    MAX_HORIZON,
+    MAX_PLAYERS,
+    Outcome,
+    SocialEnv,
+    check_int,
+    check_number,
+    frozen,
+    relative_seats,
+)
 from upbringing.envs.social.events import MATRIX_CONFLICT_EVENTS, MATRIX_EVENTS
 
 PAYOFF_KEYS = ("R", "S", "T", "P")
@@ -102,9 +112,9 @@ class MatrixGameEnv(SocialEnv):
             render_mode: ``"ansi"``, ``"human"`` or ``None``.
         """
         self.payoffs = _check_payoffs(self.default_payoffs if payoffs is None else payoffs)
-        n = check_int("n_players", n_players, 2)
-        self.horizon = check_int("horizon", horizon, 1)
-        self.history_window = check_int("history_window", history_window, 1)
+        n = check_int("n_players", n_players, 2, MAX_PLAYERS)
+        self.horizon = check_int("horizon", horizon, 1, MAX_HORIZON)
+        self.history_window = check_int("history_window", history_window, 1, MAX_HISTORY)
         self.continuation = None if continuation is None else check_number("continuation", continuation, 0.0, 1.0)
         if self.continuation in (0.0, 1.0):
             raise ValueError(f"continuation must lie strictly between 0 and 1, got {continuation!r}")

@@ -7,7 +7,8 @@ that a frozen policy snapshot or another learner can take a seat the same way as
 Built-in players (no extra packages): ``always_cooperate``, ``always_defect``, ``tit_for_tat``,
 ``generous_tit_for_tat``, ``grim_trigger``, ``random`` (2x2 games; the first two also play public goods),
 ``fixed_contributor`` (public goods), ``greedy_harvester``, ``sustainable_harvester``, ``proportional_harvester``
-(commons). Any strategy of the Axelrod library plays a two-player 2x2 game as ``axelrod:<ClassName>``; the library is
+(commons). Any strategy of the Axelrod library plays a two-player 2x2 game as ``axelrod:<ClassName>``, or by its name
+as Axelrod's tournaments list it (``axelrod:Joss`` is ``FirstByJoss``; see :func:`axelrod_strategy`); the library is
 imported only when such a name is used (it is an optional extra and takes many seconds to import).
 
 Build one with :func:`make_player` from a name, a ``{"name": ..., **kwargs}`` mapping (what a YAML config holds) or an
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import importlib
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -242,6 +245,73 @@ def _axelrod() -> Any:
         ) from err
 
 
+def _key(name: str) -> str:
+    """``"First by Joss"``, ``"first-by-joss"`` and ``"FirstByJoss"`` alike: lower case, letters and digits only."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@functools.cache
+def axelrod_names() -> tuple[dict[str, type], dict[str, type]]:
+    """The Axelrod library's strategies by every name a person may use, built from the library's own data.
+
+    Returns ``(classes, aliases)``: ``classes`` by class name (``FirstByJoss``); ``aliases`` by :func:`_key` of the
+    class name, of the strategy's own ``name`` (``"First by Joss"``), and of the entrant as the tournaments list them
+    (``"Joss"``, ``"Stein and Rapoport"`` or ``"Stein-Rapoport"``: the ``name`` without its ``"First by "`` /
+    ``"Second by "``). The first tournament wins where both had an entrant of that name (``Grofman`` is
+    ``FirstByGrofman``); a key two strategies share otherwise is left out (it would be a guess).
+    """
+    axl = _axelrod()
+    # Cheating strategies are looked up too, so that asking for one is refused with its reason, not as unknown.
+    classes = {s.__name__: s for s in (*axl.all_strategies, *axl.cheating_strategies)}
+    found: dict[str, set[str]] = {}
+    for cls in classes.values():
+        for name in (cls.__name__, getattr(cls, "name", cls.__name__)):
+            found.setdefault(_key(name), set()).add(cls.__name__)
+    aliases = {k: classes[next(iter(v))] for k, v in found.items() if len(v) == 1}
+    first = {s.__name__ for s in getattr(axl, "axelrod_first_strategies", ())}
+    for prefix, in_tournament in (
+        ("First by ", lambda c: c.__name__ in first or c.__name__.startswith("FirstBy")),
+        ("Second by ", lambda c: c.__name__.startswith("SecondBy")),
+    ):
+        entrants: dict[str, set[str]] = {}
+        for cls in classes.values():
+            name = getattr(cls, "name", "")
+            if in_tournament(cls) and name.startswith(prefix):
+                entrant = name[len(prefix) :]  # "Stein and Rapoport" is also written "Stein-Rapoport"
+                for spelling in {entrant, entrant.replace(" and ", " ")}:
+                    entrants.setdefault(_key(spelling), set()).add(cls.__name__)
+        for k, v in entrants.items():
+            if len(v) == 1 and k not in found:
+                aliases.setdefault(k, classes[next(iter(v))])
+    return classes, aliases
+
+
+def axelrod_strategy(name: str) -> type:
+    """The Axelrod strategy class a person means by ``name``: its class name (``FirstByJoss``), its own name
+    (``"First by Joss"``) or the entrant's name as the tournament lists it (``Joss``), in any case and spacing.
+
+    Raises:
+        ValueError: no strategy has that name; the message suggests the closest real names.
+    """
+    classes, aliases = axelrod_names()
+    cls = classes.get(name) or aliases.get(_key(name))
+    if cls is not None:
+        return cls
+    # Hints from real matches: the close ones among class names, the strategies' own names and the entrants' names.
+    spelled: dict[str, str] = {}
+    for cls in classes.values():
+        own = getattr(cls, "name", cls.__name__)
+        for text in (cls.__name__, own, own.partition(" by ")[2] if own.startswith(("First by", "Second by")) else ""):
+            if text:
+                spelled.setdefault(text.lower(), cls.__name__)
+    for k, cls in aliases.items():
+        spelled.setdefault(k, cls.__name__)
+    close = difflib.get_close_matches(name.lower(), list(spelled), n=8, cutoff=0.6)
+    hints = list(dict.fromkeys(spelled[c] for c in close))[:3]
+    hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+    raise ValueError(f"axelrod has no strategy {name!r}{hint}")
+
+
 class AxelrodPlayer(BackgroundPlayer):
     """A strategy of the Axelrod library in a two-player 2x2 game, stepped one round at a time.
 
@@ -252,7 +322,9 @@ class AxelrodPlayer(BackgroundPlayer):
     seeds its players. Action 0 is Axelrod's ``C``, 1 is ``D``.
 
     Args:
-        strategy: The strategy's class name in the ``axelrod`` package (e.g. ``"Grudger"``, ``"GTFT"``).
+        strategy: The strategy as :func:`axelrod_strategy` reads it: its class name in the ``axelrod`` package
+            (``"Grudger"``, ``"GTFT"``, ``"FirstByJoss"``), its own name (``"First by Joss"``) or the tournament
+            entrant's (``"Joss"``).
         **kwargs: Passed to the strategy's constructor (e.g. ``p=0.2`` for ``GTFT``).
     """
 
@@ -260,14 +332,12 @@ class AxelrodPlayer(BackgroundPlayer):
 
     def __init__(self, strategy: str, **kwargs: Any) -> None:
         axl = _axelrod()
-        # Cheating strategies are looked up too, so that asking for one is refused with the reason below.
-        known = {s.__name__: s for s in (*axl.all_strategies, *axl.cheating_strategies)}
-        cls = known.get(strategy)
-        if cls is None:
-            close = difflib.get_close_matches(strategy, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"axelrod has no strategy class {strategy!r}{hint}")
-        self.strategy = cls(**kwargs)
+        cls = axelrod_strategy(strategy)
+        strategy = cls.__name__
+        try:
+            self.strategy = cls(**kwargs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"axelrod:{strategy}: {err}") from None
         # Strategies that read or rewrite their opponent's code or state need a real axelrod opponent object.
         for flag in ("inspects_source", "manipulates_source", "manipulates_state"):
             if axl.Classifiers[flag](self.strategy):

@@ -8,7 +8,18 @@ from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
-from upbringing.envs.social.base import Outcome, SocialEnv, check_int, check_number, frozen, relative_seats
+from upbringing.envs.social.base import (
+    MAX_HISTORY,
+    MAX_HORIZON,
+    MAX_LEVELS,
+    MAX_PLAYERS,
+    Outcome,
+    SocialEnv,
+    check_int,
+    check_number,
+    frozen,
+    relative_seats,
+)
 from upbringing.envs.social.events import PUBLIC_GOODS_EVENTS
 
 
@@ -90,17 +101,17 @@ class PublicGoods(SocialEnv):
             text_view: Put ``text`` and ``action_texts`` in the infos.
             render_mode: ``"ansi"``, ``"human"`` or ``None``.
         """
-        n = check_int("n_players", n_players, 2)
+        n = check_int("n_players", n_players, 2, MAX_PLAYERS)
         self.endowment = check_number("endowment", endowment, 0.0)
         if self.endowment <= 0:
             raise ValueError(f"endowment must be positive, got {endowment!r}")
         self.multiplier = check_number("multiplier", multiplier, 0.0)
-        self.levels = check_int("levels", levels, 2)
-        self.horizon = check_int("horizon", horizon, 1)
+        self.levels = check_int("levels", levels, 2, MAX_LEVELS)
+        self.horizon = check_int("horizon", horizon, 1, MAX_HORIZON)
         self.punishment = bool(punishment)
         self.punishment_cost = check_number("punishment_cost", punishment_cost, 0.0)
         self.punishment_fine = check_number("punishment_fine", punishment_fine, 0.0)
-        self.history_window = check_int("history_window", history_window, 1)
+        self.history_window = check_int("history_window", history_window, 1, MAX_HISTORY)
         self.amounts = tuple(self.endowment * k / (self.levels - 1) for k in range(self.levels))
         n_actions = max(self.levels, n) if self.punishment else self.levels
         best = self.endowment + self.multiplier * self.endowment * (n - 1) / n

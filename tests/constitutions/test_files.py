@@ -262,7 +262,11 @@ def test_event_names_are_checked_against_the_given_names(write):
 
 
 def test_missing_file_and_shipped_names(tmp_path):
-    assert check_constitution_file(tmp_path / "nope.yaml")[0].message == "file not found"
+    assert check_constitution_file(tmp_path / "nope.yaml")[0].message.startswith("file not found")
+    (problem,) = check_constitution_file("defualt")
+    assert problem.message == (
+        "unknown constitution (did you mean 'default'?); shipped: default, minimal, layered, or give a path to a YAML file"
+    )
     with pytest.raises(FileError, match="file not found"):
         load_constitution(tmp_path / "nope.yaml")
     assert load_constitution("minimal").path.endswith("minimal.yaml")
@@ -284,3 +288,23 @@ def test_the_example_in_the_format_guide_is_valid(write):
     c = load_constitution(write(example))
     assert [p.tier for p in c.principles] == ["hard", "hard", "soft", "aspirational", "soft"]
     assert c.lagrangian.lambda_max == 20.0 and c.judges["kindness"].needs_text
+
+
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        ("{event: stole, op: [1]}", "unknown comparison operator [1]"),
+        (
+            "{event: stole, value: 99999999999999999999999999999999999999999999999999999999999999999999999999999999"
+            + "9" * 300
+            + "}",
+            "expected a number (finite)",
+        ),
+        ("{event: stole, value: .nan}", "expected a number (finite)"),
+        ("{event: [stole]}", "expected an event name (a string), got ['stole']"),
+        ("{not: {not: {all: 5}}}", "expected a non-empty list of conditions, got 5"),
+    ],
+)
+def test_rules_of_any_shape_give_one_problem(write, rule, message):
+    (problem,) = check_constitution_file(write(BASE.replace("rule: stole", f"rule: {rule}")))
+    assert message in problem.message and problem.line == 9

@@ -196,3 +196,83 @@ def test_check_rejects_unrecognised_files(tmp_path, capsys):
     assert "unrecognised file" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "missing.yaml")]) == 1
     assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda t: t[: t.index("stages:")] + "stages: 5\n", "c.yaml:6: stages: Input should be a valid list (got 5)"),
+        (
+            lambda t: t[: t.index("stages:")] + "stages: 5.0\n",
+            "c.yaml:6: stages: Input should be a valid list (got 5.0)",
+        ),
+        (
+            lambda t: t[: t.index("stages:")] + "stages: true\n",
+            "c.yaml:6: stages: Input should be a valid list (got True)",
+        ),
+        (lambda t: t + "constitution: [a]\n", "c.yaml:11: constitution: Input should be a valid string (got ['a'])"),
+        (
+            lambda t: t.replace("    budget: 1000", "    budget: 1000\n    constitution: 7"),
+            "stages[0].constitution: Input should be a valid string (got 7)",
+        ),
+        (lambda t: t.replace("seed: 3", "seed: 4294967296"), "seed: Input should be less than or equal to 4294967295"),
+        (lambda t: t.replace("seed: 3", "seed: .nan"), "c.yaml:2: seed: Input should be a finite number (got nan)"),
+        (
+            lambda t: t.replace("{threshold: 0.9}", "{threshold: .inf}"),
+            "stages[0].promotion.threshold: Input should be a finite number",
+        ),
+        (
+            lambda t: "extends: [base.yaml]\n" + t,
+            "c.yaml:1: extends: expected a path to another config, got ['base.yaml']",
+        ),
+        (
+            lambda t: t.replace("seed: 3", "seed: 2024-02-30"),
+            "c.yaml:2: seed: '2024-02-30' reads as a date but is not one",
+        ),
+    ],
+    ids=[
+        "stages-int",
+        "stages-float",
+        "stages-bool",
+        "constitution-list",
+        "stage-constitution-int",
+        "seed-too-big",
+        "seed-nan",
+        "inf",
+        "extends-list",
+        "bad-date",
+    ],
+)
+def test_no_step_before_validation_trusts_a_type(tmp_path, edit, expected):
+    found = problems(write(tmp_path, edit(VALID)))
+    assert len(found) == 1 and expected in found[0], found
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("stages=5", "c.yaml:6: stages: Input should be a valid list (got 5)"),
+        ("constitution=[1]", "constitution: Input should be a valid string (got [1])"),
+        ("seed=[", "command line: seed: cannot parse the value of override 'seed=['"),
+        ("seed=&a [*a]", "an alias (*name) refers to a block that contains it"),
+        ("seed={1: 2}", "a key must be a name"),
+    ],
+)
+def test_overrides_go_through_the_same_validation(tmp_path, override, expected):
+    found = problems(write(tmp_path, VALID), [override])
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_constitution_paths_resolve_against_the_config_after_validation(tmp_path):
+    shipped = Path(__file__).resolve().parents[2] / "constitutions" / "minimal.yaml"
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "mine.yaml").write_text(shipped.read_text())
+    config = load_config(write(tmp_path, VALID + "constitution: rules/mine.yaml\n"))
+    assert config.constitution == str((tmp_path / "rules" / "mine.yaml").resolve())
+    config = load_config(write(tmp_path, VALID + "constitution: minimal\n"))
+    assert config.constitution == "minimal"
+    (found,) = problems(write(tmp_path, VALID + "constitution: defualt\n"))
+    assert found.endswith(
+        "constitution: constitution 'defualt': unknown constitution (did you mean 'default'?); shipped: default, "
+        "minimal, layered, or give a path to a YAML file"
+    )

@@ -188,3 +188,149 @@ def test_resume_refuses_non_run_folders_and_finished_runs(tmp_path, config_path)
     )
     with pytest.raises(FileError, match="already finished"):
         resume(run_dir)
+
+
+# ------------------------------------------------------------------------------ checkpoints that verify themselves
+SMALL = ["stages.0.budget=512", "stages.1.budget=512", "tracking.wandb=off"]
+KILLED_AFTER = 6  # chunks: the run dies just after its checkpoint chunk-000006, in the second (feedback) stage
+
+
+class _Killed(Exception):
+    """Stands in for SIGKILL: the run stops with no chance to clean up."""
+
+
+@pytest.fixture(scope="module")
+def killed_and_full(tmp_path_factory):
+    """An uninterrupted run, and the same run killed after checkpoint ``KILLED_AFTER`` (kept as a template)."""
+    from upbringing.curriculum.runner import Run
+
+    root = tmp_path_factory.mktemp("damage")
+    (root / "toy.yaml").write_text(CONFIG)
+    config = load_config(root / "toy.yaml", SMALL)
+    full, summary = train(config, root / "full", progress=False)
+    original = Run.save_checkpoint
+
+    def save_then_die(self):
+        path = original(self)
+        if self.state.chunk == KILLED_AFTER:
+            self.tracker._events.close()
+            raise _Killed
+        return path
+
+    Run.save_checkpoint = save_then_die
+    try:
+        with pytest.raises(_Killed):
+            train(config, root / "killed", progress=False)
+    finally:
+        Run.save_checkpoint = original
+    assert not (root / "killed" / "summary.json").exists()
+    return root / "killed", full, summary
+
+
+def _damage(checkpoint: Path, how: str) -> str:
+    """Damage one checkpoint folder the way a full disk, a kill during a copy or a stray edit does; return the
+    reason resume must give."""
+    policy = checkpoint / "agent" / "policy.safetensors"
+    if how == "truncated":
+        data = policy.read_bytes()
+        policy.write_bytes(data[: len(data) // 2])
+        return f"agent/policy.safetensors is {len(data) // 2:,} bytes, {len(data):,} were written"
+    if how == "corrupted":
+        optimizer = checkpoint / "agent" / "optimizer.safetensors"
+        data = bytearray(optimizer.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        optimizer.write_bytes(bytes(data))
+        return "agent/optimizer.safetensors has changed since it was written (SHA-256 differs)"
+    if how == "deleted":
+        (checkpoint / "feedback" / "fives" / "feedback_state.json").unlink()
+        return "feedback/fives/feedback_state.json is missing"
+    if how == "no manifest":
+        (checkpoint / "manifest.json").unlink()
+        return "manifest.json is missing"
+    if how == "empty engine":
+        (checkpoint / "engine.json").write_text("")
+        return "engine.json is 0 bytes"
+    raise ValueError(how)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["truncated", "corrupted", "deleted", "no manifest", "empty engine"])
+def test_resume_skips_a_damaged_checkpoint_and_ends_as_the_uninterrupted_run(tmp_path, killed_and_full, how):
+    import shutil
+
+    template, full, full_summary = killed_and_full
+    run_dir = tmp_path / "killed"
+    shutil.copytree(template, run_dir)
+    newest = run_dir / "checkpoints" / f"chunk-{KILLED_AFTER:06d}"
+    reason = _damage(newest, how)
+    if how == "truncated":  # and the run started on another numpy: a warning, not an error
+        versions = json.loads((run_dir / "versions.json").read_text())
+        now, versions["packages"]["numpy"] = versions["packages"]["numpy"], "0.0.1"
+        (run_dir / "versions.json").write_text(json.dumps(versions))
+    said: list[str] = []
+    summary = resume(run_dir, progress=False, say=said.append)
+    if how == "truncated":
+        assert said.pop(0) == f"warning: numpy {now} now, 0.0.1 when the run started"
+    assert said[0].startswith(f"warning: skipping damaged checkpoint chunk-{KILLED_AFTER:06d}: {reason}"), said
+    assert said[1:] == [f"resuming from chunk-{KILLED_AFTER - 1:06d}"]
+    assert summary == full_summary
+    assert json.loads((run_dir / "summary.json").read_text()) == full_summary
+    assert comparable(run_dir) == comparable(full)
+
+
+@pytest.mark.slow
+def test_checkpoints_record_size_and_sha256_of_every_file(killed_and_full):
+    import hashlib
+
+    template, _, _ = killed_and_full
+    checkpoint = template / "checkpoints" / f"chunk-{KILLED_AFTER:06d}"
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    written = {p.relative_to(checkpoint).as_posix() for p in checkpoint.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == written - {"manifest.json"}
+    for name, record in manifest["files"].items():
+        data = (checkpoint / name).read_bytes()
+        assert record == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+@pytest.mark.slow
+def test_no_intact_checkpoint_is_one_clear_error(tmp_path, killed_and_full, capsys):
+    import shutil
+
+    from upbringing.curriculum.cli import main
+
+    template, _, _ = killed_and_full
+    run_dir = tmp_path / "killed"
+    shutil.copytree(template, run_dir)
+    for checkpoint in (run_dir / "checkpoints").glob("chunk-*"):
+        _damage(checkpoint, "truncated")
+    assert main(["resume", str(run_dir), "--quiet"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"error: {run_dir}: no intact checkpoint to resume from (chunk-{KILLED_AFTER:06d}: ")
+    assert "start the run again with `upbringing train`" in err[-1] and "Traceback" not in "\n".join(err)
+    assert not (run_dir / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_resume_warns_of_each_package_whose_version_differs(tmp_path, killed_and_full):
+    import shutil
+
+    from upbringing.curriculum.tracking import installed_versions, version_changes
+
+    template, _, _ = killed_and_full
+    recorded = json.loads((template / "versions.json").read_text())
+    assert recorded == installed_versions()
+    for name in ("torch", "numpy", "gymnasium", "pydantic"):
+        assert name in recorded["packages"]
+    assert version_changes(template) == []
+    run_dir = tmp_path / "killed"
+    shutil.copytree(template, run_dir)
+    recorded["packages"]["numpy"] = "0.0.1"
+    recorded["packages"]["long-gone"] = "1.0"
+    recorded["python"] = "3.0.0"
+    (run_dir / "versions.json").write_text(json.dumps(recorded))
+    now = installed_versions()
+    assert version_changes(run_dir) == [
+        f"python {now['python']} now, 3.0.0 when the run started",
+        "long-gone not installed now, 1.0 when the run started",
+        f"numpy {now['packages']['numpy']} now, 0.0.1 when the run started",
+    ]

@@ -155,12 +155,12 @@ BROKEN = {
         "has no choices and is not an ending",
         "- id: home",
     ),
-    "reward out of range": ("reward: 0.5", "reward: 1.5", "less than or equal to 1", "reward: 1.5"),
+    "reward out of range": ("reward: 0.5", "reward: 1.5", "a reward is within [-1, 1]", "reward: 1.5"),
     "path return too large": (
         "    text: Home.\n    ending: good",
         "    text: Home.\n    reward: 0.9\n    ending: good",
-        "add up to between",
-        "scenes:",
+        "the path a -> b -> home adds up to +1.4; keep every path's total within [-1, 1]",
+        "- id: home",
     ),
 }
 
@@ -234,3 +234,58 @@ def test_duplicate_story_ids_across_files(tmp_path):
         load_stories([a, b])
     (problem,) = err.value.problems
     assert problem.file == str(b) and problem.line == 1 and "duplicate story id 'tiny'" in problem.message
+
+
+# Rewards as an author writes them: from -9 to +12 along the paths, with the scale declared.
+SCALED = (
+    GOOD.replace("reward: 0.5", "reward: 12")
+    .replace("reward: -0.5", "reward: -9")
+    .replace("start: a", "start: a\nreward_scale: {min: -9, max: 12}")
+)
+
+
+def test_a_story_on_its_own_scale_loads_divided_into_the_env_scale(tmp_path):
+    path = write(tmp_path, SCALED)
+    assert check_story_file(path) == []
+    story = load_story_file(path)
+    assert story.reward_scale is None  # what the env plays is on its own scale
+    keep = story.by_id["a"].choices[0]
+    assert keep.reward == 1.0 and story.by_id["caught"].reward == -9 / 12
+    assert return_range(story) == (-9 / 12, 1.0)  # hand it in, then caught (-9); keep (+12), then home
+    again = write(tmp_path, story_to_yaml(story), "again.yaml")  # and it writes back as a story on the env scale
+    assert load_story_file(again) == story
+
+
+def test_auto_scale_divides_by_the_largest_path_total(tmp_path):
+    story = load_story_file(write(tmp_path, SCALED.replace("reward_scale: {min: -9, max: 12}", "reward_scale: auto")))
+    assert return_range(story) == (-9 / 12, 1.0)
+
+
+@pytest.mark.parametrize(
+    "scale, message",
+    [
+        ("{min: -5, max: 12}", "the path a -> b -> caught adds up to -9; keep every path's total within [-5, 12]"),
+        ("{min: -9, max: 10}", "the path a -> b -> home adds up to +12; keep every path's total within [-9, 10]"),
+        ("{min: 3, max: -3}", "min must be below max (got min 3, max -3)"),
+        ("{min: -9}", "missing required key"),
+        ("lots", "expected auto or {min: LOWEST_TOTAL, max: HIGHEST_TOTAL}"),
+    ],
+)
+def test_a_declared_scale_is_checked_and_paths_are_named(tmp_path, scale, message):
+    text = SCALED.replace("{min: -9, max: 12}", scale)
+    problems = check_story_file(write(tmp_path, text))
+    assert [p.message for p in problems if message in p.message], [str(p) for p in problems]
+
+
+def test_auto_scale_needs_a_story_without_loops(tmp_path):
+    text = SCALED.replace("reward_scale: {min: -9, max: 12}", "reward_scale: auto").replace(
+        "      - text: Hand it in.\n        goto: b", "      - text: Hand it in.\n        goto: a"
+    )
+    (problem,) = check_story_file(write(tmp_path, text))
+    assert problem.key == "reward_scale" and "auto needs a story without loops" in problem.message
+
+
+def test_without_a_scale_rewards_stay_within_one(tmp_path):
+    problems = check_story_file(write(tmp_path, SCALED.replace("reward_scale: {min: -9, max: 12}\n", "")))
+    assert {p.key for p in problems} == {"scenes[0].choices[0].reward", "scenes[2].reward"}
+    assert all("declares it: reward_scale: {min, max}" in p.message for p in problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -119,3 +120,46 @@ def test_importing_the_envs_does_not_import_axelrod() -> None:
         "assert 'axelrod' not in sys.modules, 'axelrod was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "name, strategy",
+    [
+        ("Joss", "FirstByJoss"),  # as Axelrod's first tournament lists its entrants
+        ("joss", "FirstByJoss"),
+        ("First by Joss", "FirstByJoss"),  # the strategy's own name
+        ("FirstByJoss", "FirstByJoss"),
+        ("Stein and Rapoport", "FirstBySteinAndRapoport"),
+        ("Tideman-Chieruzzi", "FirstByTidemanAndChieruzzi"),
+        ("Grofman", "FirstByGrofman"),  # entered both tournaments: the first one's
+        ("Champion", "SecondByChampion"),  # only in the second tournament
+        ("tit for tat", "TitForTat"),
+        ("SoftJoss", "SoftJoss"),
+    ],
+)
+def test_axelrod_names_resolve_as_the_tournaments_list_them(name: str, strategy: str) -> None:
+    assert make_player(f"axelrod:{name}").name == f"axelrod:{strategy}"
+
+
+def test_every_first_tournament_entrant_resolves_by_the_name_in_its_own_data() -> None:
+    from upbringing.envs.social.players import axelrod_strategy
+
+    for cls in axl.axelrod_first_strategies:
+        assert axelrod_strategy(cls.name) is cls
+        if cls.name.startswith("First by "):
+            assert axelrod_strategy(cls.name.removeprefix("First by ")) is cls
+
+
+@pytest.mark.parametrize(
+    "name, hint",
+    [
+        ("Jos", "did you mean FirstByJoss?"),
+        ("Gruger", "did you mean Grudger, SoftGrudger?"),
+        ("Tit4Tat", "did you mean TitForTat"),
+    ],
+)
+def test_unknown_axelrod_names_get_hints_from_real_matches(name: str, hint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"axelrod has no strategy '{name}'; {hint}")):
+        make_player(f"axelrod:{name}")
+    with pytest.raises(ValueError, match=r"^axelrod:GTFT: .*unexpected keyword argument 'q'"):
+        make_player({"name": "axelrod:GTFT", "q": 0.9})
