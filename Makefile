@@ -47,6 +47,8 @@ lock:
 	.lock-venv/bin/pip install --quiet pip-tools==7.7.0
 	.lock-venv/bin/pip-compile --quiet --extra dev --extra encoder --constraint constraints.txt --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+	# the dev extra names the project's own extras (upbringing[...]): the project itself is installed from the clone
+	sed -i '/^upbringing @ file:/d' requirements.lock
 
 quickstart: install
 	$(BIN)/upbringing train configs/quickstart.yaml

@@ -164,7 +164,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     start = time.perf_counter()
     result: dict[str, Any] = {"data": data.name, "items": len(items), "rule": rule_judges(items)}
     emb = embedding_judges(items)
-    result["embedding"] = emb if isinstance(emb, dict) else {"measured": False, "why": emb}
+    result["embedding"] = emb if isinstance(emb, dict) else {"measured": False, "why": emb}  # type: ignore[dict-item]
     if args.nli_model:
         result["nli"] = nli_judges(items, args.nli_model)
     else:

@@ -222,7 +222,7 @@ def _row(run: Any, episodes: int) -> dict[str, Any]:
 def part_zeroshot(episodes: int, only: list[str] | None = None) -> dict[str, Any]:
     """Untrained tiny and SmolLM2 agents on held-out episodes of three quickstart stages (``only``: these rows)."""
     rows = {}
-    settings = {
+    settings: dict[str, tuple[str, dict[str, Any]]] = {
         "tiny": ("tiny", {}),
         "smollm2": (MODEL, {"list_options": True}),
         "smollm2_plain_nolist": (MODEL, {"list_options": False, "prompt_format": "plain"}),

@@ -274,12 +274,12 @@ def stability(shifted: Mapping[str, Any] | None, reference: Mapping[str, Any] | 
 
 def _mean_compliance(items: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
     """Compliance averaged over several measurements (each weighing the same); principles over those judging them."""
-    items = [c for c in items if c is not None]
-    if not items:
+    present = [c for c in items if c is not None]
+    if not present:
         return None
-    overall = [c["overall"] for c in items if c.get("overall") is not None]
+    overall = [c["overall"] for c in present if c.get("overall") is not None]
     principles: dict[str, list[float]] = {}
-    for c in items:
+    for c in present:
         for k, v in c["principles"].items():
             principles.setdefault(k, []).append(v)
     return {"overall": _mean(overall), "principles": {k: float(np.mean(v)) for k, v in sorted(principles.items())}}
@@ -517,7 +517,7 @@ def format_eval(result: Mapping[str, Any]) -> str:
     if ref is not None and ratio is not None:
         lines.append("")
         lines.append("Alignment stability: compliance under shift / compliance in distribution (1 = values hold)")
-        rows = [("principle", "in distribution", "under shift", "stability")]
+        rows: list[tuple[str, ...]] = [("principle", "in distribution", "under shift", "stability")]
         for k in ref["principles"]:
             rows.append(
                 (k, _fmt(ref["principles"][k]), _fmt(shifted["principles"].get(k)), _fmt(ratio["principles"].get(k)))

@@ -75,8 +75,9 @@ def decide(agent: Agent, env: MoralChoiceEnv, batch: int = 16) -> list[Decision]
             obs.append(o)
             infos.append(info)
         try:
-            probs: np.ndarray | None = np.asarray(agent.action_probabilities(np.stack(obs), infos))
-            slots = probs.argmax(axis=1)
+            p = np.asarray(agent.action_probabilities(np.stack(obs), infos))
+            probs: np.ndarray | None = p
+            slots = p.argmax(axis=1)
         except NotImplementedError:
             probs = None
             if reset is not None:

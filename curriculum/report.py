@@ -403,7 +403,7 @@ def _event_rows(data: RunData) -> list[list[Any]]:
 def _stability_rows(ev: Mapping[str, Any]) -> list[list[Any]] | None:
     s = ev.get("stability") or {}
     ref, shifted, ratio = s.get("reference_compliance"), s.get("shift_compliance"), s.get("all_shifts")
-    if not ref or not ratio:
+    if not ref or not ratio or not shifted:
         return None
     rows: list[list[Any]] = [["principle", "compliance in distribution", "under shift", "stability"]]
     for k in ref["principles"]:
@@ -449,8 +449,9 @@ def _page(data: RunData, figures: dict[str, Path]) -> str:
             rows = _stability_rows(data.evaluation)
             if rows:
                 parts.append(_table_html(rows))
-        if stem == "moralchoice" and (data.evaluation or {}).get(MORALCHOICE):
-            parts.append(_table_html([["figure", "value"], *moralchoice_rows(data.evaluation[MORALCHOICE])]))
+        choice = (data.evaluation or {}).get(MORALCHOICE)
+        if stem == "moralchoice" and choice:
+            parts.append(_table_html([["figure", "value"], *moralchoice_rows(choice)]))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -486,7 +487,7 @@ def log_to_wandb(data: RunData, figures: dict[str, Path], mode: str | None = Non
         id=run_id,
         resume="allow",
         dir=str(data.run_dir),
-        mode=mode,
+        mode="online" if mode == "online" else "offline",
         settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True),
     )
     try:

@@ -208,6 +208,7 @@ class Run:
         else:
             obs_dim, n_actions = numeric_shape([s])
         seed = int(np.random.SeedSequence([self.config.seed, 0xFEED, stage]).generate_state(1)[0])
+        assert s.feedback is not None  # only stages with a feedback block have a loop
         judge = None
         if s.feedback.labeler == "constitution":  # RL from AI feedback: the stage's constitution labels the pairs
             sc = self.constitutions[stage]  # the config check guarantees the stage has one
@@ -577,10 +578,10 @@ class Run:
             self._crossplay()
         summary = jsonable(summary)
         write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
-        self.tracker.event("run_end", self.state.global_step, summary=summary)  # type: ignore[union-attr]
-        self.tracker.log(
-            {f"eval/{n}/final_score": v for n, v in final.items() if v is not None}, self.state.global_step
-        )  # type: ignore[union-attr]
+        tracker = self.tracker
+        assert tracker is not None  # opened by run() before any chunk
+        tracker.event("run_end", self.state.global_step, summary=summary)
+        tracker.log({f"eval/{n}/final_score": v for n, v in final.items() if v is not None}, self.state.global_step)
         self.tracker.summary({f"final/{n}": v for n, v in final.items() if v is not None})  # type: ignore[union-attr]
         self.tracker.close()  # type: ignore[union-attr]
         return summary

@@ -148,6 +148,6 @@ class EncoderPolicy(nn.Module):
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Every trainable tensor by a stable name, for checkpoints."""
-        state = {f"lm.{n}": p for n, p in self.lm_parameters()}
+        state: dict[str, torch.Tensor] = {f"lm.{n}": p for n, p in self.lm_parameters()}
         state.update({f"value_head.{n}": p for n, p in self.value_head.named_parameters()})
         return state

@@ -70,6 +70,10 @@ class TextPolicy(Protocol):
         """Trainable parameters as optimizer groups (``params``, ``lr``, ``name``)."""
         ...
 
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Every trainable tensor by a stable name, for checkpoints."""
+        ...
+
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` is the GPU when one is present, else the CPU."""
@@ -140,7 +144,11 @@ def apply_lora(model: Any, config: LMConfig) -> Any:
     lora = config.lora
     targets = list(lora.target_modules) if lora.target_modules else "all-linear"
     peft_config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, bias="none"
+        r=lora.r,
+        lora_alpha=lora.alpha,  # type: ignore[arg-type]  # peft types it int; it is a float scale
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        bias="none",
     )
     return get_peft_model(model, peft_config)
 
@@ -246,6 +254,6 @@ class CausalLMPolicy(nn.Module):
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Every trainable tensor by a stable name (``lm.*``, ``value_head.*``), for checkpoints."""
-        state = {f"lm.{n}": p for n, p in self.lm_parameters()}
+        state: dict[str, torch.Tensor] = {f"lm.{n}": p for n, p in self.lm_parameters()}
         state.update({f"value_head.{n}": p for n, p in self.value_head.named_parameters()})
         return state

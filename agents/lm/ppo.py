@@ -205,8 +205,8 @@ class PPOTrainer:
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
                 self.optimizer.step()
                 stats["grad_norm"] = float(grad_norm)
-                for key, value in stats.items():
-                    sums[key] = sums.get(key, 0.0) + value
+                for key, stat in stats.items():
+                    sums[key] = sums.get(key, 0.0) + stat
                 n_minibatches += 1
             if early_stop:
                 break

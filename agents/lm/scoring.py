@@ -134,7 +134,7 @@ class Packed:
 
     def to(self, device: torch.device | str) -> Packed:
         """The same batch with every tensor on ``device``."""
-        moved = {k: v.to(device) if torch.is_tensor(v) else v for k, v in self.__dict__.items()}
+        moved: dict[str, Any] = {k: v.to(device) if torch.is_tensor(v) else v for k, v in self.__dict__.items()}
         return Packed(**moved)
 
     def attention_mask(self, kind: Literal["bool", "float"] = "bool", dtype: torch.dtype = torch.float32):

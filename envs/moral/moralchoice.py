@@ -165,10 +165,10 @@ def _parse(path: Path, reader: csv.DictReader) -> tuple[Scenario, ...]:
 
         if None in row:  # more cells than header columns
             raise bad(header[-1], f"{len(header) + len(row[None])} cells, but the header has {len(header)} columns")
-        values = {c: (row[c] or "").strip() if row[c] is not None else None for c in COLUMNS}
         for c in COLUMNS:
-            if values[c] is None:
+            if row[c] is None:
                 raise bad(c, f"missing cell (the row has fewer than {len(header)} cells)")
+        values: dict[str, str] = {c: (row[c] or "").strip() for c in COLUMNS}
         sid = values["scenario_id"]
         if not sid:
             raise bad("scenario_id", "empty scenario id")

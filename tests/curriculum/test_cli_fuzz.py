@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 from upbringing.constitutions.constitution import CANONICAL_EVENTS, ConstitutionFile
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.cli import build_parser, main
@@ -160,7 +162,7 @@ def _values(keys: tuple[str, ...]) -> st.SearchStrategy[Any]:
     )
 
 
-def schema_keys(model: type) -> list[str]:
+def schema_keys(model: type[BaseModel]) -> list[str]:
     """Every property name anywhere in a pydantic model's JSON schema."""
     found: set[str] = set()
 
@@ -260,7 +262,7 @@ def mutated(draw: Any, docs: list[Any], keys: list[str], max_ops: int = 3) -> An
         where = draw(st.sampled_from(leaves if leaves and draw(st.integers(0, 2)) else every))
         op = draw(st.sampled_from(OPS))
         node = get(doc, where)
-        parent = get(doc, where[:-1]) if where else None
+        parent: Any = get(doc, where[:-1]) if where else None
         if op == "replace" or (op == "perturb" and not isinstance(node, int | float)) or not where:
             new = draw(junk)
             if not where:
@@ -389,7 +391,9 @@ def load_docs(files: list[Path]) -> list[Any]:
     return [_parsed(p) for p in files]
 
 
-def documents(files: list[Path], model: type, extra: list[st.SearchStrategy[Any]] = ()) -> st.SearchStrategy[str]:
+def documents(
+    files: list[Path], model: type[BaseModel], extra: Sequence[st.SearchStrategy[Any]] = ()
+) -> st.SearchStrategy[str]:
     """YAML texts: shipped files mutated, documents generated from the schema, and text-level edits of both."""
     docs = load_docs(files)
     keys = schema_keys(model)
@@ -583,7 +587,7 @@ def places(workspace: Path) -> dict[str, Path]:
     config = (ROOT / "configs" / "quickstart_sb3.yaml").resolve()
     resolved = yaml.safe_dump(load_config(config).model_dump(mode="json"), sort_keys=False)
 
-    def run_folder(name: str, files: dict[str, str | bytes]) -> Path:
+    def run_folder(name: str, files: Mapping[str, str | bytes]) -> Path:
         folder = w / name
         for rel, content in files.items():
             f = folder / rel

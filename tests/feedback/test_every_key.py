@@ -140,7 +140,8 @@ def fingerprint(settings: dict[str, Any], line_walk: Any, run_dir: Any) -> str:
         on_event=lambda kind, **data: events.append((kind, data["principle"], data["compared"])),
     )
     venv = loop.recorder(DummyVecEnv([lambda: loop.wrap(line_walk(size=5, goal=7)) for _ in range(2)]))
-    metrics, terms = [], []
+    metrics: list[dict[str, float]] = []
+    terms: list[float] = []
     for chunk, p_right in enumerate([0.0, 0.4, 0.8, 1.0]):
         venv.seed(1000 + chunk)
         venv.reset()
