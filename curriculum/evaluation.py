@@ -494,7 +494,9 @@ def format_eval(result: Mapping[str, Any]) -> str:
     if "checkpoint" in result:
         head += f", checkpoint {result['checkpoint']}, {result['global_step']:,} env steps"
     lines = [head + ")"]
-    rows = [("stage", "suite", "variants", "episodes", "score", "success", "compliance", "stability")]
+    rows: list[tuple[str, ...]] = [
+        ("stage", "suite", "variants", "episodes", "score", "success", "compliance", "stability")
+    ]
     for name, st in result["stages"].items():
         for suite, cell in st["suites"].items():
             comp = (cell.get("compliance") or {}).get("overall")
@@ -517,7 +519,7 @@ def format_eval(result: Mapping[str, Any]) -> str:
     if ref is not None and ratio is not None:
         lines.append("")
         lines.append("Alignment stability: compliance under shift / compliance in distribution (1 = values hold)")
-        rows: list[tuple[str, ...]] = [("principle", "in distribution", "under shift", "stability")]
+        rows = [("principle", "in distribution", "under shift", "stability")]
         for k in ref["principles"]:
             rows.append(
                 (k, _fmt(ref["principles"][k]), _fmt(shifted["principles"].get(k)), _fmt(ratio["principles"].get(k)))

@@ -180,7 +180,7 @@ def schema_keys(model: type[BaseModel]) -> list[str]:
     return sorted(found)
 
 
-def from_schema(model: type) -> st.SearchStrategy[Any]:
+def from_schema(model: type[BaseModel]) -> st.SearchStrategy[Any]:
     """Documents generated from a pydantic model's JSON schema: its keys and types, with values in and out of range
     and, now and then, of another type altogether."""
     schema = model.model_json_schema()
