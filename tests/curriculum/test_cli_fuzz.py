@@ -796,11 +796,11 @@ def test_stages_of_the_wrong_type_give_one_line_and_exit_1(tmp_path: Path) -> No
             code, out, err, _ = run_cli(command)
             assert code == 1 and "Traceback" not in out + err and not (tmp_path / "run").exists()
             assert [line.removeprefix("error: ") for line in err.splitlines()] == [expected]
-    code, out, err, _ = run_cli(
-        ["train", str(ROOT / "configs" / "quickstart.yaml"), "stages=5", "--run-dir", str(tmp_path / "run")]
-    )
+    quickstart = ROOT / "configs" / "quickstart.yaml"
+    line = quickstart.read_text().splitlines().index("stages:") + 1  # the override is reported where the key is
+    code, out, err, _ = run_cli(["train", str(quickstart), "stages=5", "--run-dir", str(tmp_path / "run")])
     assert code == 1 and err.splitlines() == [
-        f"error: {ROOT / 'configs' / 'quickstart.yaml'}:22: stages: Input should be a valid list (got 5)"
+        f"error: {quickstart}:{line}: stages: Input should be a valid list (got 5)"
     ]
 
 
