@@ -131,7 +131,8 @@ def test_bad_generator_arguments():
 def test_same_seed_same_stories_as_before():
     digest = hashlib.sha256()
     for family, level, seed in itertools.product(sorted(FAMILIES), range(LEVELS), range(3)):
-        digest.update(build_story(family, level, seed).model_dump_json().encode())
+        # reward_scale (a field for authored stories, added after the digest was taken) is never set by the generator
+        digest.update(build_story(family, level, seed).model_dump_json(exclude={"reward_scale"}).encode())
     assert digest.hexdigest() == STORIES_DIGEST
 
 
