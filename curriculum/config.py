@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from upbringing.agents.config import AgentConfig
 from upbringing.constitutions import SHIPPED
 from upbringing.curriculum.promotion import PromotionRule
@@ -139,6 +139,27 @@ class StageConfig(Frozen):
         return v
 
 
+class RayConfig(Frozen):
+    """Rollout workers on Ray (``curriculum.vec_env: ray``): actors that each step a share of a chunk's envs."""
+
+    workers: int = Field(default=2, gt=0, description="Ray actors holding the envs; each steps its envs in turn.")
+    envs_per_worker: int | None = Field(
+        default=None, gt=0, description="Envs each actor holds; None = curriculum.n_envs / workers (must divide)."
+    )
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster to join (host:port, auto); None = the one this process joined, RAY_ADDRESS, or a "
+        "local Ray sized to the machine.",
+    )
+    cpus_per_worker: float | None = Field(
+        default=None, ge=0.0, description="CPUs Ray reserves per actor; None = Ray's default for actors (none)."
+    )
+
+    def per_worker(self, n_envs: int) -> int:
+        """Envs per actor for ``n_envs`` envs in all."""
+        return self.envs_per_worker if self.envs_per_worker is not None else n_envs // self.workers
+
+
 class CurriculumConfig(Frozen):
     """How the teacher orders the stages."""
 
@@ -161,13 +182,39 @@ class CurriculumConfig(Frozen):
         default=2048, gt=0, description="Env steps per training chunk: the unit of evaluation and checkpointing."
     )
     n_envs: int = Field(default=4, gt=0, description="Parallel environments per chunk.")
-    vec_env: Literal["dummy", "subprocess"] = Field(
-        default="dummy", description="Run envs in this process (dummy) or in worker processes (subprocess)."
+    vec_env: Literal["dummy", "subprocess", "ray"] = Field(
+        default="dummy",
+        description="Run envs in this process (dummy), in worker processes (subprocess) or in Ray actors (ray; "
+        "pip install 'upbringing[ray]'); multi-agent stages always play in this process.",
+    )
+    ray: RayConfig | None = Field(
+        default=None,
+        validate_default=True,
+        description="The Ray rollout workers of vec_env: ray (default: 2 workers sharing n_envs).",
     )
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig,
         description="How mastered stages are kept: none (review chunks only) or clear (replay + behavioural cloning).",
     )
+
+    @field_validator("ray", mode="after")
+    @classmethod
+    def _ray_workers_share_the_envs(cls, ray: RayConfig | None, info: ValidationInfo) -> RayConfig | None:
+        vec_env, n_envs = info.data.get("vec_env"), info.data.get("n_envs")
+        if vec_env is None or n_envs is None:
+            return ray  # reported under their own keys
+        if vec_env != "ray":
+            if ray is not None:
+                raise ValueError(f"configures the rollout workers of vec_env: ray (got vec_env: {vec_env})")
+            return ray
+        r = ray or RayConfig()
+        k = r.per_worker(n_envs)
+        if k < 1 or r.workers * k != n_envs:
+            raise ValueError(
+                f"workers x envs_per_worker must equal curriculum.n_envs ({n_envs}) (got {r.workers} x "
+                f"{r.envs_per_worker if r.envs_per_worker is not None else f'{n_envs}/{r.workers}'})"
+            )
+        return ray
 
 
 class TrackingConfig(Frozen):

@@ -291,7 +291,9 @@ class Run:
         while (task := self.teacher.next_task()) is not None:
             seed = chunk_seed(c.seed, self.state.chunk)
             seed_everything(seed)
-            log = make_vec_env(self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env)
+            log = make_vec_env(
+                self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env, c.curriculum.ray
+            )
             log.seed(seed if task.seed is None else task.seed)  # a teacher may pick the envs' seed (PLR)
             loop = self.feedback.get(task.stage) if not task.review else None
             if loop is not None:
@@ -477,7 +479,8 @@ class Run:
         factory = self.factory(stage, len(self.levels[stage]) - 1)
 
         def make_venv(seed: int) -> Any:
-            venv = make_vec_env(factory, self.config.curriculum.n_envs, self.config.curriculum.vec_env)
+            cur = self.config.curriculum
+            venv = make_vec_env(factory, cur.n_envs, cur.vec_env, cur.ray)
             venv.seed(seed)
             return venv
 
