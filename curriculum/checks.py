@@ -15,6 +15,7 @@ from upbringing.agents.lm.preflight import check_model
 from upbringing.constitutions import load_constitution
 from upbringing.curriculum.config import RunConfig, read_config
 from upbringing.curriculum.factory import stage_levels
+from upbringing.curriculum.raycluster import INSTALL, ray_installed
 from upbringing.curriculum.seating import check_stage
 from upbringing.yamlfile import FileError, LineMap, Problem, dotted
 
@@ -91,6 +92,14 @@ def agent_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem
     ]
 
 
+def ray_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
+    """``curriculum.vec_env: ray`` needs Ray, an optional extra."""
+    if config.curriculum.vec_env != "ray" or ray_installed():
+        return []
+    key = ["curriculum", "vec_env"]
+    return [Problem(file, f"needs Ray, an optional extra: {INSTALL}", key=dotted(key), line=lines.line(key))]
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None, *, check_envs: bool = True) -> RunConfig:
     """Load, merge, override and validate a run config, then (``check_envs``) check its envs and constitutions.
 
@@ -101,7 +110,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, check_e
     if check_envs:
         file = str(path)
         problems = env_problems(config, file, lines) + constitution_problems(config, file, lines)
-        problems += agent_problems(config, file, lines)
+        problems += agent_problems(config, file, lines) + ray_problems(config, file, lines)
         if problems:
             raise FileError(problems)
     return config

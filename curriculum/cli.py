@@ -2,6 +2,7 @@
 
     upbringing train CONFIG [key=value ...] [--run-dir DIR]   train through the config's curriculum
     upbringing resume RUN_DIR                                  continue an interrupted run from its last checkpoint
+    upbringing sweep CONFIG --grid KEY=V1,V2 [--seeds 0,1,2]  every combination as a run, on Ray (runs/<name>/...)
     upbringing check FILE [FILE ...]                           validate configs (and other files users write)
     upbringing envs [--json]                                   list the registered environments
     upbringing eval RUN_DIR [--suite NAME] [--json]            held-out and shift suites, alignment stability
@@ -98,6 +99,24 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     print(f"run folder: {run_dir}")
     return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from upbringing.curriculum.sweep import format_sweep, parse_grid, parse_resources, parse_seeds, run_sweep
+
+    record = run_sweep(
+        args.config,
+        args.overrides,
+        parse_grid(args.grid),
+        parse_seeds(args.seeds) if args.seeds is not None else None,
+        run_root=Path(args.run_dir) if args.run_dir else None,
+        address=args.address,
+        max_concurrent=args.max_concurrent,
+        resources=parse_resources(args.resources) if args.resources else None,
+        say=lambda line: print(line, file=sys.stderr),
+    )
+    print(format_sweep(record))
+    return 1 if any(r["status"] == "failed" for r in record["runs"]) else 0
 
 
 def _file_kind(data: Any) -> str:
@@ -432,6 +451,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_resume)
 
+    p = sub.add_parser("sweep", help="train every combination of a grid of config values and seeds, on Ray")
+    p.add_argument("config", help="run config (YAML) every variant starts from")
+    p.add_argument("overrides", nargs="*", default=[], metavar="key=value", help="override config keys of every run")
+    p.add_argument(
+        "--grid", action="append", default=[], metavar="KEY=V1,V2", help="a config key and its values (repeatable)"
+    )
+    p.add_argument("--seeds", help="seeds, one run per variant each, e.g. 0,1,2 (default: the config's seed)")
+    p.add_argument("--address", help="Ray cluster to join, e.g. 10.0.0.1:6379 (default: a local Ray)")
+    p.add_argument(
+        "--max-concurrent", type=_positive, help="at most this many runs at once (default: as resources allow)"
+    )
+    p.add_argument("--resources", action="append", metavar="NAME=N,...", help="what one run asks Ray for, e.g. CPU=2")
+    p.add_argument("--run-dir", help="the sweep's folder; runs go to DIR/<variant> (default runs/<config name>)")
+    p.set_defaults(func=_cmd_sweep)
+
     p = sub.add_parser("check", help="validate files you write (configs, constitutions, stories)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=_cmd_check)
@@ -500,6 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="list: one JSON list of {name, pulled, path, ...}")
     p.set_defaults(func=_cmd_models)
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (got {text!r})")
+    return int(text)
 
 
 @functools.cache
