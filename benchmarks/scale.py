@@ -43,15 +43,15 @@ stages:
   - name: permanence
     env: physics/ObjectPermanence-v0
     levels: [{screen_width: 3, n_objects: 1, distractors: 0}]
-    promotion: {metric: success, threshold: 0.85, window: 20, min_episodes: 20}
+    promotion: {metric: success, threshold: 0.95, window: 40, min_episodes: 40}
     eval_episodes: 20
-    budget: 3072
+    budget: 6144
   - name: stories
     env: moral/Stories-v0
     levels: [{level: 0}]
-    promotion: {metric: success, threshold: 0.85, window: 20, min_episodes: 20}
+    promotion: {metric: success, threshold: 0.95, window: 40, min_episodes: 40, require_compliance: true}
     eval_episodes: 20
-    budget: 3072
+    budget: 6144
 """
 TEACHERS = ("sequential", "direct")
 

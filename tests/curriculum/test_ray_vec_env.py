@@ -39,7 +39,7 @@ stages:
 RAY = ["curriculum.vec_env=ray", "curriculum.ray.workers=2"]
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def local_ray():
     """One local Ray for the module (starting one takes seconds), shut down after."""
     ray.init(num_cpus=2, include_dashboard=False)
@@ -96,7 +96,7 @@ def _same(a, b) -> bool:
     return _canon(a) == _canon(b)
 
 
-def test_ray_workers_step_the_stage_envs_as_dummy_does_and_replay_a_killed_one(tmp_path, config_path):
+def test_ray_workers_step_the_stage_envs_as_dummy_does_and_replay_a_killed_one(local_ray, tmp_path, config_path):
     from upbringing.curriculum.stage_envs import make_vec_env
 
     run = Run(load_config(config_path), tmp_path / "run", progress=False)
@@ -120,7 +120,9 @@ def test_ray_workers_step_the_stage_envs_as_dummy_does_and_replay_a_killed_one(t
 
 
 @pytest.mark.slow
-def test_a_run_on_ray_workers_is_the_dummy_run_even_when_a_worker_is_killed(tmp_path, config_path, monkeypatch):
+def test_a_run_on_ray_workers_is_the_dummy_run_even_when_a_worker_is_killed(
+    local_ray, tmp_path, config_path, monkeypatch
+):
     from upbringing.curriculum.ray_envs import RayVecEnv
 
     dummy_dir, dummy = train(load_config(config_path), tmp_path / "dummy", progress=False)
@@ -162,3 +164,11 @@ def test_ray_settings_that_make_no_sense_are_one_clear_error(config_path, overri
     with pytest.raises(FileError) as err:
         load_config(config_path, overrides)
     assert len(err.value.problems) == 1 and message in str(err.value.problems[0])
+
+
+def test_vec_env_ray_without_ray_installed_is_one_clear_error(config_path, monkeypatch):
+    monkeypatch.setattr("upbringing.curriculum.checks.ray_installed", lambda: False)
+    with pytest.raises(FileError) as err:
+        load_config(config_path, RAY)
+    (problem,) = err.value.problems
+    assert problem.key == "curriculum.vec_env" and "pip install 'upbringing[ray]'" in problem.message
