@@ -94,7 +94,7 @@ def vec_envs(steps: int, sizes: list[int], root: Path) -> dict[str, Any]:
         factory = run.factory(stage, 0)
         rows: dict[str, Any] = {}
         for n in sizes:
-            row = {
+            row: dict[str, Any] = {
                 "dummy": steps_per_second(factory, "dummy", n, steps, 0),
                 "subprocess": steps_per_second(factory, "subprocess", n, steps, 0),
                 "ray_per_env": steps_per_second(factory, "ray", n, steps, n),

@@ -43,7 +43,7 @@ class RolloutWorkerLost(RuntimeError):
     """A rollout worker died and could not be brought back to where the chunk was."""
 
 
-def digest(obs: np.ndarray, rewards: Sequence[float], dones: Sequence[bool]) -> str:
+def digest(obs: np.ndarray, rewards: Sequence[float] | np.ndarray, dones: Sequence[bool]) -> str:
     """A short fingerprint of what a step returned (what a replay must reproduce)."""
     h = hashlib.blake2b(digest_size=12)
     for part in (np.ascontiguousarray(obs), np.asarray(rewards, np.float64), np.asarray(dones, bool)):
@@ -211,6 +211,7 @@ class RayVecEnv(VecEnv):
         if not isinstance(obs_space, gym.spaces.Box):
             raise TypeError(f"vec_env ray steps envs with Box observations (got {obs_space})")
         super().__init__(len(actors) * per_worker, obs_space, action_space)
+        self._shape: tuple[int, ...] = obs_space.shape
         self.metadata = metadata
         self._pending: list[Any] | None = None
 
@@ -292,7 +293,7 @@ class RayVecEnv(VecEnv):
             self._send(w, "reset", self._seeds[w * k : (w + 1) * k], self._options[w * k : (w + 1) * k])
             for w in range(len(self.actors))
         ]
-        obs = np.zeros((self.num_envs, *self.observation_space.shape), self.observation_space.dtype)
+        obs = np.zeros((self.num_envs, *self._shape), self.observation_space.dtype)
         for w, ref in enumerate(refs):
             worker_obs, infos, _ = self._receive(w, ref)
             obs[self._rows(w)] = worker_obs
@@ -306,7 +307,7 @@ class RayVecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         assert self._pending is not None, "step_wait() follows step_async()"
-        obs = np.zeros((self.num_envs, *self.observation_space.shape), self.observation_space.dtype)
+        obs = np.zeros((self.num_envs, *self._shape), self.observation_space.dtype)
         rewards = np.zeros(self.num_envs, np.float32)
         dones = np.zeros(self.num_envs, bool)
         infos: list[dict[str, Any]] = []
