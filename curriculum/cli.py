@@ -77,7 +77,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     from upbringing.curriculum.preflight import config_warnings
-    from upbringing.curriculum.runner import train
+    from upbringing.curriculum.launch import train
 
     for line in config_warnings(config, prompts=False):  # a run that must cut prompts says so itself, per stage
         print(f"warning: {line}", file=sys.stderr)
@@ -89,7 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from upbringing.curriculum.runner import resume
+    from upbringing.curriculum.launch import resume
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -316,7 +316,8 @@ def _moralchoice_result(agent: Any, args: argparse.Namespace) -> dict[str, Any]:
 def _eval_run_moralchoice(args: argparse.Namespace, run_dir: Path, checkpoint: Path | None) -> dict[str, Any]:
     from upbringing.curriculum.evaluation import EVAL_FILE
     from upbringing.curriculum.moralchoice import log_to_wandb, merge_into_eval_file
-    from upbringing.curriculum.runner import latest_checkpoint, load_run
+    from upbringing.curriculum.checkpoints import latest_checkpoint
+    from upbringing.curriculum.launch import load_run
 
     run = load_run(run_dir, checkpoint)
     checkpoint = checkpoint or latest_checkpoint(run_dir)
@@ -337,7 +338,8 @@ def _eval_untrained(args: argparse.Namespace) -> int:
     from upbringing.curriculum.config import dump_config
     from upbringing.curriculum.evaluation import EVAL_FILE
     from upbringing.curriculum.moralchoice import SUITE, format_moralchoice, log_to_wandb, merge_into_eval_file
-    from upbringing.curriculum.runner import CONFIG_FILE, default_run_dir, seed_everything
+    from upbringing.curriculum.launch import default_run_dir
+    from upbringing.curriculum.runner import CONFIG_FILE, seed_everything
 
     bad = [t for t in args.targets if "=" not in t]
     if bad:

@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 from upbringing import envs
+from upbringing.curriculum.checkpoints import latest_checkpoint
 from upbringing.curriculum.factory import EvalResult, eval_seeds
-from upbringing.curriculum.runner import latest_checkpoint, load_run
+from upbringing.curriculum.launch import load_run
 from upbringing.curriculum.seating import against
 from upbringing.curriculum.stage_envs import evaluate
 from upbringing.envs.social.players import BUILTIN_PLAYERS, make_player
@@ -207,7 +208,7 @@ def summarize(result: EvalResult, constitution: Any = None) -> dict[str, Any]:
 
     Args:
         result: The episodes (:func:`upbringing.curriculum.stage_envs.evaluate`).
-        constitution: The stage's :class:`curriculum.runner.StageConstitution`, or None.
+        constitution: The stage's :class:`upbringing.curriculum.stage_constitution.StageConstitution`, or None.
 
     Returns:
         ``episodes``, ``score``, ``return``, ``success_rate`` (None without success), ``events`` (mean magnitude per

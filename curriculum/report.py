@@ -31,11 +31,12 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from upbringing.curriculum.checkpoints import latest_checkpoint
 from upbringing.curriculum.config import run_config
 from upbringing.curriculum.evaluation import EVAL_FILE
 from upbringing.curriculum.moralchoice import SUITE as MORALCHOICE
 from upbringing.curriculum.moralchoice import table_rows as moralchoice_rows
-from upbringing.curriculum.runner import RETENTION_FILE, SUMMARY_FILE, latest_checkpoint
+from upbringing.curriculum.runner import RETENTION_FILE, SUMMARY_FILE
 from upbringing.curriculum.tracking import read_events, read_json
 from upbringing.yamlfile import FileError, Problem
 

@@ -21,7 +21,8 @@ from upbringing.curriculum.evaluation import (
     unseen_opponents,
 )
 from upbringing.curriculum.factory import EvalResult
-from upbringing.curriculum.runner import StageConstitution, load_run, train
+from upbringing.curriculum.launch import load_run, train
+from upbringing.curriculum.stage_constitution import StageConstitution
 
 ROOT = Path(__file__).resolve().parents[2]
 

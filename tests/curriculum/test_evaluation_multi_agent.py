@@ -11,7 +11,7 @@ from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.config import PopulationConfig
 from upbringing.curriculum.evaluation import evaluate_run, suite_variants
 from upbringing.curriculum.factory import eval_seeds
-from upbringing.curriculum.runner import load_run, train
+from upbringing.curriculum.launch import load_run, train
 from upbringing.curriculum.seating import against, evaluate_population
 
 CONFIG = """\
