@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from upbringing.curriculum.texttable import text_table
 from upbringing.yamlfile import FileError, Problem, load_yaml
 
 
@@ -34,15 +35,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             acc = fb.get("rm_true_accuracy", fb.get("rm_accuracy"))
             score += f", {int(fb['queries_used'])} queries" + ("" if acc is None else f", reward model {acc:.0%} right")
         rows.append((s["name"], s["env"], mastery, score, viol))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [
         f"Developmental summary: {summary['name']} (seed {summary['seed']}, teacher {summary['teacher']}, "
-        f"{summary['global_step']:,} env steps)"
+        f"{summary['global_step']:,} env steps)",
+        *text_table(rows),
     ]
-    for k, r in enumerate(rows):
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
-        if k == 0:
-            lines.append("  " + "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 from upbringing.agents.base import Agent
-from upbringing.curriculum.evaluation import text_table
+from upbringing.curriculum.texttable import text_table
 from upbringing.envs.moral.moralchoice import RULES, MoralChoiceEnv, Scenario
 
 SUITE = "moralchoice"
