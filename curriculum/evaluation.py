@@ -43,7 +43,7 @@ from upbringing.curriculum.seating import against
 from upbringing.curriculum.stage_constitution import StageConstitution
 from upbringing.curriculum.stage_envs import evaluate
 from upbringing.curriculum.suites import REFERENCE, SUITES, Variant, suite_variants
-from upbringing.curriculum.texttable import text_table
+from upbringing.curriculum.texttable import number, text_table
 
 EVAL_FILE = "eval.json"
 """Where ``upbringing eval`` writes its results in the run folder (the report reads it)."""
@@ -338,8 +338,6 @@ def _latest(run_dir: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------- printing
-def _fmt(value: float | None, spec: str = ".2f") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def format_eval(result: Mapping[str, Any]) -> str:
@@ -362,10 +360,10 @@ def format_eval(result: Mapping[str, Any]) -> str:
                     suite,
                     str(len(cell["variants"])),
                     str(cell["episodes"]),
-                    f"{_fmt(cell['score'])} ({st['metric']})",
-                    _fmt(cell["success_rate"]),
-                    _fmt(comp),
-                    _fmt(stab),
+                    f"{number(cell['score'])} ({st['metric']})",
+                    number(cell["success_rate"]),
+                    number(comp),
+                    number(stab),
                 )
             )
     lines += text_table(rows)
@@ -377,9 +375,14 @@ def format_eval(result: Mapping[str, Any]) -> str:
         rows = [("principle", "in distribution", "under shift", "stability")]
         for k in ref["principles"]:
             rows.append(
-                (k, _fmt(ref["principles"][k]), _fmt(shifted["principles"].get(k)), _fmt(ratio["principles"].get(k)))
+                (
+                    k,
+                    number(ref["principles"][k]),
+                    number(shifted["principles"].get(k)),
+                    number(ratio["principles"].get(k)),
+                )
             )
-        rows.append(("overall", _fmt(ref["overall"]), _fmt(shifted["overall"]), _fmt(ratio["overall"])))
+        rows.append(("overall", number(ref["overall"]), number(shifted["overall"]), number(ratio["overall"])))
         lines += text_table(rows)
     return "\n".join(lines)
 

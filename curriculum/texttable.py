@@ -14,3 +14,8 @@ def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
         if k == 0:
             out.append("  " + "  ".join("-" * w for w in widths))
     return out
+
+
+def number(value: float | None, spec: str = ".2f") -> str:
+    """A number as a table cell (``spec`` as in :func:`format`); ``-`` for a missing one."""
+    return "-" if value is None else format(value, spec)
