@@ -25,17 +25,15 @@ from upbringing.constitutions.constitution import (
     Constitution,
     Context,
     Principle,
-    check_constitution_file,
     known_event_names,
-    load_constitution,
     looks_like_constitution,
-    parse_constitution,
     resolve_constitution,
     shipped_path,
 )
 from upbringing.constitutions.judges import Judge, RuleJudge
 from upbringing.constitutions.labeler import ConstitutionLabeler
 from upbringing.constitutions.lagrangian import Lagrangian, Multipliers
+from upbringing.constitutions.loading import check_constitution_file, load_constitution, parse_constitution
 from upbringing.constitutions.shaping import (
     ConstitutionalShaping,
     ParallelConstitutionalShaping,
