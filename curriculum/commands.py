@@ -118,7 +118,7 @@ CHECKERS["story"] = _check_story
 
 
 def _check_ink(path: Path) -> list[Problem]:
-    from upbringing.envs.moral.inkfile import check_ink_file
+    from upbringing.envs.moral.inkcheck import check_ink_file
 
     return check_ink_file(path).problems
 
@@ -147,7 +147,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for name in args.files:
         summary = ""
         if Path(name).suffix.lower() == ".json":  # compiled Ink: also say what exploring the story reached
-            from upbringing.envs.moral.inkfile import check_ink_file
+            from upbringing.envs.moral.inkcheck import check_ink_file
 
             report = check_ink_file(Path(name))
             problems, summary = report.problems, report.summary() if report.states else ""
