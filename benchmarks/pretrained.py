@@ -78,7 +78,7 @@ def heldout(run: Any, stage: str, episodes: int) -> dict[str, Any]:
     i = _stage(run, stage)
     seeds = eval_seeds(run.config.seed + 7919, i, 1, episodes)
     result = play(run, i, Variant("held-out", split="eval"), seeds)
-    return summarize(result, run.constitutions.get(i))
+    return summarize(result, run.stages[i].constitution)
 
 
 # ------------------------------------------------------------------------------------------------------------ rss

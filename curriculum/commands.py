@@ -308,9 +308,10 @@ def _eval_untrained(args: argparse.Namespace) -> int:
     from upbringing.curriculum.checks import load_config
     from upbringing.curriculum.config import dump_config
     from upbringing.curriculum.evaluation import EVAL_FILE
+    from upbringing.curriculum.factory import seed_everything
     from upbringing.curriculum.launch import default_run_dir
     from upbringing.curriculum.moralchoice import SUITE, format_moralchoice, log_to_wandb, merge_into_eval_file
-    from upbringing.curriculum.runner import CONFIG_FILE, seed_everything
+    from upbringing.curriculum.runner import CONFIG_FILE
 
     bad = [t for t in args.targets if "=" not in t]
     if bad:

@@ -40,8 +40,8 @@ from upbringing.curriculum.factory import EvalResult, eval_seeds
 from upbringing.curriculum.launch import load_run
 from upbringing.curriculum.runner import Run
 from upbringing.curriculum.seating import against
-from upbringing.curriculum.stage_constitution import StageConstitution
 from upbringing.curriculum.stage_envs import evaluate
+from upbringing.curriculum.stage_runtime import StageConstitution
 from upbringing.curriculum.suites import REFERENCE, SUITES, Variant, suite_variants
 from upbringing.curriculum.texttable import number, text_table
 
@@ -62,7 +62,7 @@ def summarize(result: EvalResult, constitution: StageConstitution | None = None)
 
     Args:
         result: The episodes (:func:`upbringing.curriculum.stage_envs.evaluate`).
-        constitution: The stage's :class:`upbringing.curriculum.stage_constitution.StageConstitution`, or None.
+        constitution: The stage's :class:`upbringing.curriculum.stage_runtime.StageConstitution`, or None.
 
     Returns:
         ``episodes``, ``score``, ``return``, ``success_rate`` (None without success), ``events`` (mean magnitude per
@@ -158,7 +158,7 @@ def play(run: Run, stage: int, variant: Variant, seeds: Sequence[int], level: in
     background and the shaping wrappers included, carries over) whose split is pinned to the variant's (evaluation
     asks for ``eval``; ``in_distribution`` plays the training split).
     """
-    level = len(run.levels[stage]) - 1 if level is None else level
+    level = run.stages[stage].last_level if level is None else level
     factory = run.factory(stage, level)
     if variant.overrides:
         factory = replace(factory, level_kwargs={**factory.level_kwargs, **variant.overrides})
@@ -167,7 +167,7 @@ def play(run: Run, stage: int, variant: Variant, seeds: Sequence[int], level: in
         n_players = game.n_players
         game.close()
         factory = against(factory, variant.opponent, n_players)
-    return evaluate(run.stage_agent(stage), replace(factory, split=variant.split), seeds, run.rules[stage].metric)
+    return evaluate(run.stage_agent(stage), replace(factory, split=variant.split), seeds, run.stages[stage].rule.metric)
 
 
 def evaluate_run(
@@ -207,12 +207,12 @@ def evaluate_run(
     shift_cells: dict[str, list[dict[str, Any] | None]] = {s: [] for s in wanted if s != REFERENCE}
     all_principles: set[str] = set()
     for i, stage in enumerate(config.stages):
-        level = len(run.levels[i]) - 1
-        level_kwargs = run.levels[i][level]
+        level = run.stages[i].last_level
+        level_kwargs = run.stages[i].levels[level]
         n = episodes or stage.eval_episodes
         base_seeds = eval_seeds(config.seed + _SEED_OFFSET, i, 0, n)
         heldout_seeds = eval_seeds(config.seed + _SEED_OFFSET, i, 1, n)
-        sc = run.constitutions.get(i)
+        sc = run.stages[i].constitution
         principles = (
             {
                 "judged": [p.id for p in sc.constitution.active(sc.context) if p.tier != "aspirational"],
@@ -228,7 +228,7 @@ def evaluate_run(
             "env": stage.env,
             "family": envs.spec(stage.env).family,
             "level": level,
-            "metric": run.rules[i].metric,
+            "metric": run.stages[i].rule.metric,
             "principles": principles,
             "suites": {},
             "stability": {},

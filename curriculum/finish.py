@@ -28,10 +28,11 @@ def finish(run: Run) -> dict[str, Any]:
         if run.teacher.progress[i].skipped:
             final[name] = None
             continue
-        result = run.evaluate(i, len(run.levels[i]) - 1)
+        result = run.evaluate(i, run.stages[i].last_level)
         final[name] = result.score
-        if i in run.constitutions:
-            held_out = run.constitutions[i].compliance(result.stats)
+        sc = run.stages[i].constitution
+        if sc is not None:
+            held_out = sc.compliance(result.stats)
             violations[name] = held_out["violation_rate"]
             tension[name] = held_out["tension_rate"]
     stages = []
@@ -46,12 +47,12 @@ def finish(run: Run) -> dict[str, Any]:
                 "steps_to_mastery": p.steps_to_mastery,
                 "steps": p.steps,
                 "level": p.level,
-                "levels": len(run.levels[i]),
+                "levels": len(run.stages[i].levels),
                 "final_score": final[stage.name],
-                "metric": run.rules[i].metric,
+                "metric": run.stages[i].rule.metric,
                 "violations": violations.get(stage.name),
                 "tension": tension.get(stage.name) or None,  # hard x aspirational pairs pulling apart, per step
-                "feedback": run.feedback[i].summary() if i in run.feedback else None,
+                "feedback": fb.summary() if (fb := run.stages[i].feedback) is not None else None,
             }
         )
     summary = {
@@ -67,16 +68,15 @@ def finish(run: Run) -> dict[str, Any]:
         "matrix": run.state.retention,
     }
     write_json_atomic(run.run_dir / RETENTION_FILE, retention)
-    if any(run.multi_agent):
+    if any(st.multi_agent for st in run.stages):
         crossplay_stages(run)
     summary = jsonable(summary)
     write_json_atomic(run.run_dir / SUMMARY_FILE, summary)
     tracker = run.tracker
-    assert tracker is not None  # opened by run() before any chunk
     tracker.event("run_end", run.state.global_step, summary=summary)
     tracker.log({f"eval/{n}/final_score": v for n, v in final.items() if v is not None}, run.state.global_step)
-    run.tracker.summary({f"final/{n}": v for n, v in final.items() if v is not None})  # type: ignore[union-attr]
-    run.tracker.close()  # type: ignore[union-attr]
+    run.tracker.summary({f"final/{n}": v for n, v in final.items() if v is not None})
+    run.tracker.close()
     return summary
 
 
@@ -90,19 +90,19 @@ def crossplay_stages(run: Run) -> dict[str, Any]:
         snapshots[f"snapshot:{snap.name}"] = run.snapshots.agent(snap)
     out: dict[str, Any] = {}
     for i, stage in enumerate(run.config.stages):
-        if not run.multi_agent[i] or run.teacher.progress[i].skipped:
+        if not run.stages[i].multi_agent or run.teacher.progress[i].skipped:
             continue
         episodes = (stage.population.crossplay_episodes if stage.population else None) or stage.eval_episodes
         seeds = eval_seeds(run.config.seed + 2_000_003, i, 0, episodes)
         members = {**run.learner_names(i), **snapshots}
-        factory = run.factory(i, len(run.levels[i]) - 1)
-        matrix = crossplay(factory, members, seeds, run.rules[i].metric, run.teams.get(i))
+        factory = run.factory(i, run.stages[i].last_level)
+        matrix = crossplay(factory, members, seeds, run.stages[i].rule.metric, run.stages[i].team)
         out[stage.name] = matrix
         columns, rows = crossplay_rows(stage.name, matrix)
-        run.tracker.table(f"crossplay/{stage.name}", columns, rows, run.state.global_step)  # type: ignore[union-attr]
+        run.tracker.table(f"crossplay/{stage.name}", columns, rows, run.state.global_step)
         cells = matrix["cells"] + ([matrix["team"]] if "team" in matrix else [])
         metrics = {f"crossplay/{stage.name}/{c['member']}/{c['opponent']}/score": c["score"] for c in cells}
         metrics.update({f"crossplay/{stage.name}/{k}": v for k, v in matrix["exploitability"].items() if v is not None})
-        run.tracker.log(metrics, run.state.global_step)  # type: ignore[union-attr]
+        run.tracker.log(metrics, run.state.global_step)
     write_json_atomic(run.run_dir / CROSSPLAY_FILE, jsonable(out))
     return out

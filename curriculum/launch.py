@@ -76,7 +76,7 @@ def train(config: RunConfig, run_dir: Path | None = None, *, progress: bool = Tr
     (run_dir / CONFIG_FILE).write_text(dump_config(config), encoding="utf-8")
     write_json_atomic(run_dir / VERSIONS_FILE, installed_versions())
     run.open_tracker()
-    run.tracker.event("run_start", 0, name=config.name, seed=config.seed, **run.run_record())  # type: ignore[union-attr]
+    run.tracker.event("run_start", 0, name=config.name, seed=config.seed, **run.run_record())
     run.run()
     return run_dir, finish(run)
 
@@ -132,7 +132,7 @@ def resume(run_dir: Path, *, progress: bool = True, say: Callable[[str], None] =
     remove_partial_checkpoints(run_dir)  # half-written checkpoints of the interrupted process
     if engine is None:
         run.open_tracker(events_offset=0)
-        run.tracker.event("run_start", 0, name=config.name, seed=config.seed, **run.run_record())  # type: ignore[union-attr]
+        run.tracker.event("run_start", 0, name=config.name, seed=config.seed, **run.run_record())
     else:
         run.open_tracker(run_id=engine["wandb_run_id"], events_offset=engine["events_offset"])
     run.run()

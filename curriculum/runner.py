@@ -8,7 +8,6 @@ uninterrupted run would have (DESIGN.md, "Exact resume").
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -31,13 +30,21 @@ from upbringing.constitutions import (
 from upbringing.curriculum.checkpoints import LEARNERS, write_checkpoint
 from upbringing.curriculum.config import RunConfig, stage_constitution
 from upbringing.curriculum.console import Console
-from upbringing.curriculum.factory import EvalResult, StageEnvFactory, chunk_seed, eval_seeds, stage_levels
+from upbringing.curriculum.episodes import social_means, training_metrics
+from upbringing.curriculum.factory import (
+    EvalResult,
+    StageEnvFactory,
+    chunk_seed,
+    eval_seeds,
+    seed_everything,
+    stage_levels,
+)
 from upbringing.curriculum.population import SNAPSHOTS, Snapshots
 from upbringing.curriculum.promotion import Verdict
 from upbringing.curriculum.retention import Retention
 from upbringing.curriculum.seating import learner_seats, learner_seed, recent_snapshots
-from upbringing.curriculum.stage_constitution import StageConstitution
 from upbringing.curriculum.stage_envs import evaluate, make_vec_env, numeric_shape
+from upbringing.curriculum.stage_runtime import StageConstitution, StageRuntime
 from upbringing.curriculum.teachers import TEACHERS, ReviewSettings, Task, Teacher
 from upbringing.curriculum.tracking import (
     Tracker,
@@ -52,13 +59,6 @@ SUMMARY_FILE = "summary.json"
 RETENTION_FILE = "retention.json"
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (the global RNGs SB3 and torch code draw from)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 @dataclass
 class RunState:
     """Everything beyond the agent and teacher that a checkpoint must restore."""
@@ -71,12 +71,6 @@ class RunState:
     retention_after: list[int] = field(default_factory=list)  # which stage each retention row follows
 
 
-def _social_means(episodes: list[dict[str, Any]], prefix: str) -> dict[str, float]:
-    """Mean per-episode social metrics (efficiency, equality, cooperation rate, ...) of multi-agent stages."""
-    names = sorted({k for e in episodes for k, v in e.get("social", {}).items() if isinstance(v, int | float)})
-    return {prefix + k: float(np.mean([e["social"][k] for e in episodes if k in e["social"]])) for k in names}
-
-
 class Run:
     """One training run in its run folder."""
 
@@ -84,8 +78,8 @@ class Run:
         self.config = config
         self.run_dir = run_dir
         self.state = RunState()
-        self.levels = [stage_levels(s) for s in config.stages]
-        self.rules = [s.promotion for s in config.stages]
+        # Per stage: its levels and, built below, its team, constitution and feedback loop.
+        self.stages = [StageRuntime(s, stage_levels(s), envs.spec(s.env).api == "pettingzoo") for s in config.stages]
         torch.set_num_threads(config.threads)
         seed_everything(config.seed)
         self.numeric = None
@@ -97,41 +91,38 @@ class Run:
         self.agent: Agent = build_agent(config.agent, config.seed, obs_space, act_space, config.curriculum.n_envs)
         # Stages of independent learners: the run's agent holds the first focal seat; every other focal seat has a
         # learner of its own, an agent of the same config with a seed of its own, living as long as the run.
-        self.teams: dict[int, Team] = {}
-        for i, stage in enumerate(config.stages):
-            if stage.population is not None and stage.population.independent:
-                seats = learner_seats(stage, self.levels[i][0])
+        for i, st in enumerate(self.stages):
+            population = st.config.population
+            if population is not None and population.independent:
+                seats = learner_seats(st.config, st.levels[0])
                 members = {seats[0]: self.agent}
                 for k, seat in enumerate(seats[1:], start=1):
                     seed = learner_seed(config.seed, i, k)
                     members[seat] = build_agent(config.agent, seed, obs_space, act_space, config.curriculum.n_envs)
-                self.teams[i] = Team(members)
+                st.team = Team(members)
         cur = config.curriculum
         self.teacher: Teacher = TEACHERS[cur.teacher](
-            [len(lv) for lv in self.levels],
+            [len(st.levels) for st in self.stages],
             [s.budget for s in config.stages],
             ReviewSettings(cur.review_fraction, cur.review_boost, cur.demote_below),
             seed=config.seed,
         )
         self.retention = Retention(cur.retention, self.agent, config.seed)
-        self.constitutions: dict[int, StageConstitution] = {}
-        for i, stage in enumerate(config.stages):
-            name = stage_constitution(config, stage)
+        for st in self.stages:
+            name = stage_constitution(config, st.config)
             if name is not None:
-                self.constitutions[i] = StageConstitution.load(name, stage)
-        self.feedback: dict[int, Any] = {}
-        for i, stage in enumerate(config.stages):
-            if stage.feedback is not None:
-                self.feedback[i] = self._feedback_loop(i)
+                st.constitution = StageConstitution.load(name, st.config)
+        for i, st in enumerate(self.stages):
+            if st.config.feedback is not None:
+                st.feedback = self._feedback_loop(i)
         # Multi-agent stages: frozen past selves saved at promotions, each loaded as its own agent (never trained).
-        self.multi_agent = [envs.spec(s.env).api == "pettingzoo" for s in config.stages]
         self.snapshots: Snapshots | None = None
-        if any(self.multi_agent):
+        if any(st.multi_agent for st in self.stages):
             self.snapshots = Snapshots(
                 run_dir / SNAPSHOTS,
                 partial(build_agent, config.agent, config.seed, obs_space, act_space, config.curriculum.n_envs),
             )
-        self.tracker: Tracker | None = None
+        self._tracker: Tracker | None = None
         self.console = Console(
             [s.name for s in config.stages], progress, getattr(config.agent, "max_prompt_tokens", None)
         )
@@ -147,7 +138,8 @@ class Run:
         assert s.feedback is not None  # only stages with a feedback block have a loop
         judge = None
         if s.feedback.labeler == "constitution":  # RL from AI feedback: the stage's constitution labels the pairs
-            sc = self.constitutions[stage]  # the config check guarantees the stage has one
+            sc = self.stages[stage].constitution
+            assert sc is not None  # the config check guarantees the stage has one
             judge = ConstitutionLabeler(sc.constitution, sc.context, seed=seed).label
         return FeedbackLoop(
             s.feedback,
@@ -157,20 +149,21 @@ class Run:
             seed=seed,
             env=s.env,
             judge=judge,
-            on_event=lambda kind, **data: self.tracker.event(kind, self.state.global_step, **data),  # type: ignore[union-attr]
+            on_event=lambda kind, **data: self.tracker.event(kind, self.state.global_step, **data),
         )
 
     # ------------------------------------------------------------------------------------------------ building
     def factory(self, stage: int, level: int) -> StageEnvFactory:
-        shapers: tuple[Any, ...] = (self.constitutions[stage].shaper(),) if stage in self.constitutions else ()
-        if stage in self.feedback:
-            loop = self.feedback[stage]
+        st = self.stages[stage]
+        shapers: tuple[Any, ...] = (st.constitution.shaper(),) if st.constitution is not None else ()
+        loop = st.feedback
+        if loop is not None:
             shapers += (partial(FeedbackReward, scorer=loop.scorer, mode=loop.config.mode, weight=loop.config.weight),)
         return StageEnvFactory(
             self.config.stages[stage],
-            self.levels[stage][level],
+            st.levels[level],
             self.numeric,
-            (stage, len(self.levels)),
+            (stage, len(self.stages)),
             shapers,
             self._snapshot_players(stage),
         )
@@ -180,7 +173,7 @@ class Run:
         population = self.config.stages[stage].population
         if self.snapshots is None or population is None or population.snapshots <= 0:
             return ()
-        numeric = (*self.numeric, stage, len(self.levels)) if self.numeric is not None else None
+        numeric = (*self.numeric, stage, len(self.stages)) if self.numeric is not None else None
         return tuple(
             self.snapshots.player(snap, numeric, deterministic=not population.snapshot_sampling)
             for snap in recent_snapshots(self.snapshots.available(self.state.global_step), population.max_snapshots)
@@ -188,12 +181,13 @@ class Run:
 
     def stage_agent(self, stage: int) -> Agent:
         """Who plays ``stage``: the run's agent, or for a stage of independent learners their :class:`Team`."""
-        return self.teams.get(stage, self.agent)
+        team = self.stages[stage].team
+        return team if team is not None else self.agent
 
     def learner_names(self, stage: int) -> dict[str, Agent]:
         """The learners of ``stage`` by their names in the cross-play matrix: ``agent`` (the run's agent) and, with
         independent learners, ``learner:<seat>`` for each other focal seat's own learner."""
-        team = self.teams.get(stage)
+        team = self.stages[stage].team
         if team is None:
             return {"agent": self.agent}
         return {"agent": self.agent, **{f"learner:{s}": a for s, a in list(team.members.items())[1:]}}
@@ -201,14 +195,23 @@ class Run:
     def run_record(self) -> dict[str, Any]:
         """What the run logs about itself: git commit and every constitution's name, version and content hash."""
         record: dict[str, Any] = {"git_commit": git_commit()}
-        for i, sc in self.constitutions.items():
+        for st in self.stages:
+            sc = st.constitution
+            if sc is None:
+                continue
             for k, v in sc.constitution.run_record().items():
-                record[f"{k}/{self.config.stages[i].name}" if k != "constitution/name" else k] = v
+                record[f"{k}/{st.name}" if k != "constitution/name" else k] = v
         return record
+
+    @property
+    def tracker(self) -> Tracker:
+        """The run's tracker (opened by :meth:`open_tracker` before training)."""
+        assert self._tracker is not None, "open_tracker() comes first"
+        return self._tracker
 
     def open_tracker(self, run_id: str | None = None, events_offset: int | None = None) -> None:
         c = self.config
-        self.tracker = Tracker(
+        self._tracker = Tracker(
             self.run_dir,
             c.tracking.wandb,
             c.tracking.project,
@@ -223,14 +226,13 @@ class Run:
     def run(self) -> None:
         """Train until the teacher is done (:func:`upbringing.curriculum.finish.finish` then evaluates every stage
         and writes the summary)."""
-        assert self.tracker is not None
         c = self.config
         while (task := self.teacher.next_task()) is not None:
             seed = chunk_seed(c.seed, self.state.chunk)
             seed_everything(seed)
             log = make_vec_env(self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env)
             log.seed(seed if task.seed is None else task.seed)  # a teacher may pick the envs' seed (PLR)
-            loop = self.feedback.get(task.stage) if not task.review else None
+            loop = self.stages[task.stage].feedback if not task.review else None
             if loop is not None:
                 loop.level = task.level  # segments record the level they were played at (shown to people)
             venv = loop.recorder(log) if loop is not None else log  # feedback sees every transition it learns from
@@ -265,22 +267,14 @@ class Run:
         metrics["curriculum/level"] = task.level
         metrics["curriculum/review"] = float(task.review)
         metrics[f"curriculum/{stage.name}/steps"] = self.teacher.progress[task.stage].steps
-        if episodes:
-            metrics["train/episodes"] = len(episodes)
-            metrics["train/episode_return"] = float(np.mean([e["return"] for e in episodes]))
-            metrics["train/episode_length"] = float(np.mean([e["length"] for e in episodes]))
-            if any(e["has_success"] for e in episodes):
-                metrics["train/success_rate"] = float(np.mean([e["success"] for e in episodes]))
-            for name in sorted({k for e in episodes for k in e["terms"]}):
-                metrics[f"train/reward_terms/{name}"] = float(np.mean([e["terms"].get(name, 0.0) for e in episodes]))
-            metrics.update(_social_means(episodes, "social/"))
-        sc = self.constitutions.get(task.stage)
+        metrics.update(training_metrics(episodes))
+        sc = self.stages[task.stage].constitution
         if sc is not None and episodes:
             records = sc.records(episodes)
             metrics.update(episode_metrics(records))
             # One multiplier step per chunk from its episodes' mean costs (J_k), for SB3 and LM learners alike.
             metrics.update(sc.lagrangian.update(mean_costs(records, sc.lagrangian.budgets)))
-        self.tracker.log(metrics, self.state.global_step)  # type: ignore[union-attr]
+        self.tracker.log(metrics, self.state.global_step)
         bar = self.console.bar(task.stage, self.teacher)
         if bar is not None and not task.review:
             # Move to the stage's recorded steps: a bar created just now already starts there (this chunk included),
@@ -295,7 +289,7 @@ class Run:
         s = self.config.stages[stage]
         seeds = eval_seeds(self.config.seed, stage, count, s.eval_episodes)
         return evaluate(
-            self.stage_agent(stage), self.factory(stage, level), seeds, self.rules[stage].metric, transcripts
+            self.stage_agent(stage), self.factory(stage, level), seeds, self.stages[stage].rule.metric, transcripts
         )
 
     def evaluate_stage(
@@ -309,13 +303,13 @@ class Run:
         """Play held-out episodes of ``stage`` (default: its last level, the stage's ``eval_episodes`` fresh seeds
         from a stream of their own) with env kwargs ``overrides`` on top (shift suites: perturbed physics, unseen
         opponents, held-out story families). Does not touch the curriculum's own evaluation counters."""
-        level = len(self.levels[stage]) - 1 if level is None else level
+        level = self.stages[stage].last_level if level is None else level
         if seeds is None:
             seeds = eval_seeds(self.config.seed + 1_000_003, stage, 0, self.config.stages[stage].eval_episodes)
         factory = self.factory(stage, level)
         if overrides:
             factory = replace(factory, level_kwargs={**factory.level_kwargs, **overrides})
-        return evaluate(self.stage_agent(stage), factory, seeds, self.rules[stage].metric, transcripts)
+        return evaluate(self.stage_agent(stage), factory, seeds, self.stages[stage].rule.metric, transcripts)
 
     def _evaluate_and_advance(self, task: Task) -> None:
         stage = self.config.stages[task.stage]
@@ -323,7 +317,7 @@ class Run:
         result = self.evaluate(task.stage, task.level, self.config.tracking.sample_episodes)
         scores = self.state.level_scores.setdefault(task.stage, [])
         scores.extend(result.scores)
-        verdict = self.rules[task.stage].judge(scores)
+        verdict = self.stages[task.stage].rule.judge(scores)
         prefix = f"eval/{stage.name}/"
         metrics = {
             prefix + "score": result.score,
@@ -332,13 +326,13 @@ class Run:
         }
         if result.successes:
             metrics[prefix + "success_rate"] = float(np.mean(result.successes))
-        metrics.update(_social_means(result.stats, prefix + "social/"))
-        sc = self.constitutions.get(task.stage)
+        metrics.update(social_means(result.stats, prefix + "social/"))
+        sc = self.stages[task.stage].constitution
         if sc is not None:
             comp = sc.compliance(result.stats)
             metrics.update({f"{prefix}constitution/{k}/violations": v for k, v in comp["violation_rate"].items()})
             metrics[prefix + "compliant"] = float(comp["compliant"])
-            if self.rules[task.stage].require_compliance:
+            if self.stages[task.stage].rule.require_compliance:
                 verdict = Verdict(
                     verdict.mastered and comp["compliant"],
                     {
@@ -348,8 +342,8 @@ class Run:
                         "budget": comp["budget"],
                     },
                 )
-        self.tracker.log(metrics, step)  # type: ignore[union-attr]
-        self.tracker.event(  # type: ignore[union-attr]
+        self.tracker.log(metrics, step)
+        self.tracker.event(
             "evaluation", step, stage=stage.name, level=task.level, score=result.score, evidence=verdict.evidence
         )
         if result.transcripts:
@@ -358,7 +352,7 @@ class Run:
                 for i, episode in enumerate(result.transcripts)
                 for t, turn in enumerate(episode)
             ]
-            self.tracker.table(  # type: ignore[union-attr]
+            self.tracker.table(
                 f"eval/{stage.name}/episodes",
                 ["stage", "level", "episode", "t", "text", "action", "reward"],
                 rows,
@@ -373,10 +367,10 @@ class Run:
             return
         progress = self.teacher.progress[task.stage]
         self.state.level_scores[task.stage] = []
-        self.tracker.event(  # type: ignore[union-attr]
+        self.tracker.event(
             outcome, step, stage=stage.name, level=task.level, stage_steps=progress.steps, evidence=verdict.evidence
         )
-        self.tracker.log(  # type: ignore[union-attr]
+        self.tracker.log(
             {
                 "curriculum/promotions": float(outcome == "promotion"),
                 f"curriculum/{stage.name}/level": progress.level,
@@ -386,10 +380,10 @@ class Run:
         )
         if outcome in ("level_up", "promotion") and self.snapshots is not None:  # a frozen past self per promotion
             self.snapshots.save(self.agent, stage.name, task.level, step)
-            team = self.teams.get(task.stage)  # and one of every other independent learner of the stage
+            team = self.stages[task.stage].team  # and one of every other independent learner of the stage
             for seat, agent in list(team.members.items())[1:] if team is not None else ():
                 self.snapshots.save(agent, stage.name, task.level, step, seat=seat)
-        if outcome in ("promotion", "remastered") and task.stage not in self.teams:
+        if outcome in ("promotion", "remastered") and self.stages[task.stage].team is None:
             self._record_decisions(task.stage)
         if outcome in ("promotion", "not_mastered"):
             self._retention_row(task.stage)
@@ -397,7 +391,7 @@ class Run:
 
     def _record_decisions(self, stage: int) -> None:
         """A stage was (re-)mastered: record the mastering policy's decisions on it for replay (retention)."""
-        factory = self.factory(stage, len(self.levels[stage]) - 1)
+        factory = self.factory(stage, self.stages[stage].last_level)
 
         def make_venv(seed: int) -> Any:
             venv = make_vec_env(factory, self.config.curriculum.n_envs, self.config.curriculum.vec_env)
@@ -406,7 +400,7 @@ class Run:
 
         metrics = self.retention.record(stage, self.config.stages[stage].name, make_venv)
         if metrics:
-            self.tracker.log(metrics, self.state.global_step)  # type: ignore[union-attr]
+            self.tracker.log(metrics, self.state.global_step)
 
     def _review(self, task: Task) -> None:
         """After a review chunk: measure the mastered stage's retention on fresh held-out episodes."""
@@ -414,12 +408,10 @@ class Run:
         result = self.evaluate(task.stage, task.level)
         outcome = self.teacher.record_review(task.stage, result.score)
         p = self.teacher.progress[task.stage]
-        self.tracker.log(  # type: ignore[union-attr]
-            {f"curriculum/{stage.name}/retention": result.score}, self.state.global_step
-        )
+        self.tracker.log({f"curriculum/{stage.name}/retention": result.score}, self.state.global_step)
         if outcome == "demotion":
             self.state.level_scores[task.stage] = []
-            self.tracker.event(  # type: ignore[union-attr]
+            self.tracker.event(
                 "demotion",
                 self.state.global_step,
                 stage=stage.name,
@@ -438,14 +430,12 @@ class Run:
         for j in range(after + 1):
             if self.teacher.progress[j].skipped:
                 continue
-            row[j] = self.evaluate(j, len(self.levels[j]) - 1).score
+            row[j] = self.evaluate(j, self.stages[j].last_level).score
         self.state.retention.append(row)
         self.state.retention_after.append(after)
         names = [s.name for s in self.config.stages]
-        self.tracker.event(  # type: ignore[union-attr]
-            "retention", self.state.global_step, after=names[after], scores=dict(zip(names, row))
-        )
-        self.tracker.log(  # type: ignore[union-attr]
+        self.tracker.event("retention", self.state.global_step, after=names[after], scores=dict(zip(names, row)))
+        self.tracker.log(
             {f"curriculum/retention/{names[j]}": v for j, v in enumerate(row) if v is not None}, self.state.global_step
         )
 
@@ -458,11 +448,10 @@ class Run:
 
     def _write_checkpoint(self, folder: Path) -> None:
         """Everything a resume needs, written into the checkpoint's (temporary) folder."""
-        assert self.tracker is not None
         self.agent.save(folder / "agent")
-        for i, team in self.teams.items():  # every other independent learner: weights, optimizer, counters, RNGs
-            for seat, agent in list(team.members.items())[1:]:
-                agent.save(folder / LEARNERS / self.config.stages[i].name / seat)
+        for st in self.stages:  # every other independent learner: weights, optimizer, counters, RNGs
+            for seat, agent in list(st.team.members.items())[1:] if st.team is not None else ():
+                agent.save(folder / LEARNERS / st.name / seat)
         engine = {
             "chunk": self.state.chunk,
             "global_step": self.state.global_step,
@@ -471,26 +460,34 @@ class Run:
             "retention": self.state.retention,
             "retention_after": self.state.retention_after,
             "teacher": self.teacher.state_dict(),
-            "lagrangians": {str(i): sc.lagrangian.state_dict() for i, sc in self.constitutions.items()},
+            "lagrangians": {
+                str(i): st.constitution.lagrangian.state_dict()
+                for i, st in enumerate(self.stages)
+                if st.constitution is not None
+            },
             "events_offset": self.tracker.events_offset,
             "wandb_run_id": self.tracker.run_id,
         }
-        for i, loop in self.feedback.items():
-            loop.save(folder / "feedback" / self.config.stages[i].name)
+        for st in self.stages:
+            if st.feedback is not None:
+                st.feedback.save(folder / "feedback" / st.name)
         self.retention.save(folder)
         write_json_atomic(folder / "engine.json", engine)
 
     def load_checkpoint(self, path: Path) -> dict[str, Any]:
         engine = json.loads((path / "engine.json").read_text())
         self.agent.load(path / "agent")
-        for i, team in self.teams.items():
-            for seat, agent in list(team.members.items())[1:]:
-                agent.load(path / LEARNERS / self.config.stages[i].name / seat)
+        for st in self.stages:
+            for seat, agent in list(st.team.members.items())[1:] if st.team is not None else ():
+                agent.load(path / LEARNERS / st.name / seat)
         self.teacher.load_state_dict(engine["teacher"])
         for i, state in engine.get("lagrangians", {}).items():
-            self.constitutions[int(i)].lagrangian.load_state_dict(state)
-        for i, loop in self.feedback.items():
-            loop.load(path / "feedback" / self.config.stages[i].name)
+            sc = self.stages[int(i)].constitution
+            assert sc is not None  # saved only for stages with a constitution, and the config is the run's own
+            sc.lagrangian.load_state_dict(state)
+        for st in self.stages:
+            if st.feedback is not None:
+                st.feedback.load(path / "feedback" / st.name)
         self.retention.load(path)
         self.state = RunState(
             chunk=engine["chunk"],

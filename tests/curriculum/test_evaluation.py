@@ -13,7 +13,7 @@ from upbringing.curriculum.cli import main
 from upbringing.curriculum.evaluation import EVAL_FILE, evaluate_run, stability, summarize
 from upbringing.curriculum.factory import EvalResult
 from upbringing.curriculum.launch import load_run, train
-from upbringing.curriculum.stage_constitution import StageConstitution
+from upbringing.curriculum.stage_runtime import StageConstitution
 from upbringing.curriculum.suites import AXELROD_STRATEGIES, PHYSICS_SHIFTS, suite_variants, unseen_opponents
 
 ROOT = Path(__file__).resolve().parents[2]
