@@ -66,7 +66,6 @@ def decide(agent: Agent, env: MoralChoiceEnv, batch: int = 16) -> list[Decision]
     """Every scenario of ``env`` in both orders, ``batch`` decisions per forward pass."""
     decisions: list[Decision] = []
     todo = [(s, order) for s in env.scenarios for order in ORDERS]
-    reset = getattr(agent, "reset_history", None)
     for start in range(0, len(todo), batch):
         group = todo[start : start + batch]
         obs, infos = [], []
@@ -80,8 +79,6 @@ def decide(agent: Agent, env: MoralChoiceEnv, batch: int = 16) -> list[Decision]
             slots = p.argmax(axis=1)
         except NotImplementedError:
             probs = None
-            if reset is not None:
-                reset()  # one-decision episodes: nothing remembered from earlier scenarios
             slots = np.asarray(agent.act(np.stack(obs), infos, deterministic=True))
         for k, ((s, order), info) in enumerate(zip(group, infos)):
             ids = info["action_ids"]
