@@ -62,11 +62,12 @@ def _load() -> float:
 
 def steps_per_second(factory: Any, kind: str, n_envs: int, steps: int, workers: int) -> dict[str, float]:
     """Build a VecEnv of ``kind``, then time ``steps`` steps of every env with random actions (after a warm-up)."""
-    from upbringing.curriculum.config import RayConfig
+    from upbringing.curriculum.config import CurriculumConfig, RayConfig
     from upbringing.curriculum.stage_envs import make_vec_env
 
     start = time.perf_counter()
-    venv = make_vec_env(factory, n_envs, kind, RayConfig(workers=workers) if kind == "ray" else None)
+    ray = RayConfig(workers=workers) if kind == "ray" else None
+    venv = make_vec_env(factory, CurriculumConfig(n_envs=n_envs, vec_env=kind, ray=ray))
     venv.seed(0)
     venv.reset()
     build = time.perf_counter() - start

@@ -16,7 +16,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnvW
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 from upbringing import envs
 from upbringing.agents.base import Agent
-from upbringing.curriculum.config import RayConfig, StageConfig
+from upbringing.curriculum.config import CurriculumConfig, RayConfig, StageConfig
 from upbringing.curriculum.factory import EvalResult, StageEnvFactory, stage_levels
 from upbringing.curriculum.seating import evaluate_population, make_population_vec_env
 
@@ -36,20 +36,21 @@ def numeric_shape(stages: Sequence[StageConfig]) -> tuple[int, int]:
     return dim, n
 
 
-def make_vec_env(factory: StageEnvFactory, n_envs: int, kind: str, ray: RayConfig | None = None) -> Any:
-    """An SB3 VecEnv of ``n_envs`` copies of the stage's env stack, wrapped to collect finished episodes.
+def make_vec_env(factory: StageEnvFactory, curriculum: CurriculumConfig, kind: str | None = None) -> Any:
+    """An SB3 VecEnv of ``curriculum.n_envs`` copies of the stage's env stack, wrapped to collect finished episodes.
 
-    ``kind`` is ``curriculum.vec_env``: ``dummy`` (this process), ``subprocess`` or ``ray`` (Ray actors set up by
-    ``ray``, :mod:`upbringing.curriculum.ray_envs`). For a multi-agent stage, ``n_envs`` rows are the focal seats of
-    ``n_envs / focal seats`` games played side by side, in this process
+    The envs run as ``kind`` says (default ``curriculum.vec_env``): ``dummy`` (this process), ``subprocess`` or
+    ``ray`` (the Ray actors of ``curriculum.ray``, :mod:`upbringing.curriculum.ray_envs`). For a multi-agent stage,
+    ``n_envs`` rows are the focal seats of ``n_envs / focal seats`` games played side by side, in this process
     (:func:`upbringing.curriculum.seating.make_population_vec_env`).
     """
+    n_envs, kind = curriculum.n_envs, kind or curriculum.vec_env
     if factory.multi_agent:
         return EpisodeLog(make_population_vec_env(factory, n_envs))
     if kind == "ray":
         from upbringing.curriculum.ray_envs import make_ray_vec_env  # Ray is an optional extra: imported when asked
 
-        return EpisodeLog(make_ray_vec_env(factory, n_envs, ray or RayConfig()))
+        return EpisodeLog(make_ray_vec_env(factory, n_envs, curriculum.ray or RayConfig()))
     fns: list[Callable[[], gym.Env]] = [factory for _ in range(n_envs)]
     venv = SubprocVecEnv(fns, start_method="forkserver") if kind == "subprocess" else DummyVecEnv(fns)
     return EpisodeLog(venv)

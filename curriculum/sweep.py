@@ -9,7 +9,7 @@ they ask for, on this machine or on a cluster joined with ``--address``); no hom
 
 Every variant is validated before any worker starts. A sweep started again finds its run folders: a run that
 finished (``summary.json``) is never retrained, an interrupted or failed one resumes from its newest intact
-checkpoint (the exact resume of :func:`upbringing.curriculum.runner.resume`). At the end the sweep writes
+checkpoint (the exact resume of :func:`upbringing.curriculum.launch.resume`). At the end the sweep writes
 ``sweep.json`` beside its runs, prints a table and compares the variants (``upbringing compare``).
 """
 
@@ -27,9 +27,10 @@ from upbringing.agents.checkpoint import write_json_atomic
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.compare import compare_runs, format_comparison
 from upbringing.curriculum.config import RunConfig, dump_config
-from upbringing.curriculum.evaluation import text_table
+from upbringing.curriculum.launch import resume, train
 from upbringing.curriculum.raycluster import connect
-from upbringing.curriculum.runner import CONFIG_FILE, SUMMARY_FILE, resume, train
+from upbringing.curriculum.runner import CONFIG_FILE, SUMMARY_FILE
+from upbringing.curriculum.texttable import text_table
 from upbringing.curriculum.tracking import read_json
 from upbringing.yamlfile import FileError, Problem, one_line
 

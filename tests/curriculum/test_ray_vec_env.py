@@ -8,8 +8,9 @@ import signal
 import numpy as np
 import pytest
 from upbringing.curriculum.checks import load_config
-from upbringing.curriculum.config import RayConfig
-from upbringing.curriculum.runner import Run, train
+from upbringing.curriculum.config import CurriculumConfig, RayConfig
+from upbringing.curriculum.launch import train
+from upbringing.curriculum.runner import Run
 from upbringing.curriculum.tracking import read_events
 from upbringing.yamlfile import FileError
 
@@ -103,10 +104,10 @@ def test_ray_workers_step_the_stage_envs_as_dummy_does_and_replay_a_killed_one(l
     said: list[str] = []
     for stage in (0, 1):  # a physics level and a story stage, each with the default constitution's shaping
         factory = run.factory(stage, 0)
-        dummy = make_vec_env(factory, 4, "dummy")
+        dummy = make_vec_env(factory, CurriculumConfig(n_envs=4))
         reference = _rollout(dummy, 40)
         assert sum(bool(d.any()) for d in reference[4::5]) > 0  # episodes ended (and restarted) on the way
-        venv = make_vec_env(factory, 4, "ray", RayConfig(workers=2))
+        venv = make_vec_env(factory, CurriculumConfig(n_envs=4, vec_env="ray", ray=RayConfig(workers=2)))
         assert venv.num_envs == 4 and venv.get_attr("action_space") == dummy.get_attr("action_space")
         assert _same(_rollout(venv, 40), reference)
         if stage == 1:

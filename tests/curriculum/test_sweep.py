@@ -8,7 +8,7 @@ import shutil
 import pytest
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.cli import main
-from upbringing.curriculum.runner import train
+from upbringing.curriculum.launch import train
 from upbringing.curriculum.sweep import SWEEP_FILE, parse_grid, parse_resources
 from upbringing.curriculum.tracking import read_events
 from upbringing.yamlfile import FileError
