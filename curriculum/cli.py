@@ -213,8 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {p}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        again = "run the same sweep again" if getattr(args, "command", None) == "sweep" else "upbringing resume RUN_DIR"
-        print(f"interrupted; continue with `{again}`", file=sys.stderr)
+        if getattr(args, "command", None) == "sweep":
+            print("interrupted; run the same sweep again to resume it", file=sys.stderr)
+        else:
+            print("interrupted; continue with `upbringing resume RUN_DIR`", file=sys.stderr)
         return 130
     except SystemExit as err:  # --help (0) and command-line errors (1, from _Parser)
         return err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
