@@ -349,8 +349,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     figures: dict[str, Any] = dict(previous)
     figures["machine"] = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "gpu": torch.cuda.is_available()}
     parts = {
-        "rss": part_rss,
-        "mfu": part_mfu,
+        "rss": lambda: part_rss(),
+        "mfu": lambda: part_mfu(),
         "zeroshot": lambda: part_zeroshot(args.episodes, args.rows.split(",") if args.rows else None),
         "lora": lambda: part_lora(
             args.lora_minutes, args.episodes, [int(x) for x in args.lora_seeds.split(",")], args.lora_steps
