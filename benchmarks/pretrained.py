@@ -2,30 +2,41 @@
 behaviour and a short LoRA PPO run.
 
 ``python -m benchmarks pretrained [--json] [--parts rss,mfu,zeroshot,lora] [--episodes 50] [--lora-minutes 15]
-[--out PATH]``
+[--lora-seeds 0] [--lora-steps 8] [--out PATH]``
 
 Needs ``upbringing models pull smollm2-135m-instruct`` first. With ``--out`` (default: ``benchmarks/results.json``
 when ``--json`` is given) the figures are written under ``results.pretrained`` of that file after each part, so a
 long run keeps what it measured. Figures:
 
 - ``rss``: ``stories_peak_rss_gb``: peak resident memory of ``upbringing train`` on the quickstart's stories stage
-  with SmolLM2 (8 envs, full fine-tuning, default ``memory_budget_gb``, one PPO update of 64 env steps, 4 epochs,
-  evaluation included), measured as the child process's ``ru_maxrss``; ``stories_seconds``: its wall time.
+  with SmolLM2 (8 envs, full fine-tuning, default ``memory_budget_gb`` and ``minibatch_size`` 64, feedback and
+  evaluation included), measured as the child process's ``ru_maxrss`` (``resource.RUSAGE_CHILDREN``). The run is the
+  quickstart's stage shortened to what sets the peak: one rollout of 64 env steps (``n_steps`` 8 x 8 envs) and one
+  PPO update over it with two epochs, i.e. two optimizer steps on a minibatch of 64 micro-batched from the budget
+  (the second step's forward and backward run beside Adam's moments, as every later step of the quickstart does; a
+  single step would miss them, since Adam creates them at its first step), then the stage's evaluation (8
+  episodes). ``stories_seconds``: its wall time; ``micro_batch_size``, ``minibatch_steps``: from the run's ``train/``
+  metrics; ``load_average_1min``: at start and end.
 - ``mfu``: ``matmul_gflops_t{1,2}``: the machine's fp32 matmul throughput (2048 x 2048, best of 5) on 1 and 2 threads;
   ``act_gflops_t{n}`` / ``act_mfu_t{n}``: model FLOP/s of one acting forward (8 stories prompts, no grad) and its
   ratio to the matmul figure; ``update_gflops_t{n}`` / ``update_mfu_t{n}``: the same for forward + backward of a
   PPO micro-batch (full fine-tuning; backward counted as 2x forward). Model FLOPs count 2 x non-embedding parameters
   per packed token, attention scores and mixing over each token's visible context, and the output projection at the
   predicting positions only. ``micro_batches_64``: the micro-batch sizes the default ``memory_budget_gb`` gives a
-  minibatch of 64 stories samples (full fine-tuning), ``static_gb`` the weights + gradients + Adam it counts.
+  minibatch of 64 stories samples (full fine-tuning), ``static_gb`` the weights + gradients + Adam it counts;
+  ``load_average_1min_start`` / ``_end``: the machine's load around the measurement (on a shared machine threads
+  wait for cores, so the 2-thread figures are meaningful only at a load well under the core count).
 - ``zeroshot`` (``--rows`` picks rows): per model row (``tiny``; ``smollm2``: chat prompt with options listed;
   ``smollm2_plain_nolist``: the quickstart's ``list_options: false`` with the plain format): ``stories_success``,
   ``stories_compliance``, ``pd_return`` (vs tit-for-tat, 10 rounds), ``permanence_success``; untrained agents,
   ``--episodes`` held-out episodes (``split="eval"``) each, played and summarised by the project's evaluation code
   (:func:`upbringing.curriculum.evaluation.play` and :func:`~upbringing.curriculum.evaluation.summarize`).
-- ``lora``: SmolLM2 with LoRA (r 8) trained by PPO on the stories stage (constitution-shaped rewards, 8 envs,
-  ``n_steps`` 16) for at most ``--lora-minutes`` of wall time (whole updates), then held-out ``stories_success`` and
-  ``stories_compliance`` against the zero-shot figures; ``env_steps``, ``updates``, ``seconds``, ``seed`` (1 seed).
+- ``lora``: SmolLM2 with LoRA (r 8, ``lr_lm`` 2e-4, 2 epochs) trained by PPO on the stories stage
+  (constitution- and feedback-shaped rewards, 8 envs, ``--lora-steps`` env steps per env per update) for at most
+  ``--lora-minutes`` of wall time per seed (whole updates), then ``--episodes`` held-out episodes; per seed in
+  ``runs``: ``stories_success``, ``stories_compliance``, ``env_steps``, ``updates``, ``seconds``, ``train_per_update``
+  (success rate, approx KL, clip fraction, policy loss of each update); ``mean_stories_*`` over ``--lora-seeds``.
+  Seed 0's held-out episodes are the zero-shot part's (same run seed), so those figures compare directly.
 """
 
 from __future__ import annotations
@@ -82,14 +93,15 @@ def heldout(run: Any, stage: str, episodes: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------------------ rss
-def part_rss() -> dict[str, Any]:
+def part_rss(timeout_s: float = 3600.0) -> dict[str, Any]:
     """Peak RSS of a short `upbringing train` of the quickstart's stories stage with SmolLM2 (full fine-tuning)."""
     stories = next(s for s in _quickstart("tiny").stages if s.name == STORIES).model_dump(mode="json")
     stories.update(budget=64, eval_episodes=8)
+    agent = {"kind": "lm", "model": MODEL, "list_options": True, "n_steps": 8, "n_epochs": 2, "lr_lm": 1e-5}
     text = {
         "extends": str(ROOT / "configs" / "quickstart.yaml"),
         "name": "bench-pretrained-rss",
-        "agent": {"kind": "lm", "model": MODEL, "list_options": True, "n_steps": 8, "lr_lm": 1e-5},
+        "agent": agent,
         "curriculum": {"chunk_steps": 64, "review_fraction": 0.0},
         "tracking": {"wandb": "off"},
         "stages": [stories],
@@ -108,16 +120,30 @@ def part_rss() -> dict[str, Any]:
             f"{tmp}/run",
             "--quiet",
         ]
+        load_start = os.getloadavg()[0]
         start = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=timeout_s)
+        except subprocess.TimeoutExpired as err:
+            raise RuntimeError(f"training did not finish within {timeout_s:.0f} s (machine load?)") from err
         seconds = time.perf_counter() - start
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if proc.returncode != 0:
             raise RuntimeError(f"training failed: {proc.stderr.strip().splitlines()[-1:]}")
+        if peak_kb <= before:  # ru_maxrss is the largest child so far: an earlier, larger child would hide this one
+            raise RuntimeError("an earlier child process used more memory: run the rss part first or alone")
+        train = [
+            row["metrics"]
+            for row in map(json.loads, (Path(tmp) / "run" / "events.jsonl").read_text().splitlines())
+            if row["kind"] == "metrics" and "train/micro_batch_size" in row["metrics"]
+        ]
     return {
-        "stories_peak_rss_gb": round(max(peak_kb, before) / 1024**2, 2),
+        "stories_peak_rss_gb": round(peak_kb / 1024**2, 2),
         "stories_seconds": round(seconds, 1),
+        "micro_batch_size": [m["train/micro_batch_size"] for m in train],
+        "minibatch_steps": [m["train/minibatch_steps"] for m in train],
+        "load_average_1min": [round(load_start, 1), round(os.getloadavg()[0], 1)],
     }
 
 
@@ -170,6 +196,9 @@ def part_mfu() -> dict[str, Any]:
     packed = pack(policy.joint, queries, pad_id=policy.pad_id, max_prompt_tokens=policy.config.max_prompt_tokens)
     flops = forward_flops(policy.lm, packed)
     out: dict[str, Any] = {"act_tokens": int((packed.segment >= 0).sum()), "act_width": int(packed.segment.shape[1])}
+    # On a shared machine other processes' threads take cores from the measured ones: the figures mean something
+    # only beside the load they were measured under.
+    out["load_average_1min_start"] = round(os.getloadavg()[0], 1)
     trainer = PPOTrainer(policy, policy.config)
     out["micro_batches_64"] = [len(p) for p in trainer._micro_batches(np.arange(64), queries * 8)]
     out["static_gb"] = round(static_bytes(policy.lm, trainer.params) / GB, 2)
@@ -204,6 +233,7 @@ def part_mfu() -> dict[str, Any]:
             )
     finally:
         torch.set_num_threads(before)
+    out["load_average_1min_end"] = round(os.getloadavg()[0], 1)
     return out
 
 
@@ -238,11 +268,20 @@ def part_zeroshot(episodes: int, only: list[str] | None = None) -> dict[str, Any
 
 
 # ----------------------------------------------------------------------------------------------------------- lora
-def part_lora(minutes: float, episodes: int, seed: int = 0) -> dict[str, Any]:
-    """SmolLM2 + LoRA trained by PPO on the stories stage for at most ``minutes``, then evaluated held-out."""
+def part_lora(minutes: float, episodes: int, seeds: list[int], n_steps: int = 8) -> dict[str, Any]:
+    """SmolLM2 + LoRA trained by PPO on the stories stage for at most ``minutes`` per seed, then evaluated held-out."""
+    runs = [_lora_seed(minutes, episodes, seed, n_steps) for seed in seeds]
+    out: dict[str, Any] = {"episodes": episodes, "n_steps": n_steps, "minutes_per_seed": minutes, "runs": runs}
+    for key in ("stories_success", "stories_compliance"):
+        values = [r[key] for r in runs if r[key] is not None]
+        out[f"mean_{key}"] = round(float(np.mean(values)), 4) if values else None
+    return out
+
+
+def _lora_seed(minutes: float, episodes: int, seed: int, n_steps: int) -> dict[str, Any]:
     from upbringing.curriculum.stage_envs import make_vec_env
 
-    agent = {"list_options": True, "n_steps": 16, "lr_lm": 2e-4, "lora.enabled": True, "n_epochs": 2}
+    agent = {"list_options": True, "n_steps": n_steps, "lr_lm": 2e-4, "lora.enabled": True, "n_epochs": 2}
     config = _quickstart(MODEL, **agent).model_copy(update={"seed": seed})
     with tempfile.TemporaryDirectory() as tmp:
         run = _run(config, Path(tmp))
@@ -251,15 +290,19 @@ def part_lora(minutes: float, episodes: int, seed: int = 0) -> dict[str, Any]:
         start = time.perf_counter()
         per_update = config.curriculum.n_envs * config.agent.n_steps
         chunk = 0
-        metrics: dict[str, float] = {}
+        history: list[dict[str, float | None]] = []
         while True:
             venv = make_vec_env(run.factory(i, 0), config.curriculum, "dummy")
             venv.seed(1000 + chunk)
             metrics = learner.learn(venv, per_update)
             venv.close()
             chunk += 1
+            history.append(
+                {k: metrics.get(f"train/{k}") for k in ("success_rate", "approx_kl", "clip_fraction", "policy_loss")}
+            )
+            print(f"lora seed {seed} update {chunk}: {history[-1]}", file=sys.stderr, flush=True)
             elapsed = time.perf_counter() - start
-            if elapsed + elapsed / chunk > minutes * 60:
+            if elapsed + elapsed / chunk > minutes * 60:  # whole updates only: stop before one would overrun
                 break
         seconds = time.perf_counter() - start
         result = heldout(run, STORIES, episodes)
@@ -268,7 +311,7 @@ def part_lora(minutes: float, episodes: int, seed: int = 0) -> dict[str, Any]:
         "env_steps": chunk * per_update,
         "updates": chunk,
         "seconds": round(seconds, 1),
-        "train_success_rate_last": metrics.get("train/success_rate"),
+        "train_per_update": history,
         "stories_success": result["success_rate"],
         "stories_compliance": (result.get("compliance") or {}).get("overall"),
     }
@@ -290,7 +333,9 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--parts", default="rss,mfu,zeroshot,lora")
     parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--lora-minutes", type=float, default=15.0)
+    parser.add_argument("--lora-minutes", type=float, default=15.0, help="lora: wall-time bound per seed")
+    parser.add_argument("--lora-seeds", default="0", help="lora: comma-separated seeds")
+    parser.add_argument("--lora-steps", type=int, default=8, help="lora: env steps per env per PPO update")
     parser.add_argument("--rows", help="zeroshot: only these rows (comma-separated; default: all)")
     parser.add_argument(
         "--out", type=Path, help="results file to update (default with --json: benchmarks/results.json)"
@@ -305,10 +350,12 @@ def main(argv: list[str]) -> dict[str, Any]:
     figures: dict[str, Any] = dict(previous)
     figures["machine"] = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "gpu": torch.cuda.is_available()}
     parts = {
-        "rss": part_rss,
-        "mfu": part_mfu,
+        "rss": lambda: part_rss(),
+        "mfu": lambda: part_mfu(),
         "zeroshot": lambda: part_zeroshot(args.episodes, args.rows.split(",") if args.rows else None),
-        "lora": lambda: part_lora(args.lora_minutes, args.episodes),
+        "lora": lambda: part_lora(
+            args.lora_minutes, args.episodes, [int(x) for x in args.lora_seeds.split(",")], args.lora_steps
+        ),
     }
     for name in args.parts.split(","):
         start = time.perf_counter()

@@ -300,7 +300,15 @@ def score_packed(model: Any, packed: Packed) -> tuple[torch.Tensor, torch.Tensor
     if impl not in ("eager", "sdpa"):
         raise ValueError(f"packed scoring needs eager or sdpa attention with a 4D mask, not {impl!r}")
     param = next(model.parameters())
-    mask = packed.attention_mask("float" if impl == "eager" else "bool", param.dtype)
+    # One additive mask in the dtype attention computes in, shared by every layer. With a boolean mask SDPA builds
+    # its own additive copy in each layer, and the fused kernel keeps each copy for the backward pass: ``layers``
+    # ``[B, 1, L, L]`` tensors per micro-batch, as much as the rest of a long prompt's activations. Under SDPA the
+    # fused kernel (FlashAttention-2's tiling, Dao 2023; on CPU ``_scaled_dot_product_flash_attention_for_cpu``, on a
+    # GPU the memory-efficient kernel of Rabe & Staats 2021, which takes additive masks) never materialises the
+    # ``[B, heads, L, L]`` attention probabilities, so this mask is the only quadratic tensor of the pass.
+    device = packed.input_ids.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else param.dtype
+    mask = packed.attention_mask("float", dtype)
     out = model(
         input_ids=packed.input_ids,
         attention_mask=mask,

@@ -36,6 +36,9 @@ def test_micro_batches_fit_the_budget_keep_order_and_honour_grad_accum():
     assert [len(p) for p in micro_batches(costs, _Cfg, None, min_splits=4)] == [2, 2, 2, 2]
     assert len(micro_batches(costs, _Cfg, 10**15, min_splits=2)) == 2  # a large budget: grad_accum_steps decides
     assert activation_bytes(_Cfg, 4, 100, 10, checkpointing=True) < activation_bytes(_Cfg, 4, 100, 10)
+    # The fused SDPA kernel keeps no per-layer attention probabilities: long rows cost far less than under eager.
+    fused = type("_Fused", (_Cfg,), {"_attn_implementation": "sdpa"})
+    assert activation_bytes(fused, 4, 400, 10) < 0.7 * activation_bytes(_Cfg, 4, 400, 10)
 
 
 def test_memory_budget_splits_ppo_minibatches(tiny_path):

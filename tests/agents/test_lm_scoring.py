@@ -213,3 +213,29 @@ def test_tiny_model_builds_deterministically_and_loads_like_any_model(tiny_dir, 
     assert build_tiny(tmp_path) == again  # cached: no rebuild
     model = AutoModelForCausalLM.from_pretrained(again)
     assert 0.1e6 < sum(p.numel() for p in model.parameters()) < 5e6
+
+
+def test_packed_attention_runs_the_fused_sdpa_kernel_with_one_mask_for_all_layers(tiny_dir):
+    # What keeps the PPO update's memory linear in the packed tokens: the model is loaded with SDPA, the fused
+    # kernel runs (never the math fallback, which materialises [B, heads, L, L] probabilities per layer), and the
+    # backward pass keeps one [B, 1, L, L] mask shared by every layer, not a copy per layer.
+    policy = CausalLMPolicy(LMConfig(model=str(tiny_dir), device="cpu"), seed=0)
+    assert policy.lm.config._attn_implementation == "sdpa"
+    packed = pack(policy.joint, QUERIES, pad_id=policy.pad_id)
+    length = packed.input_ids.shape[1]
+    saved: list[torch.Tensor] = []
+
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        saved.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t), torch.profiler.profile() as prof:
+        logprobs, hidden = score_packed(policy.lm, packed)
+        (logprobs.sum() + hidden.sum()).backward()
+    ops = {event.key for event in prof.key_averages()}
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in ops
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu_backward" in ops
+    assert "aten::_scaled_dot_product_attention_math" not in ops
+    quadratic = {t.untyped_storage().data_ptr() for t in saved if t.dim() >= 2 and t.shape[-2:] == (length, length)}
+    assert len(quadratic) == 1
+    assert policy.lm.config.num_hidden_layers > 1
