@@ -105,6 +105,28 @@ class PopulationConfig(Frozen):
         return self
 
 
+class CritiqueConfig(Frozen):
+    """A critique-and-revision phase before RL on a stage (Constitutional AI's supervised phase, Bai et al. 2022)."""
+
+    steps: int = Field(gt=0, description="Env steps the phase plays (counted in the stage's budget).")
+    rounds: int = Field(
+        default=2, gt=0, description="Most critique-revision rounds per decision while the revision still violates."
+    )
+    tiers: list[Literal["hard", "soft"]] = Field(
+        default_factory=lambda: ["hard", "soft"],
+        min_length=1,
+        description="Tiers of the active principles that critique a proposal (aspirational ones never critique).",
+    )
+    keep_unrevised: bool = Field(
+        default=False,
+        description="Also fine-tune on decisions no principle criticised (their proposal as target); False: only on "
+        "revisions.",
+    )
+    epochs: int = Field(default=4, gt=0, description="Passes of supervised fine-tuning over the revision pairs.")
+    lr: float = Field(default=1e-3, gt=0, description="Learning rate of the fine-tuning (every trainable part).")
+    minibatch_size: int = Field(default=32, gt=0, description="Revision pairs per fine-tuning step.")
+
+
 class StageConfig(Frozen):
     """One stage of the curriculum: an environment, its difficulty levels, how it is mastered, its budget."""
 
@@ -125,6 +147,10 @@ class StageConfig(Frozen):
     feedback: FeedbackConfig | None = Field(
         default=None, description="Simulated human feedback and a learned reward model for this stage."
     )
+    critique: CritiqueConfig | None = Field(
+        default=None,
+        description="Critique-and-revision phase before RL starts on the stage (LM agents; needs a constitution).",
+    )
     population: PopulationConfig | None = Field(
         default=None,
         description="Multi-agent stage (a PettingZoo env): focal seats (one shared policy, or independent learners), "
@@ -139,14 +165,38 @@ class StageConfig(Frozen):
         return v
 
 
+class RedTeamConfig(Frozen):
+    """The red-team teacher's search (see :mod:`upbringing.curriculum.redteam`)."""
+
+    replay_share: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Share of training episodes replaying buffered violating tasks."
+    )
+    mutate_share: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Share of training episodes playing mutations of buffered tasks."
+    )
+    capacity: int = Field(default=200, gt=0, description="Most violating tasks the buffer keeps per stage level.")
+    temperature: float = Field(default=0.3, gt=0.0, description="Rank prioritisation temperature (PLR's beta).")
+    staleness: float = Field(default=0.1, ge=0.0, le=1.0, description="Weight of staleness in replay (PLR's rho).")
+
+    @model_validator(mode="after")
+    def _shares(self) -> RedTeamConfig:
+        if self.replay_share + self.mutate_share > 1.0:
+            raise ValueError("replay_share + mutate_share must be at most 1 (the rest are uniform draws)")
+        return self
+
+
 class CurriculumConfig(Frozen):
     """How the teacher orders the stages."""
 
-    teacher: Literal["sequential", "direct", "uniform", "learning_progress", "plr"] = Field(
+    teacher: Literal["sequential", "direct", "uniform", "learning_progress", "plr", "redteam"] = Field(
         default="sequential",
         description="sequential: stages in order, mastery-gated; direct: only the last stage (the control); "
         "uniform: stages drawn at random; learning_progress: stages drawn by absolute learning progress; "
-        "plr: sequential, with each chunk's env seed chosen by Prioritized Level Replay.",
+        "plr: sequential, with each chunk's env seed chosen by Prioritized Level Replay; redteam: sequential, with "
+        "each episode's task drawn by a red team that searches for hard-principle violations.",
+    )
+    redteam: RedTeamConfig | None = Field(
+        default=None, description="The red team's search (teacher: redteam only); None = the defaults."
     )
     review_fraction: float = Field(
         default=0.1, ge=0.0, lt=1.0, description="Floor share of training chunks that replay mastered stages."
@@ -168,6 +218,12 @@ class CurriculumConfig(Frozen):
         default_factory=RetentionConfig,
         description="How mastered stages are kept: none (review chunks only) or clear (replay + behavioural cloning).",
     )
+
+    @model_validator(mode="after")
+    def _redteam_settings_need_the_red_team(self) -> CurriculumConfig:
+        if self.redteam is not None and self.teacher != "redteam":
+            raise ValueError(f"redteam settings are used by teacher: redteam only (teacher is {self.teacher})")
+        return self
 
 
 class TrackingConfig(Frozen):
@@ -245,6 +301,20 @@ class RunConfig(Frozen):
                     f"stage {s.name!r}: feedback.labeler: constitution needs a constitution (set the stage's or the "
                     "run's constitution)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _critique_needs_an_lm_and_a_constitution(self) -> RunConfig:
+        for s in self.stages:
+            if s.critique is None:
+                continue
+            if self.agent.kind != "lm":
+                raise ValueError(
+                    f"stage {s.name!r}: critique needs agent.kind lm (the agent revises by re-scoring its candidate "
+                    f"actions), got {self.agent.kind}"
+                )
+            if stage_constitution(self, s) is None:
+                raise ValueError(f"stage {s.name!r}: critique needs a constitution (the stage's or the run's)")
         return self
 
     @model_validator(mode="after")

@@ -42,13 +42,14 @@ from upbringing.constitutions import (
     mean_costs,
 )
 from upbringing.curriculum.config import RunConfig, dump_config, run_config, stage_constitution
+from upbringing.curriculum.critique import run_phase
 from upbringing.curriculum.factory import EvalResult, StageEnvFactory, chunk_seed, eval_seeds, stage_levels
 from upbringing.curriculum.population import CROSSPLAY_FILE, SNAPSHOTS, Snapshots, crossplay, crossplay_rows
 from upbringing.curriculum.promotion import Verdict
 from upbringing.curriculum.retention import Retention
 from upbringing.curriculum.seating import learner_seats, learner_seed, recent_snapshots
 from upbringing.curriculum.stage_envs import evaluate, make_vec_env, numeric_shape
-from upbringing.curriculum.teachers import TEACHERS, ReviewSettings, Task, Teacher
+from upbringing.curriculum.teachers import Task, Teacher, build_teacher
 from upbringing.curriculum.tracking import (
     VERSIONS_FILE,
     Tracker,
@@ -172,12 +173,7 @@ class Run:
                     members[seat] = build_agent(config.agent, seed, obs_space, act_space, config.curriculum.n_envs)
                 self.teams[i] = Team(members)
         cur = config.curriculum
-        self.teacher: Teacher = TEACHERS[cur.teacher](
-            [len(lv) for lv in self.levels],
-            [s.budget for s in config.stages],
-            ReviewSettings(cur.review_fraction, cur.review_boost, cur.demote_below),
-            seed=config.seed,
-        )
+        self.teacher: Teacher = build_teacher(config)
         self.retention = Retention(cur.retention, self.agent, config.seed)
         self.constitutions: dict[int, StageConstitution] = {}
         for i, stage in enumerate(config.stages):
@@ -289,9 +285,31 @@ class Run:
         assert self.tracker is not None
         c = self.config
         while (task := self.teacher.next_task()) is not None:
+            critique = c.stages[task.stage].critique
+            if critique is not None and not task.review and self.teacher.progress[task.stage].steps == 0:
+                # Constitutional AI's supervised phase, once, before RL starts on the stage (its steps count)
+                sc = self.constitutions[task.stage]
+                phase = run_phase(
+                    critique,
+                    self.agent,
+                    c.stages[task.stage],
+                    self.factory(task.stage, task.level).env_kwargs("train"),
+                    sc.constitution,
+                    sc.context,
+                    n_envs=c.curriculum.n_envs,
+                    run_seed=c.seed,
+                    stage_index=task.stage,
+                    run_dir=self.run_dir,
+                )
+                self.state.global_step += phase.steps
+                self.teacher.record_training(task, phase.steps)
+                self.tracker.log(phase.metrics, self.state.global_step)
             seed = chunk_seed(c.seed, self.state.chunk)
             seed_everything(seed)
-            log = make_vec_env(self.factory(task.stage, task.level), c.curriculum.n_envs, c.curriculum.vec_env)
+            factory = self.factory(task.stage, task.level)
+            if task.sampler is not None:  # the red team sets each episode's task
+                factory = replace(factory, outer=(task.sampler.wrap,))
+            log = make_vec_env(factory, c.curriculum.n_envs, c.curriculum.vec_env)
             log.seed(seed if task.seed is None else task.seed)  # a teacher may pick the envs' seed (PLR)
             loop = self.feedback.get(task.stage) if not task.review else None
             if loop is not None:
@@ -309,6 +327,7 @@ class Run:
             self.state.global_step += c.curriculum.chunk_steps
             self.teacher.record_training(task, c.curriculum.chunk_steps)
             self.teacher.record_update(task, train_metrics)
+            train_metrics.update(self.teacher.record_episodes(task, episodes))
             self._log_training(task, train_metrics, episodes, seconds)
             if task.review:
                 self._review(task)
