@@ -143,6 +143,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"arms to run (comma-separated): {', '.join(ARMS)}")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per arm")
+    parser.add_argument("--only-seed", type=int, default=None, help="only this seed (to train seeds side by side)")
+    parser.add_argument("--budget", type=int, default=4096, help="env steps per run (all arms alike)")
     parser.add_argument("--episodes", type=int, default=300, help="held-out episodes per trained agent")
     parser.add_argument("--runs-dir", default="runs/benchmark-constitution", help="where the runs are kept")
     parser.add_argument("--train-only", action="store_true", help="train (or reuse) the runs, measure nothing")
@@ -158,8 +160,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     extra: dict[str, Any] = {"critique_phase": {}, "redteam": {}, "env_steps": {}}
     for arm in arms:
         print(f"arm {arm}: {ARMS[arm].relative_to(ROOT)}, seeds 0..{args.seeds - 1}", flush=True)
-        for seed in range(args.seeds):
-            run_dir = train_arm(arm, seed, runs_dir, args.overrides)
+        for seed in range(args.seeds) if args.only_seed is None else [args.only_seed]:
+            run_dir = train_arm(arm, seed, runs_dir, [f"stages.0.budget={args.budget}", *args.overrides])
             if args.train_only:
                 continue
             run = load_run(run_dir)

@@ -11,7 +11,8 @@ the stage. At every step:
 3. **Critique.** Every principle that finds a violation contributes one line written from its own text:
    ``Critique: "<action>" breaks the principle "<principle text>".``
 4. **Revision.** The agent re-scores the candidates with the critiques in its prompt, the criticised actions ruled
-   out, and takes the most likely one; a revision that violates again is criticised again, up to ``rounds`` rounds.
+   out, and takes the most likely one; a revision that violates again is criticised again, up to ``rounds``
+   revisions (a decision whose last revision still violates, or whose every candidate was criticised, gives no pair).
    The revised action is the one played, so the phase's episodes follow the revised behaviour. Ruling out is what
    makes a revision differ from the proposal for an agent with no language prior (the offline ``tiny`` model cannot
    read a critique), so ``critique/changed_share`` is 1 by construction; ``critique/critique_alone_changed_share``
@@ -109,6 +110,55 @@ def _revision_info(info: dict[str, Any], critiques: Sequence[str], ruled_out: se
     return {**info, "text": text, "action_mask": np.array(mask)}
 
 
+def revise(
+    policy: Any,
+    env: Any,
+    info: dict[str, Any],
+    query: Query,
+    action: int,
+    history: Sequence[tuple[str, str]],
+    critic: Critic,
+    rounds: int,
+) -> tuple[int, dict[str, Any]]:
+    """Judge a proposal, and while it violates, critique it and have the policy revise it (up to ``rounds``
+    revisions). Returns the final action and the decision's record."""
+    texts = query.actions
+    critiques: list[str] = []
+    judged: list[dict[str, Any]] = []
+    ruled_out: set[int] = set()
+    free: int | None = None
+    current = action
+    found = critic.violations(preview(env, current), info["text"], texts[current])
+    judged.append({"action": texts[current], "violations": [v[0] for v in found]})
+    for _ in range(rounds):
+        if not found:
+            break
+        ruled_out.add(current)
+        critiques += [critique_line(texts[current], text) for _, text, _ in found]
+        if all(not m or k in ruled_out for k, m in enumerate(query.mask)):
+            break  # every candidate was criticised: nothing left to revise to
+        if free is None:  # would the critique alone, nothing ruled out, move the agent?
+            free = int(
+                policy.evaluate([policy.prompts.query(_revision_info(info, critiques, set()), history)])
+                .logits[0]
+                .argmax()
+            )
+        revision = policy.prompts.query(_revision_info(info, critiques, ruled_out), history)
+        current = int(policy.evaluate([revision]).logits[0].argmax())
+        found = critic.violations(preview(env, current), info["text"], texts[current])
+        judged.append({"action": texts[current], "violations": [v[0] for v in found]})
+    return current, {
+        "situation": info["text"],
+        "proposal": texts[action],
+        "critiques": critiques,
+        "revision": texts[current],
+        "changed": current != action,
+        "critique_alone_changed": free is not None and free != action,
+        "revision_violates": bool(found),
+        "judged": judged,
+    }
+
+
 def play_and_revise(
     agent: LMAgent,
     make_env: Callable[[], Any],
@@ -141,44 +191,13 @@ def play_and_revise(
                 if steps >= config.steps:
                     break
                 info, query, action = infos[i], queries[i], int(proposals[i])
-                texts = query.actions
-                critiques: list[str] = []
-                judged: list[dict[str, Any]] = []
-                ruled_out: set[int] = set()
-                current = action
-                free: int | None = None
-                for _ in range(config.rounds):
-                    found = critic.violations(preview(env, current), info["text"], texts[current])
-                    judged.append({"action": texts[current], "violations": [v[0] for v in found]})
-                    if not found:
-                        break
-                    ruled_out.add(current)
-                    critiques += [critique_line(texts[current], text) for _, text, _ in found]
-                    if all(not m or k in ruled_out for k, m in enumerate(query.mask)):
-                        break  # every candidate was criticised: nothing left to revise to
-                    if free is None:  # would the critique alone, nothing ruled out, move the agent?
-                        unforced = policy.prompts.query(_revision_info(info, critiques, set()), history.turns(i))
-                        free = int(policy.evaluate([unforced]).logits[0].argmax())
-                    revision = policy.prompts.query(_revision_info(info, critiques, ruled_out), history.turns(i))
-                    current = int(policy.evaluate([revision]).logits[0].argmax())
-                final_ok = not judged[-1]["violations"]
-                criticised = bool(critiques)
-                if (criticised and final_ok) or (not criticised and config.keep_unrevised):
+                current, row = revise(policy, env, info, query, action, history.turns(i), critic, config.rounds)
+                if (row["critiques"] and not row["revision_violates"]) or (
+                    not row["critiques"] and config.keep_unrevised
+                ):
                     pairs.append((query, current))
-                rows.append(
-                    {
-                        "episode": episodes[i],
-                        "situation": info["text"],
-                        "proposal": texts[action],
-                        "critiques": critiques,
-                        "revision": texts[current],
-                        "changed": current != action,
-                        "critique_alone_changed": free is not None and free != action,
-                        "revision_violates": not final_ok,
-                        "judged": judged,
-                    }
-                )
-                history.push(i, info["text"], texts[current])
+                rows.append({"episode": episodes[i], **row})
+                history.push(i, info["text"], query.actions[current])
                 _, _, terminated, truncated, infos[i] = env.step(current)
                 steps += 1
                 if terminated or truncated:

@@ -164,3 +164,41 @@ def test_a_run_with_the_phase_resumes_without_rerunning_it(tmp_path):
     assert (cut / PHASE_DIR / "stories.jsonl").read_text() == record
     again = [e for e in read_events(cut) if e["kind"] == "metrics" and "critique/proposals" in e["metrics"]]
     assert len(again) == 1  # not rerun
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"steps": 40},
+        {"rounds": 1},
+        {"keep_unrevised": True},
+        {"epochs": 2},
+        {"lr": 3e-3},
+        {"minibatch_size": 8},
+    ],
+)
+def test_every_critique_key_changes_the_phase(tmp_path, change):
+    base = {"steps": 48, "rounds": 2, "epochs": 1, "lr": 1e-3, "minibatch_size": 16}
+
+    def run(settings, where):
+        agent = LMAgent(LM, seed=1)
+        result = run_phase(
+            CritiqueConfig(**settings),
+            agent,
+            Stage,
+            {"level": 0},
+            CONSTITUTION,
+            CONTEXT,
+            n_envs=4,
+            run_seed=1,
+            stage_index=0,
+            run_dir=tmp_path / where,
+        )
+        return result, agent.policy.trainable_state()
+
+    ref, ref_weights = run(base, "base")
+    out, weights = run({**base, **change}, "changed")
+    same_weights = all(torch.equal(ref_weights[k], weights[k]) for k in ref_weights)
+    assert out.rows != ref.rows or out.metrics != ref.metrics or not same_weights
+    assert not same_weights or "steps" in change or "rounds" in change
