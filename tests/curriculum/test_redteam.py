@@ -142,3 +142,38 @@ def test_explicit_reset_options_pass_through_the_red_team():
 def test_bad_red_team_settings_are_refused(bad):
     with pytest.raises(ValueError):
         RedTeamConfig(**bad)
+
+
+def _problems(path, overrides):
+    from upbringing.curriculum.checks import load_config
+    from upbringing.yamlfile import FileError
+
+    with pytest.raises(FileError) as info:
+        load_config(path, overrides)
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["curriculum.teacher=sequential"], "redteam settings are used by teacher: redteam only"),
+        (["curriculum.redteam.replay_share=0.8"], "replay_share + mutate_share must be at most 1"),
+        (
+            [
+                "stages.0.critique={steps: 64}",
+                "agent={kind: sb3_ppo, n_steps: 128}",
+                "curriculum.retention.method=none",
+            ],
+            "critique needs agent.kind lm",
+        ),
+        (["stages.0.critique={steps: 64}", "constitution=null"], "critique needs a constitution"),
+        (["stages.0.critique={steps: 64, tiers: [aspirational]}"], "stages[0].critique.tiers"),
+    ],
+)
+def test_bad_constitutional_ai_settings_give_one_clear_error(overrides, expected):
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "redteam.yaml"
+    found = _problems(config, overrides)
+    assert len(found) == 1 and expected in found[0], found
+    assert "redteam.yaml" in found[0] or "command line" in found[0]
