@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARMS = {
     "rl": ROOT / "configs" / "stories.yaml",
     "critique_rl": ROOT / "configs" / "critique.yaml",
+    "critique_anchor_rl": ROOT / "configs" / "critique_anchor.yaml",
     "redteam_rl": ROOT / "configs" / "redteam.yaml",
 }
 REFERENCE = "rl"
@@ -170,9 +171,9 @@ def main(argv: list[str]) -> dict[str, Any]:
                 per_arm.setdefault(arm, {}).setdefault(k, []).append(v)
             summary = json.loads((run_dir / "summary.json").read_text())
             extra["env_steps"].setdefault(arm, []).append(summary["global_step"])
-            if arm == "critique_rl":
+            if arm.startswith("critique"):
                 phase = phase_figures(run_dir, run, args.episodes)
-                extra["critique_phase"][f"s{seed}"] = {**phase, "after_rl": figures}
+                extra["critique_phase"].setdefault(arm, {})[f"s{seed}"] = {**phase, "after_rl": figures}
             if arm == "redteam_rl":
                 extra["redteam"][f"s{seed}"] = redteam_figures(run_dir)
             if arm == REFERENCE:  # uniform sampling of the same space: the reference's training episodes

@@ -125,6 +125,11 @@ class CritiqueConfig(Frozen):
     epochs: int = Field(default=4, gt=0, description="Passes of supervised fine-tuning over the revision pairs.")
     lr: float = Field(default=1e-3, gt=0, description="Learning rate of the fine-tuning (every trainable part).")
     minibatch_size: int = Field(default=32, gt=0, description="Revision pairs per fine-tuning step.")
+    anchor: bool = Field(
+        default=False,
+        description="Keep the revision pairs in the replay buffer (needs curriculum.retention.method clear) so every "
+        "PPO minibatch also clones them; False: fine-tune once and let RL move freely.",
+    )
 
 
 class StageConfig(Frozen):
@@ -315,6 +320,11 @@ class RunConfig(Frozen):
                 )
             if stage_constitution(self, s) is None:
                 raise ValueError(f"stage {s.name!r}: critique needs a constitution (the stage's or the run's)")
+            if s.critique.anchor and self.curriculum.retention.method != "clear":
+                raise ValueError(
+                    f"stage {s.name!r}: critique.anchor keeps the revisions in the replay buffer, which needs "
+                    "curriculum.retention.method clear"
+                )
         return self
 
     @model_validator(mode="after")

@@ -18,7 +18,9 @@ the stage. At every step:
    read a critique), so ``critique/changed_share`` is 1 by construction; ``critique/critique_alone_changed_share``
    measures what the critique alone did: how often re-scoring with it, nothing ruled out, picked another action.
 5. **Fine-tuning.** The (situation, revised action) pairs, the situation prompted as RL will prompt it (without the
-   critique), fine-tune the policy by cross-entropy on its action distribution (:meth:`LMAgent.imitate`).
+   critique), fine-tune the policy by cross-entropy on its action distribution (:meth:`LMAgent.imitate`). With
+   ``anchor``, the pairs also join the replay buffer of CLEAR retention, so every PPO minibatch keeps cloning them
+   (RL alone drifted back to the violations the phase had removed).
 
 Everything the phase saw is written to ``critique/<stage>.jsonl`` in the run folder (one row per decision:
 situation, proposal, critiques, revision, whether it changed the action) and summarised as ``critique/`` metrics;
@@ -44,6 +46,7 @@ import torch
 from upbringing import envs
 from upbringing.agents.lm.agent import LMAgent
 from upbringing.agents.lm.prompt import EpisodeHistory, Query
+from upbringing.agents.replay import ReplaySample
 from upbringing.constitutions import Constitution, Context
 from upbringing.curriculum.config import CritiqueConfig
 
@@ -289,4 +292,24 @@ def run_phase(
     fit = agent.imitate(pairs, config.epochs, config.lr, config.minibatch_size, seed)
     agent.save(folder / "after")
     _write_rows(run_dir / PHASE_DIR / f"{stage.name}.jsonl", rows)
-    return PhaseResult(steps, phase_metrics(rows, fit, len(pairs)), rows)
+    metrics = phase_metrics(rows, fit, len(pairs))
+    if config.anchor and agent.replay is not None and pairs:
+        # CLEAR's replay (Rolnick et al. 2019) with the revisions as the stored decisions: RL keeps cloning them
+        buffer, _ = agent.replay
+        buffer.store(f"{PHASE_DIR}:{stage.name}", anchor_samples(agent, pairs))
+        metrics["critique/anchored"] = float(len(buffer.stages[f"{PHASE_DIR}:{stage.name}"]))
+    return PhaseResult(steps, metrics, rows)
+
+
+def anchor_samples(agent: LMAgent, pairs: list[tuple[Query, int]]) -> list[ReplaySample]:
+    """The revision pairs as replay decisions: the target action with probability 1, the value the fine-tuned policy
+    gives the situation."""
+    samples = []
+    with torch.no_grad():
+        for start in range(0, len(pairs), 32):
+            batch = pairs[start : start + 32]
+            values = agent.policy.evaluate([q for q, _ in batch]).values.float().cpu().numpy()
+            for (q, target), v in zip(batch, values):
+                probs = tuple(1.0 if k == target else 0.0 for k in range(len(q.actions)))
+                samples.append(ReplaySample(q.prompt, q.actions, q.mask, probs, float(v)))
+    return samples

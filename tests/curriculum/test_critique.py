@@ -202,3 +202,39 @@ def test_every_critique_key_changes_the_phase(tmp_path, change):
     same_weights = all(torch.equal(ref_weights[k], weights[k]) for k in ref_weights)
     assert out.rows != ref.rows or out.metrics != ref.metrics or not same_weights
     assert not same_weights or "steps" in change or "rounds" in change
+
+
+def test_anchored_revisions_join_the_replay_buffer_that_ppo_clones(tmp_path):
+    from upbringing.curriculum.retention import Retention, RetentionConfig
+
+    agent = LMAgent(LM, seed=2)
+    retention = Retention(RetentionConfig(method="clear"), agent, seed=2)
+    config = CritiqueConfig(steps=64, epochs=1, minibatch_size=16, anchor=True)
+    result = run_phase(
+        config,
+        agent,
+        Stage,
+        {"level": 0},
+        CONSTITUTION,
+        CONTEXT,
+        n_envs=4,
+        run_seed=2,
+        stage_index=0,
+        run_dir=tmp_path,
+    )
+    stored = retention.buffer.stages["critique:stories"]
+    assert len(stored) == result.metrics["critique/pairs"] == result.metrics["critique/anchored"] > 0
+    revised = [r for r in result.rows if r["critiques"] and not r["revision_violates"]]
+    assert [s.actions[s.probs.index(1.0)] for s in stored] == [r["revision"] for r in revised]
+    assert all(sorted(s.probs)[-1] == 1.0 and sum(s.probs) == 1.0 for s in stored)
+
+
+def test_anchor_needs_clear_retention(tmp_path):
+    from pathlib import Path
+
+    from upbringing.yamlfile import FileError
+
+    root = Path(__file__).resolve().parents[2]
+    with pytest.raises(FileError) as info:
+        load_config(root / "configs" / "critique_anchor.yaml", ["curriculum.retention.method=none"])
+    assert "critique.anchor keeps the revisions in the replay buffer" in str(info.value.problems[0])
