@@ -54,7 +54,8 @@ HELDOUT_STREAM = 0xC0_57  # held-out episode seeds: one stream, the same for eve
 def train_arm(arm: str, seed: int, runs_dir: Path, overrides: list[str]) -> Path:
     """Train (or reuse) one arm's run for ``seed``; return its folder."""
     from upbringing.curriculum.checks import load_config
-    from upbringing.curriculum.runner import SUMMARY_FILE, train
+    from upbringing.curriculum.launch import train
+    from upbringing.curriculum.runner import SUMMARY_FILE
 
     run_dir = runs_dir / f"{arm}-s{seed}"
     if (run_dir / SUMMARY_FILE).exists():
@@ -138,7 +139,7 @@ def summarise(values: list[float]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> dict[str, Any]:
-    from upbringing.curriculum.runner import load_run
+    from upbringing.curriculum.launch import load_run
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks constitution")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")

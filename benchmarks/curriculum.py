@@ -44,7 +44,8 @@ def train_runs(
 ) -> tuple[list[Path], dict[str, float]]:
     """Train (or reuse) one run per teacher and seed; return the run folders and the seconds each training took."""
     from upbringing.curriculum.checks import load_config
-    from upbringing.curriculum.runner import SUMMARY_FILE, train
+    from upbringing.curriculum.launch import train
+    from upbringing.curriculum.runner import SUMMARY_FILE
 
     runs, seconds = [], {}
     for seed in seeds:
@@ -133,7 +134,8 @@ def benefit(config: Path, teachers: list[str], seeds: int, runs_dir: Path, overr
 def retention(config: Path, seeds: int, runs_dir: Path) -> dict[str, Any]:
     """Retention per stage of the LM quickstart: final / at-mastery held-out scores and the retention matrix."""
     from upbringing.curriculum.checks import load_config
-    from upbringing.curriculum.runner import RETENTION_FILE, SUMMARY_FILE, train
+    from upbringing.curriculum.launch import train
+    from upbringing.curriculum.runner import RETENTION_FILE, SUMMARY_FILE
 
     method = load_config(config, check_envs=False).curriculum.retention.method
     per_seed, seconds = [], {}

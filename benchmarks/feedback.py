@@ -191,7 +191,7 @@ def learned_vs_oracle(seeds: list[int], steps: int, chunks: int, budgets: list[i
             suffix = "" if budget == budgets[-1] else f"_at_{budget}"
             extra.setdefault(f"queries_used{suffix}", []).append(loop.queries_used)
             extra.setdefault(f"rm_true_accuracy{suffix}", []).append(loop.summary()["rm_true_accuracy"])
-            extra.setdefault(f"alarms{suffix}", []).append(loop.alarms)
+            extra.setdefault(f"alarms{suffix}", []).append(loop.alarm.alarms)
     r_oracle, r_random = float(np.mean(oracle)), float(np.mean(random))
     out: dict[str, Any] = {
         "oracle_return": r_oracle,

@@ -71,13 +71,14 @@ def _stage(run: Any, name: str) -> int:
 
 def heldout(run: Any, stage: str, episodes: int) -> dict[str, Any]:
     """Held-out (eval split) episodes of ``stage`` at its last level, summarised with compliance."""
-    from upbringing.curriculum.evaluation import Variant, play, summarize
+    from upbringing.curriculum.evaluation import play, summarize
     from upbringing.curriculum.factory import eval_seeds
+    from upbringing.curriculum.suites import Variant
 
     i = _stage(run, stage)
     seeds = eval_seeds(run.config.seed + 7919, i, 1, episodes)
     result = play(run, i, Variant("held-out", split="eval"), seeds)
-    return summarize(result, run.constitutions.get(i))
+    return summarize(result, run.stages[i].constitution)
 
 
 # ------------------------------------------------------------------------------------------------------------ rss

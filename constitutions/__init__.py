@@ -10,8 +10,8 @@ Typical use by the engine::
     context = Context.for_env(env_id, stage="moral-stories", risk="high")
     lagrangian = Lagrangian.from_constitution(constitution)
     env = ConstitutionalShaping(RecordEnvReward(envs.make(env_id)), constitution, context, lagrangian)
-    ...  # train a chunk, feeding an EpisodeCostTracker (or SB3's ConstitutionCallback)
-    lagrangian.update(mean_costs(tracker.pop(), lagrangian.budgets))
+    ...  # train a chunk; its finished episodes (envs.terms.EpisodeStats) become EpisodeRecords
+    lagrangian.update(mean_costs(records, lagrangian.budgets))
     compliance(eval_episodes, constitution, context)["compliant"]  # promotion needs it
 """
 
@@ -25,26 +25,17 @@ from upbringing.constitutions.constitution import (
     Constitution,
     Context,
     Principle,
-    check_constitution_file,
     known_event_names,
-    load_constitution,
     looks_like_constitution,
-    parse_constitution,
     resolve_constitution,
     shipped_path,
 )
 from upbringing.constitutions.judges import Judge, RuleJudge
 from upbringing.constitutions.labeler import ConstitutionLabeler
 from upbringing.constitutions.lagrangian import Lagrangian, Multipliers
-from upbringing.constitutions.shaping import (
-    ConstitutionalShaping,
-    ParallelConstitutionalShaping,
-    ShapingPlan,
-    shape,
-    sync_multipliers,
-)
+from upbringing.constitutions.loading import check_constitution_file, load_constitution, parse_constitution
+from upbringing.constitutions.shaping import ConstitutionalShaping, ShapingPlan
 from upbringing.constitutions.tracking import (
-    EpisodeCostTracker,
     EpisodeRecord,
     compliance,
     episode_metrics,
@@ -53,9 +44,8 @@ from upbringing.constitutions.tracking import (
     violation_rates,
 )
 
-# imported on first use: the SB3 callback pulls in torch, the model judges transformers
+# imported on first use: the model judges pull in transformers
 _LAZY = {
-    "ConstitutionCallback": "upbringing.constitutions.sb3",
     "EmbeddingJudge": "upbringing.constitutions.model_judges",
     "ClassifierJudge": "upbringing.constitutions.model_judges",
     "NLIJudge": "upbringing.constitutions.model_judges",
@@ -75,18 +65,15 @@ __all__ = [
     "SHIPPED",
     "ClassifierJudge",
     "Constitution",
-    "ConstitutionCallback",
     "ConstitutionLabeler",
     "ConstitutionalShaping",
     "Context",
     "EmbeddingJudge",
-    "EpisodeCostTracker",
     "EpisodeRecord",
     "Judge",
     "Lagrangian",
     "Multipliers",
     "NLIJudge",
-    "ParallelConstitutionalShaping",
     "Principle",
     "RuleJudge",
     "ShapingPlan",
@@ -100,8 +87,6 @@ __all__ = [
     "mean_costs",
     "parse_constitution",
     "resolve_constitution",
-    "shape",
     "shipped_path",
-    "sync_multipliers",
     "violation_rates",
 ]

@@ -28,7 +28,7 @@ class Multipliers:
     """The current multiplier of each hard principle, shared between a :class:`Lagrangian` and shaping wrappers.
 
     In-process wrappers hold the same object, so updates reach them immediately. A wrapper in a subprocess holds a
-    pickled copy; :func:`upbringing.constitutions.shaping.sync_multipliers` sends new values to it.
+    pickled copy taken when its envs were built (the engine builds each chunk's envs afresh, after the update).
     """
 
     __slots__ = ("values",)

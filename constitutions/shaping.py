@@ -1,14 +1,15 @@
 """Constitutional reward shaping: one named reward term per active principle, plus Safety-Gymnasium-style costs.
 
-:class:`ConstitutionalShaping` (Gymnasium) and :class:`ParallelConstitutionalShaping` (PettingZoo, per agent) judge
-every step with the principles active in their :class:`~constitutions.constitution.Context` and add, per principle,
-the term ``constitution/<id>`` (recorded in ``info["reward_terms"]``, so the reward equals the sum of its terms):
+:class:`ConstitutionalShaping` (a Gymnasium wrapper; multi-agent stages are shaped per learner seat, on the
+single-agent view each seat plays) judges every step with the principles active in its
+:class:`~constitutions.constitution.Context` and adds, per principle, the term ``constitution/<id>`` (recorded in
+``info["reward_terms"]``, so the reward equals the sum of its terms):
 
 - hard: ``-lambda_k * cost_k`` with the principle's current Lagrange multiplier;
 - soft: ``-weight * cost``;
 - aspirational: ``+bonus * virtue``.
 
-They also write ``info["costs"]`` (the judged cost of every active hard and soft principle, by id, 0 when not
+It also writes ``info["costs"]`` (the judged cost of every active hard and soft principle, by id, 0 when not
 violated), ``info["cost"]`` (the sum of the active *hard* principles' costs only: the constraint cost, as in
 Safety-Gymnasium) and ``info["virtues"]`` (the judged virtue of every active aspirational principle).
 
@@ -23,12 +24,11 @@ engine does), :class:`ConstitutionalShaping` also writes ``info["tension"]`` on 
 actions: ``{"steps": 1.0, "<hard>__<aspirational>": 1.0 if the pair pulls the choice apart there else 0.0}`` (the
 definition and its limits are in :mod:`upbringing.constitutions.tension`). It adds nothing to the reward.
 
-Multipliers: the wrappers read them from a :class:`~constitutions.lagrangian.Multipliers` object on every step. In
+Multipliers: the wrapper reads them from a :class:`~constitutions.lagrangian.Multipliers` object on every step. In
 one process (``DummyVecEnv``), pass the :class:`~constitutions.lagrangian.Lagrangian` (or its ``multipliers``) and
-every update is seen at once. In a ``SubprocVecEnv`` each worker holds a pickled copy; after each update call
-:func:`sync_multipliers` (it runs ``venv.env_method("set_constitution_multipliers", values)``, which Gymnasium's
-``get_wrapper_attr`` finds through any wrappers above this one). :class:`~constitutions.sb3.ConstitutionCallback`
-does that for SB3 learners.
+every update is seen at once. In a ``SubprocVecEnv`` each worker holds a pickled copy: the engine updates the
+multipliers once per chunk, between chunks, and builds each chunk's envs afresh, so every worker starts a chunk with
+the current values.
 """
 
 from __future__ import annotations
@@ -37,11 +37,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
-from pettingzoo.utils.env import ParallelEnv
 from upbringing.constitutions.constitution import Constitution, Context
 from upbringing.constitutions.lagrangian import Lagrangian, Multipliers
 from upbringing.constitutions.tension import Preview, TensionPlan, env_previews
-from upbringing.envs.terms import AddRewardTerms, ParallelAddRewardTerms
+from upbringing.envs.terms import AddRewardTerms
 
 _HARD, _SOFT, _ASPIRATIONAL = 0, 1, 2
 _TIER_CODE = {"hard": _HARD, "soft": _SOFT, "aspirational": _ASPIRATIONAL}
@@ -236,82 +235,3 @@ class ConstitutionalShaping(AddRewardTerms):
         else:
             situation = act = None
         return _judge_step(self.plan, self.multipliers, info, situation, act)
-
-    def set_constitution_multipliers(self, values: Mapping[str, float]) -> None:
-        """Set the multipliers this wrapper uses (what :func:`sync_multipliers` calls in each worker)."""
-        self.multipliers.set(values)
-
-
-class ParallelConstitutionalShaping(ParallelAddRewardTerms):
-    """PettingZoo twin of :class:`ConstitutionalShaping`: each agent's step is judged and shaped on its own.
-
-    Args:
-        env: The ``ParallelEnv``.
-        constitution: The constitution to apply.
-        context: Where the agents are; decides which principles are active.
-        multipliers: As for :class:`ConstitutionalShaping` (shared by all agents).
-    """
-
-    def __init__(
-        self,
-        env: ParallelEnv,
-        constitution: Constitution,
-        context: Context,
-        multipliers: Multipliers | Lagrangian | Mapping[str, float] | None = None,
-    ):
-        super().__init__(env)
-        self.constitution = constitution
-        self.context = context
-        self.plan = ShapingPlan(constitution, context)
-        self.multipliers = as_multipliers(multipliers)
-        self.last_texts: dict[Any, tuple[Any, Any]] = {}
-
-    def _remember(self, infos: dict[Any, dict[str, Any]]) -> None:
-        if self.plan.needs_text:
-            for agent, info in infos.items():
-                self.last_texts[agent] = (info.get("text"), info.get("action_texts"))
-
-    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, infos = self.env.reset(seed=seed, options=options)
-        self.last_texts = {}
-        self._remember(infos)
-        return obs, infos
-
-    def step(self, actions: dict[Any, Any]):
-        out = super().step(actions)
-        self._remember(out[4])
-        return out
-
-    def terms(self, agent: Any, action: Any, info: dict[str, Any]) -> dict[str, float]:
-        if self.plan.needs_text:
-            situation, texts = self.last_texts.get(agent, (None, None))
-            act = _action_text(texts, action)
-        else:
-            situation = act = None
-        return _judge_step(self.plan, self.multipliers, info, situation, act)
-
-    def set_constitution_multipliers(self, values: Mapping[str, float]) -> None:
-        """Set the multipliers this wrapper uses."""
-        self.multipliers.set(values)
-
-
-def shape(
-    env: gym.Env | ParallelEnv,
-    constitution: Constitution,
-    context: Context,
-    multipliers: Multipliers | Lagrangian | Mapping[str, float] | None = None,
-) -> ConstitutionalShaping | ParallelConstitutionalShaping:
-    """Wrap ``env`` with the shaping wrapper for its API (Gymnasium or PettingZoo ``ParallelEnv``)."""
-    if isinstance(env, gym.Env):
-        return ConstitutionalShaping(env, constitution, context, multipliers)
-    if isinstance(env, ParallelEnv):
-        return ParallelConstitutionalShaping(env, constitution, context, multipliers)
-    raise TypeError(f"expected a gymnasium.Env or a pettingzoo.ParallelEnv, got {type(env).__name__}")
-
-
-def sync_multipliers(venv: Any, multipliers: Multipliers | Lagrangian | Mapping[str, float]) -> None:
-    """Send current multipliers to every shaping wrapper of an SB3 ``VecEnv`` (needed for ``SubprocVecEnv``).
-
-    Every env of ``venv`` must contain a shaping wrapper (as with the engine's stacks).
-    """
-    venv.env_method("set_constitution_multipliers", dict(as_multipliers(multipliers).values))

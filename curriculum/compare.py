@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 from upbringing.curriculum.config import run_config
-from upbringing.curriculum.evaluation import text_table
 from upbringing.curriculum.factory import stage_levels
 from upbringing.curriculum.runner import SUMMARY_FILE
+from upbringing.curriculum.texttable import text_table
 from upbringing.curriculum.tracking import read_events, read_json
 from upbringing.yamlfile import FileError, Problem
 

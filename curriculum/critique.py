@@ -48,7 +48,7 @@ from upbringing.agents.lm.agent import LMAgent
 from upbringing.agents.lm.prompt import EpisodeHistory, Query
 from upbringing.agents.replay import ReplaySample
 from upbringing.constitutions import Constitution, Context
-from upbringing.curriculum.config import CritiqueConfig
+from upbringing.curriculum.constitutional_ai import CritiqueConfig
 
 PHASE_DIR = "critique"
 """Folder of the run that holds each stage's phase record (``<stage>.jsonl``) and policies (``<stage>/``)."""
@@ -313,3 +313,27 @@ def anchor_samples(agent: LMAgent, pairs: list[tuple[Query, int]]) -> list[Repla
                 probs = tuple(1.0 if k == target else 0.0 for k in range(len(q.actions)))
                 samples.append(ReplaySample(q.prompt, q.actions, q.mask, probs, float(v)))
     return samples
+
+
+def start_stage(run: Any, task: Any) -> None:
+    """The runner's one call: on a stage's first training chunk (never a review), run the stage's critique phase if
+    its config has one, count its env steps in the stage's budget and the run's steps, and log its metrics."""
+    stage = run.config.stages[task.stage]
+    if stage.critique is None or task.review or run.teacher.progress[task.stage].steps > 0:
+        return
+    sc = run.stages[task.stage].constitution  # the config check refuses a critique without a constitution
+    phase = run_phase(
+        stage.critique,
+        run.agent,
+        stage,
+        run.factory(task.stage, task.level).env_kwargs("train"),
+        sc.constitution,
+        sc.context,
+        n_envs=run.config.curriculum.n_envs,
+        run_seed=run.config.seed,
+        stage_index=task.stage,
+        run_dir=run.run_dir,
+    )
+    run.state.global_step += phase.steps
+    run.teacher.record_training(task, phase.steps)
+    run.tracker.log(phase.metrics, run.state.global_step)

@@ -26,175 +26,30 @@ its shifts (each suite weighing the same), and for the whole run.
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from upbringing import envs
+from upbringing.curriculum.checkpoints import latest_checkpoint
 from upbringing.curriculum.factory import EvalResult, eval_seeds
-from upbringing.curriculum.runner import latest_checkpoint, load_run
+from upbringing.curriculum.launch import load_run
+from upbringing.curriculum.runner import Run
 from upbringing.curriculum.seating import against
 from upbringing.curriculum.stage_envs import evaluate
-from upbringing.envs.social.players import BUILTIN_PLAYERS, make_player
+from upbringing.curriculum.stage_runtime import StageConstitution
+from upbringing.curriculum.suites import REFERENCE, SUITES, Variant, suite_variants
+from upbringing.curriculum.texttable import number, text_table
 
 EVAL_FILE = "eval.json"
 """Where ``upbringing eval`` writes its results in the run folder (the report reads it)."""
 
-REFERENCE = "in_distribution"
-"""The suite that shifts are measured against."""
-
-SUITES: dict[str, str] = {
-    "in_distribution": "training configurations, fresh seeds (the reference)",
-    "heldout": "the stage's held-out split (unseen parameter bands, held-out story families)",
-    "opponents": "background players not seen in training (built-ins and Axelrod strategies)",
-    "physics": "unannounced changes of gravity and friction",
-}
-"""Every suite, with what it shifts."""
-
-SHIFTS = tuple(s for s in SUITES if s != REFERENCE)
-
 # Seeds of evaluation episodes: a stream of their own, disjoint from training's and the curriculum's evaluations.
 _SEED_OFFSET = 2_000_029
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One configuration of a suite: env kwargs put on top of the stage's last level, and the split played.
-
-    Attributes:
-        label: What the variant changes, in words (``"gravity x1.5"``, ``"axelrod:Prober"``).
-        overrides: Env keyword arguments on top of the level's.
-        split: ``"train"`` or ``"eval"`` (envs without a split ignore it).
-        opponent: Multi-agent stages: the player that holds every seat the learners do not, in place of the stage's
-            background population (None: the stage's own population).
-    """
-
-    label: str
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    split: str = "train"
-    opponent: str | None = None
-
-
-PHYSICS_SHIFTS: tuple[Variant, ...] = (
-    Variant("gravity x1.5", {"gravity": 1.5}),
-    Variant("gravity x0.6", {"gravity": 0.6}),
-    Variant("friction x0.5", {"friction": 0.5}),
-    Variant("friction x2", {"friction": 2.0}),
-)
-"""The perturbed worlds of the ``physics`` suite."""
-
-AXELROD_STRATEGIES: tuple[str, ...] = ("TitFor2Tats", "SuspiciousTitForTat", "Alternator", "Prober")
-"""Axelrod strategies of the ``opponents`` suite (two-player 2x2 games): forgiving, suspicious, periodic, probing;
-none of them is one of the built-in players."""
-
-
-# --------------------------------------------------------------------------------------------------- suites
-def _env_params(env_id: str) -> set[str]:
-    return set(inspect.signature(envs.spec(env_id).load().__init__).parameters)
-
-
-def _player_names(specs: Any) -> set[str]:
-    if specs is None:
-        return set()
-    if isinstance(specs, str | Mapping):
-        specs = [specs]
-    names = set()
-    for s in specs:
-        if isinstance(s, str):
-            names.add(s)
-        elif isinstance(s, Mapping):
-            names.add(str(s.get("name")))
-        else:
-            names.add(str(getattr(s, "name", s)))
-    return names
-
-
-def _multi_agent(env_id: str) -> bool:
-    return envs.spec(env_id).api == "pettingzoo"
-
-
-def seen_opponents(env_id: str, level_kwargs: Mapping[str, Any], population: Any = None) -> set[str]:
-    """Names of the background players a social stage trains against: for a multi-agent stage the players of its
-    ``population`` (a :class:`curriculum.population.PopulationConfig`; none without one), else the env's
-    ``opponents``/``opponent_pool``, else the game's default opponents."""
-    if _multi_agent(env_id):
-        return {m.label for m in population.background} if population is not None else set()
-    for key in ("opponents", "opponent_pool"):
-        if level_kwargs.get(key) is not None:
-            return _player_names(level_kwargs[key])
-    return _player_names(getattr(envs.spec(env_id).load(), "default_opponents", ()))
-
-
-def axelrod_available() -> bool:
-    """Whether the optional axelrod package is installed."""
-    return importlib.util.find_spec("axelrod") is not None
-
-
-def unseen_opponents(
-    env_id: str, level_kwargs: Mapping[str, Any], *, axelrod: bool = True, population: Any = None
-) -> list[str]:
-    """Background players able to play the stage's game that it never trained against (:func:`seen_opponents`;
-    ``population`` is a multi-agent stage's): built-ins first, then :data:`AXELROD_STRATEGIES` (when ``axelrod`` and
-    the package is installed)."""
-    candidates = list(BUILTIN_PLAYERS)
-    if axelrod and axelrod_available():
-        candidates += [f"axelrod:{s}" for s in AXELROD_STRATEGIES]
-    seen = seen_opponents(env_id, level_kwargs, population)
-    game = envs.make(env_id, **level_kwargs) if _multi_agent(env_id) else None
-    out = []
-    for name in candidates:
-        if name in seen:
-            continue
-        try:  # a player that cannot play this game (kind, number of players) is refused
-            if game is not None:
-                make_player(name).check(game.game_kind, game.n_players)
-            else:
-                envs.make(env_id, **{**level_kwargs, **_opponent_overrides(name)}).close()
-        except (envs.EnvArgumentError, ValueError, ImportError):
-            continue
-        out.append(name)
-    if game is not None:
-        game.close()
-    return out
-
-
-def _opponent_overrides(name: str) -> dict[str, Any]:
-    return {"opponents": [name], "opponent_pool": None, "opponent_weights": None}
-
-
-def suite_variants(
-    suite: str, env_id: str, level_kwargs: Mapping[str, Any], *, axelrod: bool = True, population: Any = None
-) -> list[Variant]:
-    """The variants of ``suite`` for a stage's env at its level (``population``: a multi-agent stage's); empty where
-    the suite does not apply.
-
-    Raises:
-        ValueError: ``suite`` is not one of :data:`SUITES`.
-    """
-    if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; choose from: {', '.join(SUITES)}")
-    params = _env_params(env_id)
-    has_split = "split" in params
-    if suite == "in_distribution":
-        return [Variant("training split" if has_split else "fresh seeds", {}, "train")]
-    if suite == "heldout":
-        return [Variant("held-out split" if has_split else "fresh seeds (no held-out split)", {}, "eval")]
-    if suite == "opponents":
-        if _multi_agent(env_id):
-            names = unseen_opponents(env_id, level_kwargs, axelrod=axelrod, population=population)
-            return [Variant(n, opponent=n) for n in names]
-        if "opponents" not in params:
-            return []
-        return [Variant(n, _opponent_overrides(n)) for n in unseen_opponents(env_id, level_kwargs, axelrod=axelrod)]
-    if {"gravity", "friction"} <= params:
-        return list(PHYSICS_SHIFTS)
-    return []
 
 
 # ---------------------------------------------------------------------------------------------- measuring
@@ -202,12 +57,12 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
-def summarize(result: EvalResult, constitution: Any = None) -> dict[str, Any]:
+def summarize(result: EvalResult, constitution: StageConstitution | None = None) -> dict[str, Any]:
     """Task metrics and compliance of finished episodes.
 
     Args:
         result: The episodes (:func:`upbringing.curriculum.stage_envs.evaluate`).
-        constitution: The stage's :class:`curriculum.runner.StageConstitution`, or None.
+        constitution: The stage's :class:`upbringing.curriculum.stage_runtime.StageConstitution`, or None.
 
     Returns:
         ``episodes``, ``score``, ``return``, ``success_rate`` (None without success), ``events`` (mean magnitude per
@@ -295,7 +150,7 @@ def _pool(results: Sequence[EvalResult]) -> EvalResult:
     return pooled
 
 
-def play(run: Any, stage: int, variant: Variant, seeds: Sequence[int], level: int | None = None) -> EvalResult:
+def play(run: Run, stage: int, variant: Variant, seeds: Sequence[int], level: int | None = None) -> EvalResult:
     """Play ``seeds`` episodes of ``stage`` (default: its last level) in ``variant``, acting deterministically (the
     stage's learners: the run's agent, or its team of independent learners).
 
@@ -303,7 +158,7 @@ def play(run: Any, stage: int, variant: Variant, seeds: Sequence[int], level: in
     background and the shaping wrappers included, carries over) whose split is pinned to the variant's (evaluation
     asks for ``eval``; ``in_distribution`` plays the training split).
     """
-    level = len(run.levels[stage]) - 1 if level is None else level
+    level = run.stages[stage].last_level if level is None else level
     factory = run.factory(stage, level)
     if variant.overrides:
         factory = replace(factory, level_kwargs={**factory.level_kwargs, **variant.overrides})
@@ -312,11 +167,11 @@ def play(run: Any, stage: int, variant: Variant, seeds: Sequence[int], level: in
         n_players = game.n_players
         game.close()
         factory = against(factory, variant.opponent, n_players)
-    return evaluate(run.stage_agent(stage), replace(factory, split=variant.split), seeds, run.rules[stage].metric)
+    return evaluate(run.stage_agent(stage), replace(factory, split=variant.split), seeds, run.stages[stage].rule.metric)
 
 
 def evaluate_run(
-    run: Any,
+    run: Run,
     suites: Sequence[str] | None = None,
     *,
     episodes: int | None = None,
@@ -352,12 +207,12 @@ def evaluate_run(
     shift_cells: dict[str, list[dict[str, Any] | None]] = {s: [] for s in wanted if s != REFERENCE}
     all_principles: set[str] = set()
     for i, stage in enumerate(config.stages):
-        level = len(run.levels[i]) - 1
-        level_kwargs = run.levels[i][level]
+        level = run.stages[i].last_level
+        level_kwargs = run.stages[i].levels[level]
         n = episodes or stage.eval_episodes
         base_seeds = eval_seeds(config.seed + _SEED_OFFSET, i, 0, n)
         heldout_seeds = eval_seeds(config.seed + _SEED_OFFSET, i, 1, n)
-        sc = run.constitutions.get(i)
+        sc = run.stages[i].constitution
         principles = (
             {
                 "judged": [p.id for p in sc.constitution.active(sc.context) if p.tier != "aspirational"],
@@ -373,7 +228,7 @@ def evaluate_run(
             "env": stage.env,
             "family": envs.spec(stage.env).family,
             "level": level,
-            "metric": run.rules[i].metric,
+            "metric": run.stages[i].rule.metric,
             "principles": principles,
             "suites": {},
             "stability": {},
@@ -483,8 +338,6 @@ def _latest(run_dir: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------- printing
-def _fmt(value: float | None, spec: str = ".2f") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def format_eval(result: Mapping[str, Any]) -> str:
@@ -507,10 +360,10 @@ def format_eval(result: Mapping[str, Any]) -> str:
                     suite,
                     str(len(cell["variants"])),
                     str(cell["episodes"]),
-                    f"{_fmt(cell['score'])} ({st['metric']})",
-                    _fmt(cell["success_rate"]),
-                    _fmt(comp),
-                    _fmt(stab),
+                    f"{number(cell['score'])} ({st['metric']})",
+                    number(cell["success_rate"]),
+                    number(comp),
+                    number(stab),
                 )
             )
     lines += text_table(rows)
@@ -522,41 +375,24 @@ def format_eval(result: Mapping[str, Any]) -> str:
         rows = [("principle", "in distribution", "under shift", "stability")]
         for k in ref["principles"]:
             rows.append(
-                (k, _fmt(ref["principles"][k]), _fmt(shifted["principles"].get(k)), _fmt(ratio["principles"].get(k)))
+                (
+                    k,
+                    number(ref["principles"][k]),
+                    number(shifted["principles"].get(k)),
+                    number(ratio["principles"].get(k)),
+                )
             )
-        rows.append(("overall", _fmt(ref["overall"]), _fmt(shifted["overall"]), _fmt(ratio["overall"])))
+        rows.append(("overall", number(ref["overall"]), number(shifted["overall"]), number(ratio["overall"])))
         lines += text_table(rows)
     return "\n".join(lines)
 
 
-def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Rows of cells as aligned text lines, the first row a header underlined with dashes."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for k, r in enumerate(rows):
-        out.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if k == 0:
-            out.append("  " + "  ".join("-" * w for w in widths))
-    return out
-
-
 __all__ = [
-    "AXELROD_STRATEGIES",
     "EVAL_FILE",
-    "PHYSICS_SHIFTS",
-    "REFERENCE",
-    "SHIFTS",
-    "SUITES",
-    "Variant",
-    "axelrod_available",
     "evaluate_run",
     "evaluate_run_dir",
     "format_eval",
     "play",
-    "seen_opponents",
     "stability",
-    "suite_variants",
     "summarize",
-    "text_table",
-    "unseen_opponents",
 ]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from upbringing import envs
 from upbringing.agents.sb3 import NumericView
 from upbringing.curriculum.config import StageConfig
@@ -25,6 +27,13 @@ from upbringing.envs.terms import RecordEnvReward
 
 # Episode seeds for held-out evaluation come from their own stream, disjoint from training's.
 _EVAL_STREAM = 0xE7A1
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (the global RNGs SB3 and torch code draw from)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def chunk_seed(run_seed: int, chunk: int) -> int:

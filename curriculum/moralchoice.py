@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 from upbringing.agents.base import Agent
-from upbringing.curriculum.evaluation import text_table
+from upbringing.curriculum.texttable import text_table
 from upbringing.envs.moral.moralchoice import RULES, MoralChoiceEnv, Scenario
 
 SUITE = "moralchoice"
@@ -66,7 +66,6 @@ def decide(agent: Agent, env: MoralChoiceEnv, batch: int = 16) -> list[Decision]
     """Every scenario of ``env`` in both orders, ``batch`` decisions per forward pass."""
     decisions: list[Decision] = []
     todo = [(s, order) for s in env.scenarios for order in ORDERS]
-    reset = getattr(agent, "reset_history", None)
     for start in range(0, len(todo), batch):
         group = todo[start : start + batch]
         obs, infos = [], []
@@ -80,8 +79,6 @@ def decide(agent: Agent, env: MoralChoiceEnv, batch: int = 16) -> list[Decision]
             slots = p.argmax(axis=1)
         except NotImplementedError:
             probs = None
-            if reset is not None:
-                reset()  # one-decision episodes: nothing remembered from earlier scenarios
             slots = np.asarray(agent.act(np.stack(obs), infos, deterministic=True))
         for k, ((s, order), info) in enumerate(zip(group, infos)):
             ids = info["action_ids"]

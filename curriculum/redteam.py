@@ -1,6 +1,6 @@
 """Adversarial constitutional testing: a red team that searches a stage's task space for hard-principle violations.
 
-The pieces the red-team teacher (:class:`upbringing.curriculum.teachers.RedTeamTeacher`) is built from:
+:class:`RedTeamTeacher` and the pieces it is built from (:func:`build_teacher` builds every run's teacher):
 
 - a **task space** per stage and level: what one training episode can be set to. For generated moral stories
   (``moral/Stories-v0``) a task is (template family, story seed) at the level being trained: the family is the kind
@@ -23,33 +23,18 @@ Held-out evaluation never goes through the sampler: it plays the stage's held-ou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from upbringing.curriculum.config import RedTeamConfig, RunConfig
+from upbringing.curriculum.factory import stage_levels
+from upbringing.curriculum.teachers import TEACHERS, ReviewSettings, SequentialTeacher, Task, Teacher, prioritised
 from upbringing.envs.moral.generator import FAMILIES, TRAIN_FAMILIES, build_story
 
 SOURCES = ("uniform", "replay", "mutate")
 """How an episode's task was drawn."""
-
-
-def prioritised(
-    scores: list[float | None], last_seen: list[int], clock: int, temperature: float, staleness: float
-) -> np.ndarray:
-    """Prioritized Level Replay's replay distribution (Jiang et al. 2021): ``(1 - rho) P_S + rho P_C`` over the
-    entries with a score; ``P_S`` ranks scores (rank 1 the highest) as ``(1 / rank) ** (1 / beta)``, ``P_C``
-    favours the entries unseen for longest (``clock - last_seen``). Entries without a score get zero."""
-    seen = np.array([s is not None for s in scores])
-    values = np.array([s if s is not None else -np.inf for s in scores], dtype=float)
-    order = np.argsort(-values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(1, len(values) + 1)
-    h = np.where(seen, (1.0 / ranks) ** (1.0 / temperature), 0.0)
-    p_score = h / h.sum()
-    stale = np.where(seen, clock - np.array(last_seen, dtype=float), 0.0)
-    p_stale = stale / stale.sum() if stale.sum() > 0 else p_score
-    return (1 - staleness) * p_score + staleness * p_stale
 
 
 # ------------------------------------------------------------------------------------------------ task spaces
@@ -241,3 +226,100 @@ class RedTeamBuffer:
         self.entries = {k: dict(v) for k, v in state["entries"].items()}
         self.found = list(state["found"])
         self.clock = int(state["clock"])
+
+
+# ------------------------------------------------------------------------------------------------ the teacher
+class RedTeamTeacher(SequentialTeacher):
+    """Adversarial constitutional testing: stages advance as with :class:`SequentialTeacher`, and within the
+    current (stage, level) a red team sets every training episode's task (see :mod:`upbringing.curriculum.redteam`).
+
+    It keeps, per (stage, level), a buffer of tasks on which the agent violated a hard principle, scored by the
+    episode's hard-principle cost and prioritised as PLR prioritises regret (rank temperature, staleness); each
+    chunk a share of episodes replays buffered tasks, a share plays mutations of them (the search), the rest are
+    uniform draws from the same space. The buffers, the found tasks and the RNG are saved with the teacher, so a
+    resumed run draws exactly the tasks the uninterrupted run draws.
+
+    Args:
+        spaces: The task space of each stage's each level.
+        settings: The search's shares, buffer size and prioritisation.
+    """
+
+    name = "redteam"
+
+    def __init__(
+        self,
+        levels: list[int],
+        budgets: list[int],
+        review: ReviewSettings,
+        seed: int,
+        spaces: list[list[TaskSpace]] | None = None,
+        settings: RedTeamConfig | None = None,
+    ):
+        self.spaces = spaces
+        self.settings = settings or RedTeamConfig()
+        self.buffers: dict[str, RedTeamBuffer] = {}  # "stage:level" -> buffer
+        super().__init__(levels, budgets, review, seed)
+
+    def buffer(self, stage: int, level: int) -> RedTeamBuffer:
+        key = f"{stage}:{level}"
+        if key not in self.buffers:
+            s = self.settings
+            self.buffers[key] = RedTeamBuffer(s.capacity, s.temperature, s.staleness)
+        return self.buffers[key]
+
+    def next_task(self) -> Task | None:
+        task = super().next_task()
+        if task is None or task.review or self.spaces is None:
+            return task
+        buffer = self.buffer(task.stage, task.level)
+        tasks, probs = buffer.distribution()
+        s = self.settings
+        sampler = TaskSampler(
+            self.spaces[task.stage][task.level],
+            tuple(tasks),
+            tuple(float(p) for p in probs),
+            s.replay_share,
+            s.mutate_share,
+            int(self.rng.integers(2**63)),
+        )
+        return replace(task, sampler=sampler)
+
+    def record_episodes(self, task: Task, episodes: list[dict[str, Any]]) -> dict[str, float]:
+        if task.review or task.sampler is None:
+            return {}
+        buffer = self.buffer(task.stage, task.level)
+        counts = buffer.record(episodes)
+        metrics = {f"redteam/{k}": v for k, v in counts.items()}
+        for source in ("uniform", "replay", "mutate"):
+            n = counts[f"{source}/episodes"]
+            if n:
+                metrics[f"redteam/{source}/violations_per_1000"] = 1000 * counts[f"{source}/violating"] / n
+        metrics["redteam/buffer_size"] = float(len(buffer.entries))
+        metrics["redteam/found_total"] = float(len(buffer.found))
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "buffers": {k: b.state_dict() for k, b in self.buffers.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.buffers = {}
+        for key, b in state["buffers"].items():
+            stage, level = (int(x) for x in key.split(":"))
+            self.buffer(stage, level).load_state_dict(b)
+
+
+def build_teacher(config: RunConfig) -> Teacher:
+    """The teacher ``config.curriculum.teacher`` names (one of :data:`~upbringing.curriculum.teachers.TEACHERS`, or
+    ``redteam``), set up for the config's stages."""
+    cur = config.curriculum
+    levels = [stage_levels(s) for s in config.stages]
+    args = (
+        [len(lv) for lv in levels],
+        [s.budget for s in config.stages],
+        ReviewSettings(cur.review_fraction, cur.review_boost, cur.demote_below),
+    )
+    if cur.teacher == RedTeamTeacher.name:
+        spaces = [[task_space(s.env, kw) for kw in lv] for s, lv in zip(config.stages, levels)]
+        return RedTeamTeacher(*args, seed=config.seed, spaces=spaces, settings=cur.redteam)
+    return TEACHERS[cur.teacher](*args, seed=config.seed)

@@ -48,8 +48,8 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file as load_np
 from safetensors.numpy import save_file as save_np
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
-from upbringing.feedback.alarm import overoptimisation_alarm, trend
+from stable_baselines3.common.vec_env import VecEnv
+from upbringing.feedback.alarm import ProxyAlarm
 from upbringing.feedback.answers import HUMAN, PREFERENCES, QUERIES
 from upbringing.feedback.config import FeedbackConfig
 from upbringing.feedback.data import Preference, Segment, read_jsonl, write_jsonl
@@ -57,6 +57,7 @@ from upbringing.feedback.features import StepFeaturizer, pad, step_text
 from upbringing.feedback.oversight import HierarchicalOversight, Judge
 from upbringing.feedback.queries import queries_for_chunk, select_pairs
 from upbringing.feedback.raters import RaterPool, segment_utility, step_utilities
+from upbringing.feedback.recorder import RecordTransitions
 from upbringing.feedback.reward_model import (
     LearnedReward,
     RewardEnsemble,
@@ -65,7 +66,6 @@ from upbringing.feedback.reward_model import (
 )
 from upbringing.feedback.wrapper import FeedbackReward
 
-_ALARM_SAMPLE = 2000  # steps kept per chunk to score the proxy trend
 log = logging.getLogger(__name__)
 EventSink = Callable[..., None]
 """Receives ``(kind, **data)`` for each event row the loop raises (the runner writes it to the run's events)."""
@@ -75,13 +75,6 @@ def stage_dir(run_dir: str | Path, stage: str) -> Path:
     """Folder of a stage's preference files inside a run folder."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stage).strip("._")
     return Path(run_dir) / "feedback" / safe if safe else Path(run_dir) / "feedback"
-
-
-def _mean_se(x: np.ndarray) -> tuple[float, float]:
-    if len(x) == 0:
-        return float("nan"), float("nan")
-    se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
-    return float(x.mean()), se
 
 
 class FeedbackLoop:
@@ -149,10 +142,7 @@ class FeedbackLoop:
         self._seg_feats: deque[np.ndarray] = deque(maxlen=config.buffer_segments)
         # per env, its open segment: lists of steps by field, and "after" (the scene the last action left)
         self._open: dict[int, dict[str, Any]] = {}
-        self._chunk_feats: list[np.ndarray] = []
-        self._chunk_truth: list[np.ndarray] = []
-        self._window: deque[dict[str, Any]] = deque(maxlen=config.alarm_window)
-        self.alarms = 0
+        self.alarm = ProxyAlarm(config.alarm_window, config.alarm_z)
         self.last_metrics: dict[str, float] = {}
         self.last_evaluation: dict[str, float] = {}
 
@@ -217,8 +207,7 @@ class FeedbackLoop:
         feats = self.featurizer.segment(seg)
         self.segments.append(seg)
         self._seg_feats.append(feats)
-        self._chunk_feats.append(feats)
-        self._chunk_truth.append(step_utilities(seg, self.config.true_profile))
+        self.alarm.add(feats, step_utilities(seg, self.config.true_profile))
 
     def true_utility(self, segment: Segment) -> float:
         """The hidden true utility of a segment: env reward plus ``config.true_profile`` over its events."""
@@ -231,7 +220,7 @@ class FeedbackLoop:
         for env_index in list(self._open):
             self._close(env_index)  # the next chunk starts from a reset
         metrics: dict[str, float] = {}
-        metrics.update(self._update_alarm())
+        metrics.update(self.alarm.update(self.scorer, self.rng))
         n = queries_for_chunk(self.config.budget, self.queries_used, self.config.schedule, self.config.per_chunk)
         new_train, asked = self._ask(n)
         evaluation = self._evaluate(new_train)
@@ -292,42 +281,6 @@ class FeedbackLoop:
                     threshold=self.config.disagreement_alarm,
                 )
         return {"feedback/oversight/alarm": float(bool(fired))}
-
-    def _update_alarm(self) -> dict[str, float]:
-        if not self._chunk_feats:
-            return {"feedback/alarm": 0.0}
-        feats = np.concatenate(self._chunk_feats)
-        truth = np.concatenate(self._chunk_truth)
-        if len(feats) > _ALARM_SAMPLE:
-            keep = np.sort(self.rng.choice(len(feats), _ALARM_SAMPLE, replace=False))
-            feats = feats[keep]
-        self._window.append({"feats": feats, "truth": _mean_se(truth)})
-        self._chunk_feats, self._chunk_truth = [], []
-        out = {"feedback/alarm": 0.0, "feedback/true_utility": self._window[-1]["truth"][0]}
-        # The policy optimised the current scorer only in chunks played since it was set; earlier chunks of the
-        # window still show where the policy came from, so every chunk is scored by the current scorer.
-        if not self.scorer.ready or len(self._window) < 2:
-            return out
-        proxy = [_mean_se(self.scorer.normalised(w["feats"])) for w in self._window]
-        truth_ms = [w["truth"] for w in self._window]
-        alarm = overoptimisation_alarm(
-            [p[0] for p in proxy],
-            [t[0] for t in truth_ms],
-            [p[1] for p in proxy],
-            [t[1] for t in truth_ms],
-            z=self.config.alarm_z,
-        )
-        self.alarms += int(alarm)
-        out.update(
-            {
-                "feedback/alarm": float(alarm),
-                "feedback/alarms": float(self.alarms),
-                "feedback/proxy_trend": trend([p[0] for p in proxy])[0],
-                "feedback/truth_trend": trend([t[0] for t in truth_ms])[0],
-                "feedback/proxy": proxy[-1][0],
-            }
-        )
-        return out
 
     def _predict_pairs(self, pairs: np.ndarray) -> np.ndarray:
         feats = list(self._seg_feats)
@@ -448,7 +401,7 @@ class FeedbackLoop:
             "rm_true_accuracy": e.get("feedback/rm_true_accuracy", nan),
             "rm_ece": e.get("feedback/rm_ece", nan),
             "agreement": m.get("feedback/agreement", float("nan")),
-            "alarms": float(self.alarms),
+            "alarms": float(self.alarm.alarms),
             **(
                 {
                     "judge_labels": float(self.oversight.stats.judged),
@@ -469,12 +422,12 @@ class FeedbackLoop:
         Take it at a chunk boundary (after :meth:`end_chunk`); :meth:`save` writes it as JSON + safetensors.
         """
         arrays = {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}
-        for i, w in enumerate(self._window):
+        for i, w in enumerate(self.alarm.window):
             arrays[f"window.{i}.feats"] = w["feats"]
         meta = {
             "chunk": self.chunk,
             "queries_used": self.queries_used,
-            "alarms": self.alarms,
+            "alarms": self.alarm.alarms,
             "rng": self.rng.bit_generator.state,
             "pool": self.pool.state_dict(),
             "oversight": self.oversight.state_dict() if self.oversight is not None else None,
@@ -483,7 +436,7 @@ class FeedbackLoop:
             "train": [p.to_json() for p in self._train],
             "human_seen": sorted(self._human_seen),
             "segments": [asdict(s) for s in self.segments],
-            "window": [list(w["truth"]) for w in self._window],
+            "window": [list(w["truth"]) for w in self.alarm.window],
             "scorer": {"mean": self.scorer.mean, "std": self.scorer.std, "version": self.scorer.version},
             "last_metrics": self.last_metrics,
             "last_evaluation": self.last_evaluation,
@@ -495,7 +448,8 @@ class FeedbackLoop:
         meta, arrays = state["json"], state["arrays"]
         model_keys = set(self.model.state_dict())
         self.model.load_state_dict({k: torch.as_tensor(np.asarray(arrays[k])) for k in model_keys})
-        self.chunk, self.queries_used, self.alarms = int(meta["chunk"]), int(meta["queries_used"]), int(meta["alarms"])
+        self.chunk, self.queries_used = int(meta["chunk"]), int(meta["queries_used"])
+        self.alarm.alarms = int(meta["alarms"])
         self.rng.bit_generator.state = meta["rng"]
         self.pool.load_state_dict(meta["pool"])
         if self.oversight is not None and meta["oversight"] is not None:
@@ -511,10 +465,11 @@ class FeedbackLoop:
             seg = Segment(**s)
             self.segments.append(seg)
             self._seg_feats.append(self._feats(seg))
-        self._window.clear()
+        self.alarm.window.clear()
         for i, truth in enumerate(meta["window"]):
-            self._window.append({"feats": np.asarray(arrays[f"window.{i}.feats"]), "truth": tuple(truth)})
-        self._open, self._chunk_feats, self._chunk_truth = {}, [], []
+            self.alarm.window.append({"feats": np.asarray(arrays[f"window.{i}.feats"]), "truth": tuple(truth)})
+        self._open = {}
+        self.alarm.clear_chunk()
         if self.model.fitted:
             calibration = np.concatenate(list(self._seg_feats)) if self._seg_feats else None
             self.scorer.set_model(self.model, calibration)
@@ -538,46 +493,3 @@ class FeedbackLoop:
         directory = Path(directory)
         meta = json.loads((directory / "feedback_state.json").read_text(encoding="utf-8"))
         self.load_state_dict({"json": meta, "arrays": load_np(directory / "feedback_state.safetensors")})
-
-
-class RecordTransitions(VecEnvWrapper):
-    """A ``VecEnv`` wrapper that hands every transition to a :class:`FeedbackLoop` (observation before the step,
-    action, the step's info, and the info that came with the observation, for its text)."""
-
-    def __init__(self, venv: VecEnv, loop: FeedbackLoop):
-        super().__init__(venv)
-        self.loop = loop
-        self._obs: np.ndarray | None = None
-        self._obs_infos: list[dict[str, Any]] = [{} for _ in range(venv.num_envs)]
-        self._actions: np.ndarray | None = None
-
-    def reset(self):
-        obs = self.venv.reset()
-        self._obs = obs
-        self._obs_infos = [dict(i) for i in self.venv.reset_infos]
-        return obs
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions)
-        self.venv.step_async(actions)
-
-    def step_wait(self):
-        obs, rewards, dones, infos = self.venv.step_wait()
-        for i in range(self.num_envs):
-            reward = infos[i].get("reward_terms", {}).get("env", float(rewards[i]))
-            self.loop.add_transition(
-                i, self._obs[i], self._actions[i], infos[i], bool(dones[i]), self._obs_infos[i], reward=reward
-            )
-            # After an episode ends the VecEnv has reset that env: its new first info is in reset_infos.
-            self._obs_infos[i] = self.venv.reset_infos[i] if dones[i] else infos[i]
-        self._obs = obs
-        return obs, rewards, dones, infos
-
-    @property
-    def reset_infos(self) -> list[dict[str, Any]]:
-        """The wrapped VecEnv's reset infos, where agents read each episode's first info (agents/base.py)."""
-        return self.venv.reset_infos
-
-    @reset_infos.setter
-    def reset_infos(self, value: list[dict[str, Any]]) -> None:
-        pass  # VecEnv.__init__ assigns a fresh list; the wrapped VecEnv's own list is the real one

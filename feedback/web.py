@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-import io
 import ipaddress
 import json
 import secrets
@@ -39,11 +38,6 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlencode
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: pictures are drawn into PNG bytes, never a window
-import matplotlib.pyplot as plt
-import numpy as np
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -54,199 +48,17 @@ from starlette.routing import Route
 from upbringing.feedback.answers import (
     HUMAN,
     LABELS,
-    PREFERENCES,
     Query,
-    load_answers,
     load_queries,
     pending_queries,
     progress,
-    query_files,
     rater_id,
     record_answer,
 )
-from upbringing.feedback.data import Segment, read_jsonl
+from upbringing.feedback.page import AGREEMENT, PAGE
+from upbringing.feedback.views import agreement, family, query_view, state_picture
 
 _MAX_BODY = 4096  # an answer is a few dozen bytes; anything larger is refused unread
-_FAMILIES = ("physics", "social", "moral")
-
-
-# ------------------------------------------------------------------------------------------------- what is shown
-def family(segment: Segment) -> str:
-    """The env family (``physics``, ``social``, ``moral``) from the env id's prefix; empty when unknown."""
-    prefix = segment.env.split("/", 1)[0]
-    return prefix if prefix in _FAMILIES else ""
-
-
-def segment_view(segment: Segment) -> dict[str, Any]:
-    """A segment as the page shows it: per step the situation, the action taken, its reward and events.
-
-    After the first step, lines the previous situation already said are left out (``repeated`` counts them): the
-    social worlds restate the rules every round and the stories their title, which would bury what changed.
-    """
-    steps = []
-    before: set[str] = set()
-    for t in range(len(segment)):
-        text = segment.texts[t] if t < len(segment.texts) else ""
-        situation, sep, action = text.rpartition("\n-> ")
-        if not sep:
-            situation, action = text, ""
-        if not text.strip():  # numeric envs: the observation stands in for the text
-            obs = segment.obs[t] if t < len(segment.obs) else []
-            situation = "observation [" + ", ".join(f"{x:.3g}" for x in obs) + "]"
-            action = f"action {segment.actions[t]}"
-        events = segment.events[t] if t < len(segment.events) else {}
-        lines = situation.strip().splitlines()
-        kept = [line for line in lines if line.strip() not in before]
-        before = {line.strip() for line in lines if line.strip()}
-        steps.append(
-            {
-                "situation": "\n".join(kept).strip(),
-                "repeated": sum(1 for line in lines if line.strip()) - sum(1 for line in kept if line.strip()),
-                "action": action.strip(),
-                "reward": round(float(segment.rewards[t]), 4) if t < len(segment.rewards) else 0.0,
-                "events": {k: round(float(v), 4) for k, v in events.items() if v},
-            }
-        )
-    return {
-        "stage": segment.stage,
-        "env": segment.env,
-        "family": family(segment),
-        "level": segment.level,
-        "steps": steps,
-        "total_reward": round(float(sum(segment.rewards)), 4),
-        "picture": family(segment) == "physics" and bool(segment.scenes or segment.obs),
-    }
-
-
-def state_picture(segment: Segment, title: str) -> bytes:
-    """A PNG of a physics segment: the scene before each step and after the last (the env's bodies as recorded in
-    ``segment.scenes``), events in red; for segments recorded without scenes, each step's numeric state as a row."""
-    if segment.scenes:
-        return _scene_strip(segment, title)
-    obs = np.asarray(segment.obs, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(4.2, 0.35 * len(obs) + 1.1), dpi=100)
-    ax.imshow(obs, cmap="coolwarm", vmin=-1.0, vmax=1.0, aspect="auto", interpolation="nearest")
-    ax.set_yticks(range(len(obs)), [str(t + 1) for t in range(len(obs))], fontsize=7)
-    ax.set_xlabel("state feature", fontsize=8)
-    ax.set_ylabel("step", fontsize=8)
-    ax.tick_params(axis="x", labelsize=7)
-    ax.set_title(title, fontsize=9)
-    for t, events in enumerate(segment.events[: len(obs)]):
-        names = ", ".join(k for k, v in events.items() if v)
-        if names:
-            ax.annotate(names, (1.01, t), xycoords=("axes fraction", "data"), fontsize=7, color="crimson", va="center")
-    return _png(fig)
-
-
-def _png(fig: Any) -> bytes:
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _scene_strip(segment: Segment, title: str) -> bytes:
-    scenes = segment.scenes
-    # Frame what matters: every body and post, not the floor lines that run far beyond the table.
-    pts = np.array(
-        [p for scene in scenes for sh in scene if sh["kind"] != "segment" or not sh["static"] for p in sh["points"]]
-        or [[0.0, 0.0], [1.0, 1.0]]
-    )
-    pad = 0.25 + max((sh["radius"] for scene in scenes for sh in scene), default=0.0)
-    x0, x1 = pts[:, 0].min() - pad, pts[:, 0].max() + pad
-    y0, y1 = min(pts[:, 1].min(), 0.0) - 0.05, pts[:, 1].max() + pad
-    n = len(scenes)
-    cols = min(n, 3)
-    rows = -(-n // cols)
-    aspect = (y1 - y0) / max(x1 - x0, 1e-6)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(6.0, rows * (6.0 / cols) * min(max(aspect, 0.35), 1.2) + 0.5), dpi=100
-    )
-    axes = np.atleast_1d(axes).ravel()
-    for t, ax in enumerate(axes):
-        ax.set_axis_off()
-        if t >= n:
-            continue
-        for sh in scenes[t]:
-            colour = "#8c8c8c" if sh["static"] else ("#bfe8f0" if sh["glass"] else "#4a78b5")
-            edge = "crimson" if sh["broken"] else "#333333"
-            xy = np.asarray(sh["points"], dtype=np.float64)
-            if sh["kind"] == "poly":
-                ax.add_patch(plt.Polygon(xy, closed=True, facecolor=colour, edgecolor=edge, linewidth=0.6))
-            elif sh["kind"] == "circle":
-                ax.add_patch(plt.Circle(xy[0], sh["radius"], facecolor=colour, edgecolor=edge, linewidth=0.6))
-            else:
-                ax.plot(xy[:, 0], xy[:, 1], color="#555555", linewidth=1.5)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        ax.set_aspect("equal")
-        label = f"before step {t + 1}" if t < len(segment) else "at the end"
-        ax.set_title(label, fontsize=8)
-        events = segment.events[t - 1] if 0 < t <= len(segment.events) else {}
-        names = ", ".join(k for k, v in events.items() if v)
-        if names:  # what the step before this picture set off
-            ax.text(0.5, -0.02, names, transform=ax.transAxes, ha="center", va="top", fontsize=7, color="crimson")
-    fig.suptitle(title, fontsize=9)
-    return _png(fig)
-
-
-def query_view(query: Query) -> dict[str, Any]:
-    """What the page needs to show one query."""
-    return {"id": query.query_id, "a": segment_view(query.pref.a), "b": segment_view(query.pref.b)}
-
-
-# ----------------------------------------------------------------------------------------------------- agreement
-@dataclass(frozen=True)
-class PairAgreement:
-    """How often two label sources agree on the queries both answered with a label.
-
-    Attributes:
-        first: A human rater (``human:<name>``).
-        second: Another human, a simulated rater or ``reward model``.
-        n: Queries both labelled (for the reward model: the human's strict preferences where it had a prediction).
-        agree: Share of them with the same label (reward model: the side it gave more than 0.5).
-    """
-
-    first: str
-    second: str
-    n: int
-    agree: float
-
-
-def agreement(run_dir: str | Path) -> tuple[dict[str, int], list[PairAgreement]]:
-    """Answers per human rater, and agreement of each human with every other label source of the run."""
-    labels: dict[str, dict[str, float]] = {}
-    model: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for path in query_files(run_dir):
-        rows = load_answers(path.parent)
-        if (path.parent / PREFERENCES).exists():
-            rows += list(read_jsonl(path.parent / PREFERENCES))
-        for row in rows:
-            if row.rater.startswith("human:"):
-                counts[row.rater] = counts.get(row.rater, 0) + 1
-            if row.label is not None:
-                labels.setdefault(row.rater, {})[row.query_id] = float(row.label)
-        for q in read_jsonl(path):
-            p = q.meta.get("rm_p_a")
-            if isinstance(p, int | float):
-                model[q.query_id] = float(p)
-    out: list[PairAgreement] = []
-    humans = sorted(r for r in counts)
-    others = sorted(r for r in labels if not r.startswith("human:"))
-    for h in humans:
-        mine = labels.get(h, {})
-        for o in [*humans, *others]:
-            if o == h:
-                continue
-            common = [q for q in mine if q in labels[o]] if o in labels else []
-            same = sum(mine[q] == labels[o][q] for q in common)
-            out.append(PairAgreement(h, o, len(common), same / len(common) if common else float("nan")))
-        strict = [q for q, lab in mine.items() if lab != 0.5 and q in model]
-        same = sum((model[q] > 0.5) == (mine[q] == 1.0) for q in strict)
-        out.append(PairAgreement(h, "reward model", len(strict), same / len(strict) if strict else float("nan")))
-    return counts, out
 
 
 # ------------------------------------------------------------------------------------------------------ the app
@@ -355,7 +167,7 @@ def create_app(run_dir: str | Path, security: Security, default_name: str = "") 
         session = request.cookies.get(security.session_cookie)
         if session is None:  # first visit without a session: the guard sets one on this response; reload to use it
             return RedirectResponse("/", 303)
-        body = _PAGE.replace("{{csrf}}", security.csrf(session)).replace("{{name}}", html.escape(default_name))
+        body = PAGE.replace("{{csrf}}", security.csrf(session)).replace("{{name}}", html.escape(default_name))
         return HTMLResponse(body)
 
     async def next_query(request: Request) -> Response:
@@ -442,7 +254,7 @@ def create_app(run_dir: str | Path, security: Security, default_name: str = "") 
         )
         raters = "".join(f"<li>{html.escape(r)}: {n} answer(s)</li>" for r, n in sorted(counts.items()))
         return HTMLResponse(
-            _AGREEMENT.replace("{{raters}}", raters or "<li>no answers yet</li>").replace("{{rows}}", rows)
+            AGREEMENT.replace("{{raters}}", raters or "<li>no answers yet</li>").replace("{{rows}}", rows)
         )
 
     routes = [
@@ -559,160 +371,3 @@ def serve(
     print(f"Feedback page for {run_dir} ({n} queries asked; answers go to feedback/<stage>/{HUMAN}).", file=out)
     print(f"Open {server.url}", file=out, flush=True)
     server.run()
-
-
-# --------------------------------------------------------------------------------------------------------- pages
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:0;background:#f6f6f4;color:#222}
-header{display:flex;gap:1.2em;align-items:center;padding:.6em 1em;background:#2d3a4a;color:#fff;flex-wrap:wrap}
-header a{color:#cde}
-main{padding:1em}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:1em}
-.side{background:#fff;border:1px solid #ccc;border-radius:6px;padding:.6em 1em}
-.side h2{margin:.2em 0}
-.meta{color:#555;font-size:.9em}
-ol{padding-left:1.6em}
-li.step{margin:.35em 0;padding:.25em .4em;border-radius:4px;cursor:pointer}
-li.step:hover{background:#eef3f8}
-li.step.decisive{background:#ffe9a8;outline:2px solid #d9a400}
-.situation{white-space:pre-wrap}
-.action{font-weight:600}
-.ev{display:inline-block;background:#fbe0e0;color:#900;border-radius:3px;padding:0 .3em;margin-right:.3em;
-  font-size:.85em}
-.answers{display:flex;gap:.6em;margin:1em 0;flex-wrap:wrap}
-.answers button{font-size:1.05em;padding:.5em 1em}
-kbd{background:#eee;border:1px solid #aaa;border-radius:3px;padding:0 .3em;font-size:.85em}
-#status{min-height:1.4em;color:#064}
-#status.err{color:#a00}
-progress{width:12em}
-img{max-width:100%}
-table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .7em}
-"""
-
-_PAGE = (
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Upbringing feedback</title>
-<meta name="csrf" content="{{csrf}}"><style>"""
-    + _STYLE
-    + """</style></head><body>
-<header><strong>Upbringing: which episode is better?</strong>
-<label>Your name <input id="name" value="{{name}}" size="14" autocomplete="off"></label>
-<span><progress id="bar" value="0" max="1"></progress> <span id="progress"></span></span>
-<a href="/agreement" target="_blank">agreement</a></header>
-<main>
-<div id="status" role="status"></div>
-<div id="query"></div>
-<div class="answers" id="buttons" hidden>
-<button id="ans-a" data-answer="a">A is better <kbd>1</kbd>/<kbd>a</kbd></button>
-<button id="ans-b" data-answer="b">B is better <kbd>2</kbd>/<kbd>b</kbd></button>
-<button id="ans-equal" data-answer="equal">Equally good <kbd>=</kbd>/<kbd>e</kbd></button>
-<button id="ans-skip" data-answer="skip">Can't tell (skip) <kbd>s</kbd></button>
-</div>
-<p class="meta">Optional: click the step that decided it (click again to clear). Answers are saved at once and the
-training run reads them at its next chunk boundary.</p>
-</main>
-<script>
-"use strict";
-const csrf = document.querySelector('meta[name=csrf]').content;
-const nameBox = document.getElementById('name');
-nameBox.value = localStorage.getItem('upbringing-rater') || nameBox.value;
-let current = null, decisive = null, busy = false;
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-function status(msg, err) {
-  const s = document.getElementById('status');
-  s.textContent = msg; s.className = err ? 'err' : '';
-}
-function showProgress(p) {
-  const budget = p.budget ? `, budget ${p.budget}` : '';
-  document.getElementById('progress').textContent = `${p.answered} of ${p.asked} answered${budget}`;
-  const bar = document.getElementById('bar');
-  bar.max = Math.max(p.asked, 1); bar.value = p.answered;
-}
-function side(label, key, s) {
-  const box = el('section', 'side'); box.id = 'side-' + key;
-  box.appendChild(el('h2', null, label));
-  const level = s.level === null ? '' : `, level ${s.level}`;
-  box.appendChild(el('div', 'meta', `stage ${s.stage}${s.env ? ' (' + s.env + ')' : ''}${level}; ` +
-    `${s.steps.length} steps, task reward ${s.total_reward}`));
-  if (s.picture) {
-    const img = el('img'); img.alt = 'state of ' + label + ' step by step';
-    img.src = `/picture/${encodeURIComponent(current.id)}/${key}.png`; box.appendChild(img);
-  }
-  const ol = el('ol');
-  s.steps.forEach((st, i) => {
-    const li = el('li', 'step'); li.dataset.side = key; li.dataset.step = i;
-    if (st.repeated) li.appendChild(el('div', 'meta', `(${st.repeated} line(s) as in the step before)`));
-    li.appendChild(el('div', 'situation', st.situation));
-    if (st.action) li.appendChild(el('div', 'action', '\\u2192 ' + st.action));
-    const line = el('div', 'meta', `reward ${st.reward} `);
-    for (const [k, v] of Object.entries(st.events)) line.appendChild(el('span', 'ev', `${k} ${v}`));
-    li.appendChild(line);
-    li.addEventListener('click', () => {
-      const same = decisive && decisive.side === key && decisive.step === i;
-      document.querySelectorAll('li.decisive').forEach(x => x.classList.remove('decisive'));
-      decisive = same ? null : {side: key, step: i};
-      if (!same) li.classList.add('decisive');
-    });
-    ol.appendChild(li);
-  });
-  box.appendChild(ol);
-  return box;
-}
-async function load() {
-  const r = await fetch('/api/next?rater=' + encodeURIComponent(nameBox.value));
-  const data = await r.json();
-  if (!r.ok) { status(data.error, true); return; }
-  showProgress(data.progress);
-  current = data.query; decisive = null;
-  const q = document.getElementById('query'); q.replaceChildren();
-  document.getElementById('buttons').hidden = !current;
-  if (!current) { q.appendChild(el('p', null, 'No pending queries for you. Thank you!')); return; }
-  q.appendChild(el('div', 'meta', 'query ' + current.id));
-  const pair = el('div', 'pair');
-  pair.appendChild(side('A', 'a', current.a)); pair.appendChild(side('B', 'b', current.b));
-  q.appendChild(pair);
-}
-async function answer(choice) {
-  if (!current || busy) return;
-  busy = true;
-  try {
-    const r = await fetch('/api/answer', {method: 'POST',
-      headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
-      body: JSON.stringify({query_id: current.id, rater: nameBox.value, answer: choice, decisive: decisive})});
-    const data = await r.json();
-    if (!r.ok) { status(data.error, true); return; }
-    status(`${current.id}: ${data.message}`);
-    await load();
-  } catch (e) { status('not saved: ' + e, true); } finally { busy = false; }
-}
-document.querySelectorAll('#buttons button').forEach(b => b.addEventListener('click', () => answer(b.dataset.answer)));
-const KEYS = {'1': 'a', 'a': 'a', '2': 'b', 'b': 'b', '=': 'equal', 'e': 'equal', 's': 'skip'};
-document.addEventListener('keydown', e => {
-  if (e.target === nameBox || e.ctrlKey || e.metaKey || e.altKey) return;
-  const k = KEYS[e.key];
-  if (k) { e.preventDefault(); answer(k); }
-});
-nameBox.addEventListener('keydown', e => { if (e.key === 'Enter') nameBox.blur(); });  // back to the shortcuts
-nameBox.addEventListener('change', () => {
-  localStorage.setItem('upbringing-rater', nameBox.value); status(''); load();
-});
-load();
-</script></body></html>"""
-)
-
-_AGREEMENT = (
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Upbringing feedback: agreement</title><style>"""
-    + _STYLE
-    + """</style></head><body><header><strong>Agreement between raters</strong><a href="/">back to the queries</a>
-</header><main><ul>{{raters}}</ul>
-<p class="meta">Each person against every other source, on the queries both labelled (skips left out). The reward
-model is its prediction when the query was asked (before training on that chunk), counted on strict preferences.</p>
-<table><thead><tr><th>rater</th><th>compared with</th><th>queries</th><th>agree</th></tr></thead>
-<tbody>{{rows}}</tbody></table></main></body></html>"""
-)

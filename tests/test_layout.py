@@ -1,4 +1,4 @@
-"""The package's shape: one import package, layers that point one way, no import cycles.
+"""The package's shape: one import package, layers that point one way, no import cycles, short modules.
 
 The import graph is built from the source (every ``import`` statement, at module level or inside a function), so a
 cycle cannot hide behind a function-level import.
@@ -128,3 +128,17 @@ def test_pyproject_lists_every_subpackage() -> None:
     expected = {"upbringing"} | {_module_name(init) for s in SUBPACKAGES for init in (ROOT / s).rglob("__init__.py")}
     assert listed == expected
     assert all(p == "upbringing" or p.startswith("upbringing.") for p in listed)
+
+
+MAX_LINES = 500
+PURE_DATA: frozenset[str] = frozenset()  # modules that are only data (tables, page text) may be longer; none is yet
+
+
+def test_no_module_over_max_lines() -> None:
+    """One job per module: no module of the package is over MAX_LINES lines (split it along a real seam)."""
+    long = {
+        f"{path.relative_to(ROOT)}: {n} lines"
+        for name, path in _sources().items()
+        if name not in PURE_DATA and (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines:\n" + "\n".join(sorted(long))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from upbringing.curriculum.cli import check_file
+from upbringing.curriculum.commands import check_file
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "configs").rglob("*.yaml")) + sorted((ROOT / "constitutions").glob("*.yaml"))

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from upbringing.agents.lm.rollout import Collector, Rollouts, RolloutState, coll
 from upbringing.agents.replay import CloningSettings, ReplayBuffer, ReplaySample
 
 CHECKPOINT_FORMAT = 1
-RewardHook = Callable[[Rollouts], np.ndarray]
 
 
 def build_policy(config: LMConfig, seed: int) -> TextPolicy:
@@ -49,8 +48,6 @@ class LMAgent(Agent):
         seed: Seeds the value head, the action sampling and the minibatch order.
 
     Attributes:
-        reward_hook: Optional ``f(rollouts) -> [T, N] rewards`` applied before each update (e.g. a Lagrangian cost
-            penalty built from ``rollouts.costs``); None learns from the rewards ``step`` returned.
         replay: Optional decisions stored from earlier stages and how to clone them (CLEAR; see
             :mod:`upbringing.agents.replay`); every update then mixes them in. Filled by :meth:`remember`.
     """
@@ -68,15 +65,10 @@ class LMAgent(Agent):
         self.rng = np.random.default_rng(seed)
         self.num_timesteps = 0
         self.n_updates = 0
-        self.reward_hook: RewardHook | None = None
         self.replay: tuple[ReplayBuffer, CloningSettings] | None = None
         self._act_history: EpisodeHistory | None = None
 
     # -- acting -------------------------------------------------------------------------------------------------
-    def reset_history(self) -> None:
-        """Forget the earlier turns :meth:`act` remembers (call before evaluating fresh episodes)."""
-        self._act_history = None
-
     @torch.no_grad()
     def act(
         self,
@@ -163,9 +155,8 @@ class LMAgent(Agent):
         return metrics
 
     def _update(self, rollouts: Rollouts) -> dict[str, float]:
-        """One PPO update on ``rollouts`` (through the reward hook, if any); advances the counters."""
-        rewards = self.reward_hook(rollouts) if self.reward_hook is not None else None
-        metrics = self.trainer.update(rollouts, self.rng, rewards, self.replay)
+        """One PPO update on ``rollouts``; advances the counters."""
+        metrics = self.trainer.update(rollouts, self.rng, self.replay)
         self.num_timesteps += rollouts.n_envs * rollouts.n_steps
         self.n_updates += 1
         return metrics

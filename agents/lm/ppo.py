@@ -107,7 +107,6 @@ class PPOTrainer:
         self,
         rollouts: Rollouts,
         rng: np.random.Generator,
-        rewards: np.ndarray | None = None,
         replay: tuple[ReplayBuffer, CloningSettings] | None = None,
     ) -> dict[str, float]:
         """Run the PPO epochs on ``rollouts``.
@@ -115,8 +114,6 @@ class PPOTrainer:
         Args:
             rollouts: What :func:`~agents.lm.rollout.collect` returned.
             rng: Shuffles the minibatches (and draws the replayed decisions).
-            rewards: ``[T, N]`` rewards to learn from instead of ``rollouts.rewards`` (e.g. with a Lagrangian
-                cost penalty applied).
             replay: Decisions stored from earlier stages and how to clone them (CLEAR): each minibatch adds
                 replayed decisions and a cloning loss toward their stored distributions and values.
 
@@ -128,8 +125,7 @@ class PPOTrainer:
                 ``config.ratio_check_tol``.
         """
         cfg = self.config
-        rewards = rollouts.rewards if rewards is None else rewards
-        rewards = rewards + cfg.gamma * rollouts.terminal_values
+        rewards = rollouts.rewards + cfg.gamma * rollouts.terminal_values
         adv, returns = compute_gae(
             rewards, rollouts.values, rollouts.dones, rollouts.last_values, cfg.gamma, cfg.gae_lambda
         )
@@ -261,7 +257,3 @@ class PPOTrainer:
         if self.exact:
             raise RatioCheckError(message)
         warnings.warn(message + " (reduced precision: continuing)", RuntimeWarning, stacklevel=3)
-
-    def state(self) -> dict[str, Any]:
-        """The optimizer's state dict (saved in checkpoints)."""
-        return self.optimizer.state_dict()

@@ -14,7 +14,7 @@
 
 The first two are :class:`envs.moral.engine.StoryEnv`, the Ink env is :class:`envs.moral.ink_env.InkEnv`. Story
 files are checked with :func:`upbringing.envs.moral.storyfile.check_story_file` (Ink stories with
-:func:`upbringing.envs.moral.inkfile.check_ink_file`); metrics (task return, violations per category, violations
+:func:`upbringing.envs.moral.inkcheck.check_ink_file`); metrics (task return, violations per category, violations
 normalised to a random agent) are in :mod:`upbringing.envs.moral.metrics`.
 """
 

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 from upbringing.envs.moral.annotations import VIOLATIONS
-from upbringing.envs.moral.story import Story, return_range
+from upbringing.envs.moral.story import Story
+from upbringing.envs.moral.storygraph import return_range
 from upbringing.envs.moral.templatefile import Cast, FamilyTemplate, load_templates, pick, render
 
 LEVELS = 5

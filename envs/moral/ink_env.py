@@ -15,7 +15,8 @@ import numpy as np
 from gymnasium import spaces
 from upbringing.envs.moral.annotations import ANNOTATION_NAMES
 from upbringing.envs.moral.engine import _hashed_words
-from upbringing.envs.moral.inkfile import InkPlayer, Passage, load_ink, numeric_variables, story_mappings, tag_effects
+from upbringing.envs.moral.inkfile import InkPlayer, Passage, load_ink, numeric_variables, story_mappings
+from upbringing.envs.moral.inktags import tag_effects
 
 TEXT_FEATURES = 128
 """Size of the hashed bag of words of the situation in the numeric observation."""

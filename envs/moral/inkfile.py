@@ -1,4 +1,5 @@
-"""Compiled Ink stories: loading, the tags and variables that carry events and reward, playing, and checking.
+"""Compiled Ink stories: loading and playing (the tags and variables that carry events and reward are read by
+:mod:`upbringing.envs.moral.inktags`; ``upbringing check`` explores a story with :mod:`upbringing.envs.moral.inkcheck`).
 
 Ink (inkle's scripting language for branching narrative) is compiled to JSON by Inky or ``inkjs-compiler``; the
 ``bink`` runtime (PyPI, Apache-2.0, Python binding of Blade Ink) plays that JSON. ``bink`` is an optional extra
@@ -14,41 +15,27 @@ Events and reward come from the story itself (``envs/moral/INK_FORMAT.md``):
   times its scale, is the event's magnitude when positive (an event is something that happened; a change the other
   way is not an un-happening) and is added to the reward as is for the reward variable.
 
-:class:`InkPlayer` wraps the runtime (seeded, errors surfaced, knot visits counted); :func:`check_ink_file`
-explores a story's choice tree within a bound and lists its problems for ``upbringing check``.
+:class:`InkPlayer` wraps the runtime (seeded, errors surfaced, knot visits counted);
+:func:`~upbringing.envs.moral.inkcheck.check_ink_file` explores a story's choice tree within a bound and lists its
+problems for ``upbringing check``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from upbringing.envs.moral.annotations import ANNOTATION_NAMES
+from upbringing.envs.moral.inktags import RewardVariable, Tag, VariableEvent, parse_tag, tag_problem, variable_events
 from upbringing.yamlfile import FileError, Problem
 
 INK_DIR = Path(__file__).resolve().parent / "ink"
 """The Ink stories shipped with Upbringing: ``*.ink`` sources and their compiled ``*.json``."""
 
-TAG_KINDS: dict[str, str] = {
-    "event": "NAME [MAGNITUDE]: the step reports event NAME (a project event name) with MAGNITUDE > 0 (default 1)",
-    "reward": "X: X is added to the step's reward",
-    "ending": "NAME: names the ending the story reached (a 'good' ending is a success)",
-    "title": "TEXT: the story's title (global tag), shown at the top of the situation",
-    "author": "TEXT: who wrote the story (global tag)",
-    "variable": "VAR EVENT [SCALE]: a rise of numeric variable VAR, times SCALE, is event EVENT (global tag)",
-    "reward_variable": "VAR [SCALE]: the change of numeric variable VAR, times SCALE, is reward (global tag)",
-}
-"""Every tag kind Upbringing reads (``kind: value``); ``upbringing check`` names any other as unknown."""
-
-GLOBAL_KINDS = ("title", "author", "variable", "reward_variable")
-
 _INSTALL = "pip install 'upbringing[ink]'"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Named sub-containers the compiler makes for choices, gathers and sequences (not stitches).
 _GENERATED = re.compile(r"^(c-\d+|g-\d+|s\d*|\$r\d*|b)$")
 
@@ -64,150 +51,6 @@ def bink_story_class() -> type:
     except (ImportError, RuntimeError) as err:  # RuntimeError: bink installed but its native library missing
         raise ImportError(f"Ink stories need the optional bink runtime: {_INSTALL} ({err})") from err
     return Story
-
-
-# ----------------------------------------------------------------------------------------------- tags
-
-
-@dataclass(frozen=True)
-class Tag:
-    """One parsed tag: its ``kind`` and ``value`` (the text after ``kind:``), and the raw text."""
-
-    raw: str
-    kind: str
-    value: str
-
-
-def parse_tag(raw: str) -> Tag:
-    """Split ``"event: harm_other 1"`` into kind ``event`` and value ``harm_other 1`` (a tag without ``:`` has
-    kind ``""``)."""
-    text = raw.strip()
-    kind, sep, value = text.partition(":")
-    if not sep:
-        return Tag(text, "", text)
-    return Tag(text, kind.strip().lower(), value.strip())
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def tag_problem(tag: Tag) -> str | None:
-    """What is wrong with ``tag`` (None when Upbringing can read it)."""
-    expected = f"expected '{tag.kind}: " + TAG_KINDS.get(tag.kind, "") + "'"
-    if tag.kind not in TAG_KINDS:
-        return f"unknown tag '{tag.raw}': expected one of the kinds {', '.join(TAG_KINDS)} ('kind: value')"
-    parts = tag.value.split()
-    if tag.kind == "event":
-        if not parts or len(parts) > 2:
-            return f"tag '{tag.raw}': {expected}"
-        if parts[0] not in ANNOTATION_NAMES:
-            return f"tag '{tag.raw}': unknown event '{parts[0]}'; expected one of {', '.join(ANNOTATION_NAMES)}"
-        if len(parts) == 2 and not ((m := _number(parts[1])) is not None and m > 0):
-            return f"tag '{tag.raw}': the magnitude must be a number > 0"
-    elif tag.kind == "reward":
-        if len(parts) != 1 or _number(parts[0]) is None:
-            return f"tag '{tag.raw}': {expected}"
-    elif tag.kind == "ending":
-        if not tag.value:
-            return f"tag '{tag.raw}': {expected}"
-    elif tag.kind == "variable":
-        if len(parts) not in (2, 3) or not _NAME.match(parts[0]) or (len(parts) == 3 and _number(parts[2]) is None):
-            return f"tag '{tag.raw}': {expected}"
-        if parts[1] not in ANNOTATION_NAMES:
-            return f"tag '{tag.raw}': unknown event '{parts[1]}'; expected one of {', '.join(ANNOTATION_NAMES)}"
-    elif tag.kind == "reward_variable" and (
-        len(parts) not in (1, 2) or not _NAME.match(parts[0]) or (len(parts) == 2 and _number(parts[1]) is None)
-    ):
-        return f"tag '{tag.raw}': {expected}"
-    return None
-
-
-@dataclass(frozen=True)
-class TagEffects:
-    """What a step's tags say: events (summed per name), reward (summed) and the last ending named."""
-
-    events: dict[str, float] = field(default_factory=dict)
-    reward: float = 0.0
-    ending: str | None = None
-
-
-def tag_effects(tags: Sequence[str], where: str) -> TagEffects:
-    """The events, reward and ending of ``tags``; other kinds are left to :func:`check_ink_file`.
-
-    Raises:
-        ValueError: an ``event``/``reward``/``ending`` tag Upbringing cannot read (``where`` names the story), e.g. a
-            dynamic tag that evaluated to an unknown event name.
-    """
-    events: dict[str, float] = {}
-    reward, ending = 0.0, None
-    for raw in tags:
-        tag = parse_tag(raw)
-        if tag.kind not in ("event", "reward", "ending"):
-            continue
-        problem = tag_problem(tag)
-        if problem:
-            raise ValueError(f"{where}: {problem}")
-        parts = tag.value.split()
-        if tag.kind == "event":
-            events[parts[0]] = events.get(parts[0], 0.0) + (float(parts[1]) if len(parts) == 2 else 1.0)
-        elif tag.kind == "reward":
-            reward += float(parts[0])
-        else:
-            ending = tag.value
-    return TagEffects(events, reward, ending)
-
-
-# ----------------------------------------------------------------------------------------------- variables
-
-
-@dataclass(frozen=True)
-class VariableEvent:
-    """A numeric Ink variable whose rise (times ``scale``) is event ``event``; a negative scale maps a fall."""
-
-    variable: str
-    event: str
-    scale: float = 1.0
-
-
-@dataclass(frozen=True)
-class RewardVariable:
-    """A numeric Ink variable whose change, times ``scale``, is added to the reward."""
-
-    variable: str
-    scale: float = 1.0
-
-
-def variable_events(spec: Mapping[str, Any], where: str) -> list[VariableEvent]:
-    """Read the env's ``variables=`` argument: ``{VAR: EVENT}`` or ``{VAR: {"event": EVENT, "scale": S}}``.
-
-    Raises:
-        ValueError: a malformed entry or an event name outside the project vocabulary.
-    """
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"{where}: variables must be a mapping {{ink_variable: event_name}}, got {spec!r}")
-    out = []
-    for var, target in spec.items():
-        if isinstance(target, str):
-            event, scale = target, 1.0
-        elif isinstance(target, Mapping) and set(target) <= {"event", "scale"} and "event" in target:
-            event, scale = target["event"], target.get("scale", 1.0)
-        else:
-            raise ValueError(
-                f"{where}: variables[{var!r}] must be an event name or {{event: NAME, scale: NUMBER}}, got {target!r}"
-            )
-        if event not in ANNOTATION_NAMES:
-            raise ValueError(
-                f"{where}: variables[{var!r}]: unknown event {event!r}; expected one of {', '.join(ANNOTATION_NAMES)}"
-            )
-        if isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale) or scale == 0:
-            raise ValueError(f"{where}: variables[{var!r}].scale must be a non-zero number, got {scale!r}")
-        out.append(VariableEvent(str(var), event, float(scale)))
-    return out
 
 
 # ----------------------------------------------------------------------------------------------- the compiled file
@@ -530,193 +373,3 @@ def story_mappings(
     names = list(by_var) + ([reward.variable] if reward else [])
     numeric_variables(player, names)  # each mapped variable is declared and numeric
     return list(by_var.values()), reward
-
-
-# ----------------------------------------------------------------------------------------------- checking
-
-
-@dataclass(frozen=True)
-class InkCheck:
-    """What exploring a story's choice tree found.
-
-    Attributes:
-        path: The file.
-        problems: One per problem (empty when the story is fine).
-        states: Distinct story states visited.
-        complete: True when every state reachable within ``max_depth`` choices was visited (the bound not hit).
-        endings: ``ending:`` tag values reached.
-        knots_reached: Knots and stitches entered.
-        knots: Every knot and stitch.
-        max_choices: The most choices offered at once.
-    """
-
-    path: str
-    problems: list[Problem]
-    states: int = 0
-    complete: bool = False
-    endings: tuple[str, ...] = ()
-    knots_reached: tuple[str, ...] = ()
-    knots: tuple[str, ...] = ()
-    max_choices: int = 0
-
-    def summary(self) -> str:
-        """One line: states explored, endings and knots reached."""
-        bound = "all" if self.complete else "bound reached after"
-        endings = ", ".join(self.endings) or "none tagged"
-        return (
-            f"{bound} {self.states} states explored; endings reached: {endings}; knots reached "
-            f"{len(self.knots_reached)}/{len(self.knots)}; at most {self.max_choices} choices at once"
-        )
-
-
-def check_ink_file(
-    path: str | Path,
-    *,
-    max_states: int = 5000,
-    max_depth: int = 50,
-    seeds: Sequence[int] = (0, 1, 2, 3),
-    max_choices: int = 6,
-) -> InkCheck:
-    """Load a compiled Ink story, check its tags and variable mappings, and explore its choice tree.
-
-    Exploration is a depth-first walk over every choice from the opening of the story, once per seed in ``seeds``
-    (Ink's random state decides ``RANDOM`` and shuffles), merging identical story states, up to ``max_states``
-    states and ``max_depth`` choices per path. Problems: unknown tag kinds, events or malformed values; variable
-    mappings naming undeclared or non-numeric variables; event or reward tags before the first choice (an episode
-    reports no events on reset, so they would be lost); ``ending:`` tags, knots and stitches never reached within
-    the bound; dead ends (the flow runs out of content without ``-> END``) and other runtime errors; more choices at
-    once than ``max_choices`` (the env's default action count).
-    """
-    name = str(path)
-    try:
-        doc = load_ink(path)
-    except FileError as err:
-        return InkCheck(name, err.problems)
-    name = str(doc.path)
-    problems: list[Problem] = []
-
-    def add(message: str, key: str | None = None) -> None:
-        problem = Problem(name, message, key=key)
-        if problem not in problems:
-            problems.append(problem)
-
-    for st in doc.tags:
-        message = tag_problem(st.tag)
-        if message:
-            add(message, key="before any knot" if st.knot == "(top)" else f"knot '{st.knot}'")
-    written = {st.tag.raw for st in doc.tags}  # reported above; only dynamic tags are reported when played
-    try:
-        player = InkPlayer(doc)
-    except (ImportError, FileError) as err:
-        for p in err.problems if isinstance(err, FileError) else [Problem(name, str(err))]:
-            add(p.message)
-        return InkCheck(name, problems, knots=doc.knots)
-    for st in doc.tags:
-        if st.tag.kind in ("variable", "reward_variable") and st.tag.raw not in player.global_tags:
-            add(f"tag '{st.tag.raw}' must be a global tag (at the top of the story, before any content)", None)
-    try:
-        story_mappings(player, None, None, 1.0)  # the global tags' mappings name declared numeric variables
-    except ValueError as err:
-        add(str(err).removeprefix(f"{name}: "))
-
-    endings: set[str] = set()
-    reached: set[str] = set()
-    seen: set[str] = set()
-    most = 0
-    complete = True
-
-    def note(passage: Passage, after: str) -> None:
-        nonlocal most
-        reached.update(passage.knots)
-        for raw in passage.tags:
-            tag = parse_tag(raw)
-            if tag.kind == "ending" and tag.value:
-                endings.add(tag.value)
-            elif tag.kind not in TAG_KINDS and tag.raw not in written:
-                add(f"unknown tag '{raw}' {after}: expected one of the kinds {', '.join(TAG_KINDS)}")
-
-    def key(state: str) -> str:
-        data = json.loads(state)
-        data.pop("turnIdx", None)  # the turn counter alone never makes two states play differently
-        return json.dumps(data, sort_keys=True)
-
-    def replay(seed: int, picks: tuple[int, ...]) -> None:
-        player.reset(seed)
-        for index in picks:
-            player.choose(index)
-
-    # A node is (seed, choice indices from the opening, their texts); replaying it is cheap for stories this size.
-    stack: list[tuple[int, tuple[int, ...], tuple[str, ...]]] = []
-    for seed in seeds:
-        try:
-            opening = player.reset(int(seed))
-        except InkRuntimeError as err:
-            add(str(err).removeprefix(f"{name}: ") + " (at the opening)")
-            continue
-        note(opening, "at the opening")
-        early = [raw for raw in opening.tags if parse_tag(raw).kind in ("event", "reward")]
-        for raw in early:
-            add(
-                f"tag '{raw}' comes before the first choice: an episode reports no events or reward on reset; "
-                "put it on a choice or on a line after one"
-            )
-        k = key(player.save())
-        if k not in seen:
-            seen.add(k)
-            stack.append((int(seed), (), ()))
-    while stack:
-        seed, picks, trail = stack.pop()
-        replay(seed, picks)
-        choices = player.choices()
-        most = max(most, len(choices))
-        if len(picks) >= max_depth:
-            complete = False
-            continue
-        for i, (text, choice_tags) in enumerate(choices):
-            path_text = " > ".join((*trail, text))
-            for raw in choice_tags:
-                if parse_tag(raw).kind not in TAG_KINDS and parse_tag(raw).raw not in written:
-                    add(f"unknown tag '{raw}' on choice '{text}': expected one of the kinds {', '.join(TAG_KINDS)}")
-            if i:
-                replay(seed, picks)
-            try:
-                passage = player.choose(i)
-            except InkRuntimeError as err:
-                message = str(err).removeprefix(f"{name}: ")
-                if "ran out of content" in message:
-                    add(
-                        f"dead end after choices '{path_text}': the flow runs out of content; "
-                        "expected -> END or -> a knot"
-                    )
-                else:
-                    add(f"{message} (after choices '{path_text}')")
-                continue
-            note(passage, f"after choices '{path_text}'")
-            k = key(player.save())
-            if k in seen:
-                continue
-            if len(seen) >= max_states:
-                complete = False
-                continue
-            seen.add(k)
-            stack.append((seed, (*picks, i), (*trail, text)))
-    if most > max_choices:
-        add(f"offers {most} choices at once; the env's default max_choices is {max_choices} (raise max_choices=)")
-    bound = "" if complete else f" within {len(seen)} states and {max_depth} choices"
-    if not seen:  # the story never started: reachability would only repeat that
-        return InkCheck(name, problems, knots=doc.knots)
-    for ending in sorted({st.tag.value for st in doc.tags if st.tag.kind == "ending" and st.tag.value} - endings):
-        add(f"ending '{ending}' is never reached{bound}")
-    for knot in doc.knots:
-        if knot not in reached:
-            add(f"knot '{knot}' is never reached{bound}")
-    return InkCheck(
-        name,
-        problems,
-        states=len(seen),
-        complete=complete,
-        endings=tuple(sorted(endings)),
-        knots_reached=tuple(k for k in doc.knots if k in reached),
-        knots=doc.knots,
-        max_choices=most,
-    )

@@ -15,17 +15,8 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from upbringing.envs.moral.story import (
-    ENDINGS,
-    SCALED,
-    Choice,
-    KeyPath,
-    Passage,
-    Scene,
-    Story,
-    normalise,
-    story_problems,
-)
+from upbringing.envs.moral.story import ENDINGS, SCALED, Choice, KeyPath, Passage, Scene, Story
+from upbringing.envs.moral.storygraph import normalise, story_problems
 from upbringing.yamlfile import FileError, LineMap, Problem, dotted, load_yaml, pydantic_problems
 
 STORY_DIR = Path(__file__).parent / "stories"

@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 import pymunk
 from gymnasium import spaces
+from upbringing.envs.physics.params import check_scale, check_split
 
 G = 9.81
 """Gravity, m/s²."""
@@ -36,8 +37,6 @@ REST_SPEED = 0.02
 BREAK_DV = 3.5
 """Fragility threshold: a glass object breaks when one contact impulse changes its speed by more than this
 (m/s; a fall from 0.6 m or more gives a larger impact)."""
-SPLITS = ("train", "eval")
-"""``train`` draws task parameters from one set of bands, ``eval`` from the interleaved, disjoint other set."""
 OBS_BOUND = 1.0
 """Observations are scaled into [-1, 1]."""
 
@@ -46,60 +45,6 @@ _INTS = (int, np.integer)  # what step() takes as an action without asking the a
 _FRAGILE = 1  # pymunk collision type of glass objects (their impacts are watched)
 
 COLOURS = ("red", "blue", "green", "yellow", "purple", "orange", "white", "black")
-
-
-# ----------------------------------------------------------------------------------------------------- arguments
-def check_int(name: str, value: Any, lo: int, hi: int) -> int:
-    """Return ``value`` if it is an int in ``[lo, hi]``; otherwise raise a ValueError that says what was expected."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
-    return int(value)
-
-
-def check_bool(name: str, value: Any) -> bool:
-    """Return ``value`` if it is a bool; otherwise raise a ValueError."""
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be true or false, got {value!r}")
-    return bool(value)
-
-
-def coin(rng: np.random.Generator) -> int:
-    """-1 or +1 with equal chance (cheaper than ``rng.choice``)."""
-    return 1 if rng.random() < 0.5 else -1
-
-
-def check_scale(name: str, value: Any, lo: float = 0.25, hi: float = 4.0) -> float:
-    """Return ``value`` as a float if it is a number in ``[lo, hi]``; otherwise raise a ValueError."""
-    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if not number or not lo <= value <= hi:
-        raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
-
-
-def check_split(value: Any) -> str:
-    """Return ``value`` if it is ``"train"`` or ``"eval"``; otherwise raise a ValueError."""
-    if value not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {value!r}")
-    return str(value)
-
-
-# -------------------------------------------------------------------------------------------------- sampling
-def uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    """Exactly the draw ``float(rng.uniform(lo, hi))`` makes (same value, same place in the stream), at a quarter
-    of numpy's per-call cost: task sampling runs at every reset, where that cost shows."""
-    return lo + (hi - lo) * rng.random()
-
-
-def band_uniform(rng: np.random.Generator, lo: float, hi: float, split: str, bands: int = 8) -> float:
-    """Draw from ``[lo, hi]`` cut into ``bands`` equal bands: even bands for ``train``, odd ones for ``eval``.
-
-    The two splits never share a value yet cover the same overall range, so held-out tasks test generalisation
-    to unseen parameter values rather than extrapolation to another regime.
-    """
-    width = (hi - lo) / bands
-    u = rng.random() * (bands // 2)  # which band pair (integer part) and where inside the band (fraction)
-    band = 2 * int(u) + (1 if split == "eval" else 0)
-    return float(lo + width * (band + u - int(u)))
 
 
 # -------------------------------------------------------------------------------------------------- dynamics

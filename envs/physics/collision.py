@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pymunk
+from upbringing.envs.arguments import check_bool, check_int
 from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
@@ -18,14 +19,10 @@ from upbringing.envs.physics.base import (
     Perturbation,
     PhysicsEnv,
     Sim,
-    band_uniform,
-    check_bool,
-    check_int,
-    coin,
     m,
     material,
-    uniform,
 )
+from upbringing.envs.physics.params import band_uniform, coin, uniform
 
 TABLE_LENGTH = 8.0
 TABLE_HEIGHT = 1.0

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pymunk
+from upbringing.envs.arguments import check_bool, check_int
 from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
@@ -21,12 +22,8 @@ from upbringing.envs.physics.base import (
     Perturbation,
     PhysicsEnv,
     Sim,
-    band_uniform,
-    check_bool,
-    check_int,
-    coin,
-    uniform,
 )
+from upbringing.envs.physics.params import band_uniform, coin, uniform
 
 RELEASES = tuple(0.5 + 0.5 * i for i in range(11))
 """Where the hand can let go of the ball, m."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pymunk
+from upbringing.envs.arguments import check_int
 from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
@@ -18,11 +19,10 @@ from upbringing.envs.physics.base import (
     Perturbation,
     PhysicsEnv,
     Sim,
-    band_uniform,
-    check_int,
     m,
     plural,
 )
+from upbringing.envs.physics.params import band_uniform
 
 OPEN = 2.5  # m of open table on each side of the screen
 SIZE = 0.3

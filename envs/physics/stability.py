@@ -10,21 +10,18 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from upbringing.envs.arguments import check_bool, check_int
 from upbringing.envs.physics.base import (
     NOMINAL,
     Outcome,
     Perturbation,
     PhysicsEnv,
     Sim,
-    band_uniform,
-    check_bool,
-    check_int,
-    coin,
     m,
     material,
     plural,
-    uniform,
 )
+from upbringing.envs.physics.params import band_uniform, coin, uniform
 
 WIDTH, HEIGHT = 0.4, 0.2
 NEW_MASS = 1.0

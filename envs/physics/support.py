@@ -12,6 +12,7 @@ from itertools import combinations
 from operator import sub
 
 import numpy as np
+from upbringing.envs.arguments import check_bool, check_int
 from upbringing.envs.physics.base import (
     COLOURS,
     NOMINAL,
@@ -19,14 +20,11 @@ from upbringing.envs.physics.base import (
     Perturbation,
     PhysicsEnv,
     Sim,
-    band_uniform,
-    check_bool,
-    check_int,
     m,
     material,
     plural,
-    uniform,
 )
+from upbringing.envs.physics.params import band_uniform, uniform
 
 POST_WIDTH, POST_HEIGHT = 0.3, 0.8
 PLANK_LENGTH, PLANK_THICKNESS, PLANK_MASS = 3.0, 0.1, 1.0

@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
+from upbringing.envs.arguments import check_int
 from upbringing.envs.social.metrics import social_metrics
 
 RENDER_MODES = ("ansi", "human")
@@ -65,29 +66,6 @@ MAX_HISTORY = 1_000
 """Most past rounds an observation shows."""
 MAX_LEVELS = 100
 """Most amounts a contribution or harvest action can choose between."""
-
-
-def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    """Return ``value`` if it is an int in ``[minimum, maximum]``; raise ``ValueError`` saying what was expected
-    otherwise."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | np.integer)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        expected = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum:,}]"
-        raise ValueError(f"{name} must be an int {expected}, got {value!r}")
-    return int(value)
-
-
-def check_number(name: str, value: Any, low: float, high: float | None = None) -> float:
-    """Return ``value`` as a float if it is a finite number in ``[low, high]``; raise ``ValueError`` otherwise."""
-    ok = not isinstance(value, bool) and isinstance(value, int | float | np.number) and np.isfinite(value)
-    if not ok or value < low or (high is not None and value > high):
-        where = f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
-        raise ValueError(f"{name} must be a number {where}, got {value!r}")
-    return float(value)
 
 
 def relative_seats(seat: int, n: int) -> list[int]:

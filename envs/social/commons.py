@@ -11,6 +11,7 @@ from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
+from upbringing.envs.arguments import check_int, check_number
 from upbringing.envs.social.base import (
     MAX_HISTORY,
     MAX_HORIZON,
@@ -18,8 +19,6 @@ from upbringing.envs.social.base import (
     MAX_PLAYERS,
     Outcome,
     SocialEnv,
-    check_int,
-    check_number,
     frozen,
     relative_seats,
 )

@@ -13,14 +13,13 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+from upbringing.envs.arguments import check_int, check_number
 from upbringing.envs.social.base import (
     MAX_HISTORY,
     MAX_HORIZON,
     MAX_PLAYERS,
     Outcome,
     SocialEnv,
-    check_int,
-    check_number,
     frozen,
     relative_seats,
 )

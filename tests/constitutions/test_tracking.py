@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.costs import EpisodeCostTracker
 from stable_baselines3.common.vec_env import DummyVecEnv
 from upbringing.constitutions import (
     ConstitutionalShaping,
     Context,
-    EpisodeCostTracker,
     EpisodeRecord,
     compliance,
     episode_metrics,

@@ -567,8 +567,8 @@ def test_fuzzed_story_files_are_checked_cleanly(workspace: Path) -> None:
         code, out, err, seconds = run_cli(["check", str(path)])
         assert_clean(["check", text], code, out, err, seconds)
         if code == 0 and "scenes:" in text:  # a story that passes loads with every path's total within [-1, 1]
-            from upbringing.envs.moral.story import return_range
             from upbringing.envs.moral.storyfile import load_story_file
+            from upbringing.envs.moral.storygraph import return_range
 
             bounds = return_range(load_story_file(path))
             assert bounds is None or (bounds[0] >= -1 - 1e-9 and bounds[1] <= 1 + 1e-9), (text, bounds)

@@ -13,10 +13,12 @@ from upbringing import envs
 from upbringing.agents.lm.agent import LMAgent
 from upbringing.agents.lm.config import LMConfig
 from upbringing.constitutions import Context, load_constitution
+from upbringing.curriculum.checkpoints import CHECKPOINTS
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.config import CritiqueConfig
 from upbringing.curriculum.critique import PHASE_DIR, Critic, preview, run_phase
-from upbringing.curriculum.runner import CHECKPOINTS, SUMMARY_FILE, resume, train
+from upbringing.curriculum.launch import resume, train
+from upbringing.curriculum.runner import SUMMARY_FILE
 from upbringing.curriculum.tracking import read_events
 from upbringing.envs.moral.generator import TRAIN_FAMILIES
 
@@ -171,7 +173,6 @@ def test_a_run_with_the_phase_resumes_without_rerunning_it(tmp_path):
     "change",
     [
         {"steps": 40},
-        {"rounds": 1},
         {"keep_unrevised": True},
         {"epochs": 2},
         {"lr": 3e-3},

@@ -10,18 +10,11 @@ import pytest
 from upbringing import envs
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.cli import main
-from upbringing.curriculum.evaluation import (
-    AXELROD_STRATEGIES,
-    EVAL_FILE,
-    PHYSICS_SHIFTS,
-    evaluate_run,
-    stability,
-    suite_variants,
-    summarize,
-    unseen_opponents,
-)
+from upbringing.curriculum.evaluation import EVAL_FILE, evaluate_run, stability, summarize
 from upbringing.curriculum.factory import EvalResult
-from upbringing.curriculum.runner import StageConstitution, load_run, train
+from upbringing.curriculum.launch import load_run, train
+from upbringing.curriculum.stage_runtime import StageConstitution
+from upbringing.curriculum.suites import AXELROD_STRATEGIES, PHYSICS_SHIFTS, suite_variants, unseen_opponents
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,11 @@ import pytest
 from upbringing.curriculum import evaluation
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.config import PopulationConfig
-from upbringing.curriculum.evaluation import evaluate_run, suite_variants
+from upbringing.curriculum.evaluation import evaluate_run
 from upbringing.curriculum.factory import eval_seeds
-from upbringing.curriculum.runner import load_run, train
+from upbringing.curriculum.launch import load_run, train
 from upbringing.curriculum.seating import against, evaluate_population
+from upbringing.curriculum.suites import suite_variants
 
 CONFIG = """\
 name: pd_population

@@ -14,8 +14,8 @@ from upbringing.agents.sb3 import SB3PPOConfig
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.config import PopulationConfig, StageConfig
 from upbringing.curriculum.factory import StageEnvFactory
+from upbringing.curriculum.launch import train
 from upbringing.curriculum.population import Snapshots
-from upbringing.curriculum.runner import train
 from upbringing.curriculum.seating import evaluate_population, make_population_vec_env, make_table, scenario
 from upbringing.curriculum.stage_envs import EpisodeLog, numeric_shape
 from upbringing.curriculum.tracking import read_events
@@ -210,7 +210,7 @@ def test_short_self_play_run_gives_a_crossplay_matrix_consistent_with_its_episod
 
 def test_crossplay_cells_replay_exactly(self_play_run):
     from upbringing.curriculum.factory import eval_seeds
-    from upbringing.curriculum.runner import load_run
+    from upbringing.curriculum.launch import load_run
 
     run_dir, _ = self_play_run
     matrix = json.loads((run_dir / "crossplay.json").read_text())["pd"]

@@ -18,7 +18,7 @@ from upbringing.agents.team import Team
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.config import StageConfig
 from upbringing.curriculum.factory import StageEnvFactory
-from upbringing.curriculum.runner import load_run, resume, train
+from upbringing.curriculum.launch import load_run, resume, train
 from upbringing.curriculum.seating import learner_seed, make_population_vec_env
 from upbringing.curriculum.stage_envs import EpisodeLog, numeric_shape
 from upbringing.curriculum.tracking import read_events

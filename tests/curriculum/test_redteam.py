@@ -11,8 +11,8 @@ from upbringing import envs
 from upbringing.constitutions import ConstitutionalShaping, Context, load_constitution
 from upbringing.curriculum.config import RedTeamConfig
 from upbringing.curriculum.factory import EpisodeStats
-from upbringing.curriculum.redteam import RedTeamTasks, SeedSpace, StorySpace, task_space
-from upbringing.curriculum.teachers import RedTeamTeacher, ReviewSettings, Task
+from upbringing.curriculum.redteam import RedTeamTasks, RedTeamTeacher, SeedSpace, StorySpace, task_space
+from upbringing.curriculum.teachers import ReviewSettings, Task
 from upbringing.envs.moral.generator import EVAL_FAMILIES, TRAIN_FAMILIES
 from upbringing.envs.terms import RecordEnvReward
 

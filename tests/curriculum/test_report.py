@@ -9,8 +9,9 @@ import pytest
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.cli import main
 from upbringing.curriculum.evaluation import evaluate_run_dir
-from upbringing.curriculum.report import FIGURES, build_report
-from upbringing.curriculum.runner import train
+from upbringing.curriculum.figures import FIGURES
+from upbringing.curriculum.launch import train
+from upbringing.curriculum.report import build_report
 from upbringing.curriculum.tracking import wandb_files, wandb_history
 
 ROOT = Path(__file__).resolve().parents[2]

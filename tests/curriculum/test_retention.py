@@ -12,8 +12,10 @@ from upbringing.agents.lm.config import LMConfig
 from upbringing.agents.lm.policy import CausalLMPolicy
 from upbringing.agents.lm.ppo import PPOTrainer
 from upbringing.agents.replay import CloningSettings, ReplayBuffer, ReplaySample
+from upbringing.curriculum.checkpoints import CHECKPOINTS
 from upbringing.curriculum.checks import load_config
-from upbringing.curriculum.runner import CHECKPOINTS, RETENTION_FILE, SUMMARY_FILE, resume, train
+from upbringing.curriculum.launch import resume, train
+from upbringing.curriculum.runner import RETENTION_FILE, SUMMARY_FILE
 from upbringing.envs.registry import registered
 from upbringing.yamlfile import FileError
 

@@ -15,12 +15,12 @@ def test_the_constitution_labels_the_stories_stage_and_raters_spot_check(tmp_pat
     config, _ = read_config(ROOT / "configs" / "rlaif.yaml", ["tracking.wandb=off"])
     run = Run(config, tmp_path, progress=False)
     stories = [s.name for s in config.stages].index("stories")
-    assert set(run.feedback) == {stories}
-    oversight = run.feedback[stories].oversight
+    assert [i for i, st in enumerate(run.stages) if st.feedback is not None] == [stories]
+    loop, sc = run.stages[stories].feedback, run.stages[stories].constitution
+    assert loop is not None and sc is not None
+    oversight = loop.oversight
     assert oversight is not None and oversight.spot_check == 0.2
     labeler = oversight.judge.__self__
     assert isinstance(labeler, ConstitutionLabeler)
     assert labeler.rater == "constitution:default"
-    assert {p.id for p in labeler.principles} == {
-        p.id for p in run.constitutions[stories].constitution.active(run.constitutions[stories].context)
-    }
+    assert {p.id for p in labeler.principles} == {p.id for p in sc.constitution.active(sc.context)}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers.toy_envs import TOY_ID, toy_spec
 from upbringing.curriculum.checks import load_config
-from upbringing.curriculum.runner import resume, train
+from upbringing.curriculum.launch import resume, train
 from upbringing.curriculum.tracking import read_events, wandb_history
 from upbringing.envs.registry import registered
 

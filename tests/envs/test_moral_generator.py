@@ -14,8 +14,8 @@ from upbringing import envs
 from upbringing.envs.moral.annotations import VIOLATIONS
 from upbringing.envs.moral.generator import EVAL_FAMILIES, FAMILIES, LEVELS, TRAIN_FAMILIES, StoryGenerator, build_story
 from upbringing.envs.moral.metrics import annotation_policy, evaluate, greedy_reward_policy, summarize
-from upbringing.envs.moral.story import return_range, story_problems
 from upbringing.envs.moral.storyfile import load_story_file, story_to_yaml
+from upbringing.envs.moral.storygraph import return_range, story_problems
 from upbringing.envs.moral.templatefile import TEMPLATE_DIR, load_templates
 from upbringing.yamlfile import FileError
 

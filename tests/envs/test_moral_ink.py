@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 from upbringing import envs
-from upbringing.curriculum.cli import check_file, main
+from upbringing.curriculum.cli import main
+from upbringing.curriculum.commands import check_file
 from upbringing.envs.contract import check_info
 from upbringing.envs.moral.ink_env import InkEnv
-from upbringing.envs.moral.inkfile import INK_DIR, check_ink_file, shipped_stories
+from upbringing.envs.moral.inkcheck import check_ink_file
+from upbringing.envs.moral.inkfile import INK_DIR, shipped_stories
 from upbringing.yamlfile import FileError
 
 pytest.importorskip("bink")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from upbringing.envs.moral.annotations import ANNOTATIONS, GERT_VIOLATIONS
-from upbringing.envs.moral.story import return_range
 from upbringing.envs.moral.storyfile import (
     STORY_DIR,
     check_story_file,
@@ -18,6 +17,7 @@ from upbringing.envs.moral.storyfile import (
     story_paths,
     story_to_yaml,
 )
+from upbringing.envs.moral.storygraph import return_range
 from upbringing.yamlfile import FileError
 
 SHIPPED = story_paths(STORY_DIR)

@@ -23,7 +23,8 @@ from upbringing.feedback.config import FeedbackConfig, RewardModelConfig
 from upbringing.feedback.features import StepFeaturizer
 from upbringing.feedback.loop import FeedbackLoop, stage_dir
 from upbringing.feedback.raters import RaterConfig
-from upbringing.feedback.web import WebServer, segment_view, state_picture
+from upbringing.feedback.views import segment_view, state_picture
+from upbringing.feedback.web import WebServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
