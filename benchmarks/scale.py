@@ -62,7 +62,8 @@ def _load() -> float:
 
 def steps_per_second(factory: Any, kind: str, n_envs: int, steps: int, workers: int) -> dict[str, float]:
     """Build a VecEnv of ``kind``, then time ``steps`` steps of every env with random actions (after a warm-up)."""
-    from upbringing.curriculum.config import CurriculumConfig, RayConfig
+    from upbringing.curriculum.config import CurriculumConfig
+    from upbringing.curriculum.rayconfig import RayConfig
     from upbringing.curriculum.stage_envs import make_vec_env
 
     start = time.perf_counter()

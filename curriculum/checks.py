@@ -49,6 +49,10 @@ def env_problems(config: RunConfig, file: str, lines: LineMap) -> list[Problem]:
                 messages = []  # a level that does not build is reported above
             for message in messages:
                 problems.append(Problem(file, f"{stage.env}: {message}", key=dotted(where), line=lines.line(where)))
+            if stage.critique is not None:
+                where = ["stages", i, "critique"]
+                message = f"{stage.env} is a multi-agent env; the critique phase plays single-agent envs only"
+                problems.append(Problem(file, message, key=dotted(where), line=lines.line(where)))
         elif stage.population is not None:
             problems.append(
                 Problem(

@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from upbringing.agents.config import AgentConfig
 from upbringing.constitutions import SHIPPED
+from upbringing.curriculum.constitutional_ai import CritiqueConfig, RedTeamConfig
+from upbringing.curriculum.frozen import Frozen
 from upbringing.curriculum.promotion import PromotionRule
+from upbringing.curriculum.rayconfig import RayConfig
 from upbringing.curriculum.retention import RetentionConfig
 from upbringing.feedback.config import FeedbackConfig
 from upbringing.yamlfile import (
@@ -32,12 +35,6 @@ from upbringing.yamlfile import (
     parse_yaml,
     pydantic_problems,
 )
-
-
-class Frozen(BaseModel):
-    """Base of every config model: immutable, and unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def _default_crossplay_opponents() -> list[str | dict[str, Any]]:
@@ -125,6 +122,10 @@ class StageConfig(Frozen):
     feedback: FeedbackConfig | None = Field(
         default=None, description="Simulated human feedback and a learned reward model for this stage."
     )
+    critique: CritiqueConfig | None = Field(
+        default=None,
+        description="Critique-and-revision phase before RL starts on the stage (LM agents; needs a constitution).",
+    )
     population: PopulationConfig | None = Field(
         default=None,
         description="Multi-agent stage (a PettingZoo env): focal seats (one shared policy, or independent learners), "
@@ -139,35 +140,18 @@ class StageConfig(Frozen):
         return v
 
 
-class RayConfig(Frozen):
-    """Rollout workers on Ray (``curriculum.vec_env: ray``): actors that each step a share of a chunk's envs."""
-
-    workers: int = Field(default=2, gt=0, description="Ray actors holding the envs; each steps its envs in turn.")
-    envs_per_worker: int | None = Field(
-        default=None, gt=0, description="Envs each actor holds; None = curriculum.n_envs / workers (must divide)."
-    )
-    address: str | None = Field(
-        default=None,
-        description="Ray cluster to join (host:port, auto); None = the one this process joined, RAY_ADDRESS, or a "
-        "local Ray sized to the machine.",
-    )
-    cpus_per_worker: float | None = Field(
-        default=None, ge=0.0, description="CPUs Ray reserves per actor; None = Ray's default for actors (none)."
-    )
-
-    def per_worker(self, n_envs: int) -> int:
-        """Envs per actor for ``n_envs`` envs in all."""
-        return self.envs_per_worker if self.envs_per_worker is not None else n_envs // self.workers
-
-
 class CurriculumConfig(Frozen):
     """How the teacher orders the stages."""
 
-    teacher: Literal["sequential", "direct", "uniform", "learning_progress", "plr"] = Field(
+    teacher: Literal["sequential", "direct", "uniform", "learning_progress", "plr", "redteam"] = Field(
         default="sequential",
         description="sequential: stages in order, mastery-gated; direct: only the last stage (the control); "
         "uniform: stages drawn at random; learning_progress: stages drawn by absolute learning progress; "
-        "plr: sequential, with each chunk's env seed chosen by Prioritized Level Replay.",
+        "plr: sequential, with each chunk's env seed chosen by Prioritized Level Replay; redteam: sequential, with "
+        "each episode's task drawn by a red team that searches for hard-principle violations.",
+    )
+    redteam: RedTeamConfig | None = Field(
+        default=None, description="The red team's search (teacher: redteam only); None = the defaults."
     )
     review_fraction: float = Field(
         default=0.1, ge=0.0, lt=1.0, description="Floor share of training chunks that replay mastered stages."
@@ -215,6 +199,12 @@ class CurriculumConfig(Frozen):
                 f"{r.envs_per_worker if r.envs_per_worker is not None else f'{n_envs}/{r.workers}'})"
             )
         return ray
+
+    @model_validator(mode="after")
+    def _redteam_settings_need_the_red_team(self) -> CurriculumConfig:
+        if self.redteam is not None and self.teacher != "redteam":
+            raise ValueError(f"redteam settings are used by teacher: redteam only (teacher is {self.teacher})")
+        return self
 
 
 class TrackingConfig(Frozen):
@@ -291,6 +281,25 @@ class RunConfig(Frozen):
                 raise ValueError(
                     f"stage {s.name!r}: feedback.labeler: constitution needs a constitution (set the stage's or the "
                     "run's constitution)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _critique_needs_an_lm_and_a_constitution(self) -> RunConfig:
+        for s in self.stages:
+            if s.critique is None:
+                continue
+            if self.agent.kind != "lm":
+                raise ValueError(
+                    f"stage {s.name!r}: critique needs agent.kind lm (the agent revises by re-scoring its candidate "
+                    f"actions), got {self.agent.kind}"
+                )
+            if stage_constitution(self, s) is None:
+                raise ValueError(f"stage {s.name!r}: critique needs a constitution (the stage's or the run's)")
+            if s.critique.anchor and self.curriculum.retention.method != "clear":
+                raise ValueError(
+                    f"stage {s.name!r}: critique.anchor keeps the revisions in the replay buffer, which needs "
+                    "curriculum.retention.method clear"
                 )
         return self
 

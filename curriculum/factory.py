@@ -107,6 +107,7 @@ class StageEnvFactory:
     background: tuple[Any, ...] = ()  # frozen snapshots joining a multi-agent stage's background population
     split: str | None = None  # always build this split, whatever the caller asks (evaluation suites); None = as asked
     opponent: Any = None  # multi-agent: one player holding every non-focal seat instead of the population
+    outer: tuple[Shaper, ...] = ()  # wrappers over the episode statistics (the red team's task per episode)
 
     @property
     def multi_agent(self) -> bool:
@@ -130,7 +131,10 @@ class StageEnvFactory:
         env = RecordEnvReward(env)
         for shape in self.shapers:
             env = shape(env)
-        return EpisodeStats(env)
+        env = EpisodeStats(env)
+        for wrap in self.outer:
+            env = wrap(env)
+        return env
 
 
 @dataclass

@@ -30,9 +30,9 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common import env_util
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
-from upbringing.curriculum.config import RayConfig
 from upbringing.curriculum.factory import StageEnvFactory
 from upbringing.curriculum.raycluster import connect
+from upbringing.curriculum.rayconfig import RayConfig
 
 MAX_RESTARTS = 4  # Ray restarts a dead actor this often before it is replaced by a fresh one
 REPLAY_TRIES = 3  # a worker whose replay also dies is replaced; after this many tries the chunk fails

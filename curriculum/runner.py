@@ -30,6 +30,7 @@ from upbringing.constitutions import (
 from upbringing.curriculum.checkpoints import LEARNERS, write_checkpoint
 from upbringing.curriculum.config import RunConfig, stage_constitution
 from upbringing.curriculum.console import Console
+from upbringing.curriculum.critique import start_stage
 from upbringing.curriculum.episodes import social_means, training_metrics
 from upbringing.curriculum.factory import (
     EvalResult,
@@ -41,11 +42,12 @@ from upbringing.curriculum.factory import (
 )
 from upbringing.curriculum.population import SNAPSHOTS, Snapshots
 from upbringing.curriculum.promotion import Verdict
+from upbringing.curriculum.redteam import build_teacher
 from upbringing.curriculum.retention import Retention
 from upbringing.curriculum.seating import learner_seats, learner_seed, recent_snapshots
 from upbringing.curriculum.stage_envs import evaluate, make_vec_env, numeric_shape
 from upbringing.curriculum.stage_runtime import StageConstitution, StageRuntime
-from upbringing.curriculum.teachers import TEACHERS, ReviewSettings, Task, Teacher
+from upbringing.curriculum.teachers import Task, Teacher
 from upbringing.curriculum.tracking import (
     Tracker,
     git_commit,
@@ -101,12 +103,7 @@ class Run:
                     members[seat] = build_agent(config.agent, seed, obs_space, act_space, config.curriculum.n_envs)
                 st.team = Team(members)
         cur = config.curriculum
-        self.teacher: Teacher = TEACHERS[cur.teacher](
-            [len(st.levels) for st in self.stages],
-            [s.budget for s in config.stages],
-            ReviewSettings(cur.review_fraction, cur.review_boost, cur.demote_below),
-            seed=config.seed,
-        )
+        self.teacher: Teacher = build_teacher(config)
         self.retention = Retention(cur.retention, self.agent, config.seed)
         for st in self.stages:
             name = stage_constitution(config, st.config)
@@ -228,9 +225,11 @@ class Run:
         and writes the summary)."""
         c = self.config
         while (task := self.teacher.next_task()) is not None:
+            start_stage(self, task)  # the critique-and-revision phase, at a stage's first training chunk
             seed = chunk_seed(c.seed, self.state.chunk)
             seed_everything(seed)
-            log = make_vec_env(self.factory(task.stage, task.level), c.curriculum)
+            factory = task.env_factory(self.factory(task.stage, task.level))  # the red team may set each episode
+            log = make_vec_env(factory, c.curriculum)
             log.seed(seed if task.seed is None else task.seed)  # a teacher may pick the envs' seed (PLR)
             loop = self.stages[task.stage].feedback if not task.review else None
             if loop is not None:
@@ -248,6 +247,7 @@ class Run:
             self.state.global_step += c.curriculum.chunk_steps
             self.teacher.record_training(task, c.curriculum.chunk_steps)
             self.teacher.record_update(task, train_metrics)
+            train_metrics.update(self.teacher.record_episodes(task, episodes))
             self._log_training(task, train_metrics, episodes, seconds)
             if task.review:
                 self._review(task)

@@ -16,8 +16,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnvW
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 from upbringing import envs
 from upbringing.agents.base import Agent
-from upbringing.curriculum.config import CurriculumConfig, RayConfig, StageConfig
+from upbringing.curriculum.config import CurriculumConfig, StageConfig
 from upbringing.curriculum.factory import EvalResult, StageEnvFactory, stage_levels
+from upbringing.curriculum.rayconfig import RayConfig
 from upbringing.curriculum.seating import evaluate_population, make_population_vec_env
 
 

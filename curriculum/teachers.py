@@ -14,22 +14,34 @@ until re-mastered.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from upbringing.curriculum.promotion import Verdict
+
+
+class EpisodeTasks(Protocol):
+    """What sets each training episode's task (the red team's sampler): a wrapper for every env of the chunk."""
+
+    def wrap(self, env: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
 class Task:
     """What the next training chunk runs: a stage, one of its levels, whether it is a review of a mastered one, and
     (for teachers that pick them, like :class:`PrioritizedLevelReplay`) the seed of the chunk's envs; None leaves
-    the seed to the engine (a function of the run seed and chunk index)."""
+    the seed to the engine (a function of the run seed and chunk index); and, for teachers that set each episode's
+    task (the red team of :mod:`upbringing.curriculum.redteam`), the sampler the chunk's envs draw them from."""
 
     stage: int
     level: int
     review: bool = False
     seed: int | None = None
+    sampler: EpisodeTasks | None = None  # each episode's task, drawn by the red team (curriculum/redteam.py)
+
+    def env_factory(self, factory: Any) -> Any:
+        """The stage's env factory for this task: with the sampler's wrapper outermost when there is one."""
+        return factory if self.sampler is None else replace(factory, outer=(self.sampler.wrap,))
 
 
 @dataclass
@@ -158,6 +170,11 @@ class Teacher:
 
     def record_update(self, task: Task, metrics: dict[str, float]) -> None:
         """Hook: the agent's ``train/`` metrics after a chunk of ``task`` (PLR scores levels by them)."""
+
+    def record_episodes(self, task: Task, episodes: list[dict[str, Any]]) -> dict[str, float]:
+        """Hook: the ``episode_stats`` of the episodes a chunk of ``task`` finished (the red team scores its tasks by
+        them); returns metrics to log."""
+        return {}
 
     def observe(self, stage: int, score: float) -> None:
         """A held-out score of ``stage``: update its fast and slow moving averages."""
@@ -312,6 +329,24 @@ class LearningProgressTeacher(Teacher):
         return Task(stage, p.level)
 
 
+def prioritised(
+    scores: list[float | None], last_seen: list[int], clock: int, temperature: float, staleness: float
+) -> np.ndarray:
+    """Prioritized Level Replay's replay distribution (Jiang et al. 2021): ``(1 - rho) P_S + rho P_C`` over the
+    entries with a score; ``P_S`` ranks scores (rank 1 the highest) as ``(1 / rank) ** (1 / beta)``, ``P_C``
+    favours the entries unseen for longest (``clock - last_seen``). Entries without a score get zero."""
+    seen = np.array([s is not None for s in scores])
+    values = np.array([s if s is not None else -np.inf for s in scores], dtype=float)
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    h = np.where(seen, (1.0 / ranks) ** (1.0 / temperature), 0.0)
+    p_score = h / h.sum()
+    stale = np.where(seen, clock - np.array(last_seen, dtype=float), 0.0)
+    p_stale = stale / stale.sum() if stale.sum() > 0 else p_score
+    return (1 - staleness) * p_score + staleness * p_stale
+
+
 @dataclass(frozen=True)
 class PLRSettings:
     """Prioritized Level Replay's settings (Jiang et al. 2021, defaults from their Procgen experiments).
@@ -365,16 +400,7 @@ class PrioritizedLevelReplay(SequentialTeacher):
     def replay_distribution(self, pool: dict[str, Any]) -> np.ndarray:
         """P_replay over the pool's seeds (zero for seeds never tried)."""
         cfg = self.settings
-        seen = np.array([s is not None for s in pool["scores"]])
-        scores = np.array([s if s is not None else -np.inf for s in pool["scores"]], dtype=float)
-        order = np.argsort(-scores, kind="stable")  # rank 1 = highest score
-        ranks = np.empty(len(scores))
-        ranks[order] = np.arange(1, len(scores) + 1)
-        h = np.where(seen, (1.0 / ranks) ** (1.0 / cfg.temperature), 0.0)
-        p_score = h / h.sum()
-        stale = np.where(seen, pool["chunks"] - np.array(pool["last_seen"], dtype=float), 0.0)
-        p_stale = stale / stale.sum() if stale.sum() > 0 else p_score
-        return (1 - cfg.staleness) * p_score + cfg.staleness * p_stale
+        return prioritised(pool["scores"], pool["last_seen"], pool["chunks"], cfg.temperature, cfg.staleness)
 
     def next_task(self) -> Task | None:
         task = super().next_task()
@@ -418,5 +444,11 @@ class PrioritizedLevelReplay(SequentialTeacher):
 
 TEACHERS: dict[str, type[Teacher]] = {
     t.name: t
-    for t in (SequentialTeacher, DirectTeacher, UniformTeacher, LearningProgressTeacher, PrioritizedLevelReplay)
+    for t in (
+        SequentialTeacher,
+        DirectTeacher,
+        UniformTeacher,
+        LearningProgressTeacher,
+        PrioritizedLevelReplay,
+    )
 }

@@ -24,7 +24,7 @@ from upbringing.agents.checkpoint import optimizer_from_tensors, optimizer_to_te
 from upbringing.agents.lm.config import LMConfig
 from upbringing.agents.lm.policy import CausalLMPolicy, TextPolicy
 from upbringing.agents.lm.ppo import PPOTrainer
-from upbringing.agents.lm.prompt import EpisodeHistory
+from upbringing.agents.lm.prompt import EpisodeHistory, Query
 from upbringing.agents.lm.rollout import Collector, Rollouts, RolloutState, collect
 from upbringing.agents.replay import CloningSettings, ReplayBuffer, ReplaySample
 
@@ -160,6 +160,56 @@ class LMAgent(Agent):
         self.num_timesteps += rollouts.n_envs * rollouts.n_steps
         self.n_updates += 1
         return metrics
+
+    def imitate(
+        self,
+        pairs: Sequence[tuple[Query, int]],
+        epochs: int,
+        lr: float,
+        minibatch_size: int,
+        seed: int,
+    ) -> dict[str, float]:
+        """Supervised fine-tuning on (situation, target action) pairs: cross-entropy of the policy's distribution over
+        each query's candidates against the target (the supervised phase of Constitutional AI, Bai et al. 2022, on
+        an action distribution instead of generated text).
+
+        A fresh Adam at ``lr`` for every trainable part (PPO's optimizer and its moments are left as they were);
+        minibatches are shuffled by ``seed``, so the same pairs and seed give the same weights.
+
+        Returns:
+            The mean loss and the mean probability of the targets before the first step and after the last epoch.
+        """
+        if not pairs:
+            return {}
+        groups = [{**g, "lr": lr} for g in self.policy.param_groups() if g["params"]]
+        optimizer = torch.optim.Adam(groups, eps=1e-5)
+        params = [p for g in groups for p in g["params"]]
+        rng = np.random.default_rng(seed)
+        queries = [q for q, _ in pairs]
+        targets = torch.tensor([a for _, a in pairs], dtype=torch.long)
+
+        @torch.no_grad()
+        def measure() -> tuple[float, float]:
+            logp = []
+            for start in range(0, len(queries), minibatch_size):
+                out = self.policy.evaluate(queries[start : start + minibatch_size])
+                logp.append(out.log_prob(targets[start : start + minibatch_size]).float().cpu())
+            lp = torch.cat(logp)
+            return float(-lp.mean()), float(lp.exp().mean())
+
+        loss0, prob0 = measure()
+        for _ in range(epochs):
+            order = rng.permutation(len(pairs))
+            for start in range(0, len(order), minibatch_size):
+                idx = order[start : start + minibatch_size]
+                out = self.policy.evaluate([queries[i] for i in idx])
+                loss = -out.log_prob(targets[idx]).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+                optimizer.step()
+        loss1, prob1 = measure()
+        return {"loss_before": loss0, "loss_after": loss1, "target_prob_before": prob0, "target_prob_after": prob1}
 
     def lockstep(self, n_envs: int) -> LMLockstep:
         return LMLockstep(self, n_envs)

@@ -8,8 +8,9 @@ import signal
 import numpy as np
 import pytest
 from upbringing.curriculum.checks import load_config
-from upbringing.curriculum.config import CurriculumConfig, RayConfig
+from upbringing.curriculum.config import CurriculumConfig
 from upbringing.curriculum.launch import train
+from upbringing.curriculum.rayconfig import RayConfig
 from upbringing.curriculum.runner import Run
 from upbringing.curriculum.tracking import read_events
 from upbringing.yamlfile import FileError
