@@ -12,7 +12,9 @@
   retention runs) is reused rather than trained again;
 - ``raised_cai``: the same, raised with the constitutional-AI critique-and-revision phase; measured once
   ``configs/experiments/raised_cai.yaml`` exists;
-- ``direct``: the control, the whole budget on the moral-stories stage alone (``curriculum.teacher: direct``);
+- ``direct``: the control, the moral-stories stage alone for as many env steps as the raised arm trained (its mean
+  over seeds 0-2), never promoted early;
+- ``direct_to_mastery``: the project's usual direct control (``curriculum.teacher: direct``), stopping at mastery;
 - ``no_constitution``: the ablation, raised without a constitution.
 
 **Evaluation** on content no training run saw, every arm judged by the same default constitution (the raised
@@ -49,7 +51,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "configs" / "experiments"
-ARMS = ("untrained", "raised", "raised_cai", "direct", "no_constitution")
+ARMS = ("untrained", "raised", "raised_cai", "direct", "direct_to_mastery", "no_constitution")
 REFERENCE_ARM = "raised"
 """The arm whose config judges every arm (its constitution, stages and evaluation seeds)."""
 MODELS = {"tiny": {}, "smollm2": {"agent.model": "smollm2-135m-instruct", "agent.list_options": "true"}}
