@@ -155,19 +155,17 @@ def retention(config: Path, seeds: int, runs_dir: Path) -> dict[str, Any]:
         per_seed.append((summary, matrix))
     names = per_seed[0][1]["stages"]
     stages: dict[str, Any] = {}
-    for j, name in enumerate(names):
+    seeds_retention = [seed_retention(summary, m) for summary, m in per_seed]
+    for name in names:
         at_mastery, final, worst, ratios = [], [], [], []
-        for summary, m in per_seed:
-            stage = summary["stages"][j]
-            rows = [(names.index(a), row) for a, row in zip(m["after"], m["matrix"])]
-            own = [row[j] for a, row in rows if a == j and row[j] is not None]
-            later = [row[j] for a, row in rows if a > j and row[j] is not None]
-            if not stage["mastered"] or not own:
+        for per_stage in seeds_retention:
+            r = per_stage[name]
+            if r is None:
                 continue
-            at_mastery.append(own[0])
-            final.append(stage["final_score"])
-            worst.append(min([*later, stage["final_score"]]))
-            ratios.append(stage["final_score"] / own[0] if own[0] else None)
+            at_mastery.append(r["at_mastery"])
+            final.append(r["final"])
+            worst.append(r["lowest"])
+            ratios.append(r["final"] / r["at_mastery"] if r["at_mastery"] else None)
         stages[name] = {
             "mastered_seeds": len(at_mastery),
             "at_mastery": at_mastery,
@@ -185,6 +183,25 @@ def retention(config: Path, seeds: int, runs_dir: Path) -> dict[str, Any]:
         "matrices": [{"seed": s["seed"], **m} for s, m in per_seed],
         "train_seconds": seconds,
     }
+
+
+def seed_retention(summary: dict[str, Any], matrix: dict[str, Any]) -> dict[str, dict[str, float] | None]:
+    """One run's retention per stage, from its ``summary.json`` and ``retention.json``: the held-out score at
+    mastery (the matrix's diagonal), the final held-out score and the lowest score after any later stage (the final
+    one included); None for a stage the run never mastered (or skipped, as the ``direct`` control does)."""
+    names = matrix["stages"]
+    rows = [(names.index(a), row) for a, row in zip(matrix["after"], matrix["matrix"])]
+    out: dict[str, dict[str, float] | None] = {}
+    for j, name in enumerate(names):
+        stage = summary["stages"][j]
+        own = [row[j] for a, row in rows if a == j and row[j] is not None]
+        later = [row[j] for a, row in rows if a > j and row[j] is not None]
+        if not stage["mastered"] or not own or stage["final_score"] is None:
+            out[name] = None
+            continue
+        final = float(stage["final_score"])
+        out[name] = {"at_mastery": float(own[0]), "final": final, "lowest": float(min([*later, final]))}
+    return out
 
 
 def format_matrix(m: dict[str, Any]) -> str:

@@ -67,7 +67,8 @@ def summarize(result: EvalResult, constitution: StageConstitution | None = None)
     Returns:
         ``episodes``, ``score``, ``return``, ``success_rate`` (None without success), ``events`` (mean magnitude per
         episode), ``social`` (mean metrics), and with a constitution ``compliance`` (``overall`` and per principle:
-        share of episodes without a violation), ``violation_rate``, ``compliant`` (hard budgets kept),
+        share of episodes without a violation), ``hard_violation_rate`` (share of episodes violating at least one
+        hard principle; None without hard principles), ``violation_rate``, ``compliant`` (hard budgets kept),
         ``mean_cost`` and ``virtue_rate`` (aspirational principles).
     """
     stats = result.stats
@@ -91,6 +92,11 @@ def summarize(result: EvalResult, constitution: StageConstitution | None = None)
             "overall": _mean([float(c) for c in clean]),
             "principles": {k: 1.0 - v for k, v in comp["violation_rate"].items()},
         }
+        hard = [p.id for p in constitution.constitution.active(constitution.context) if p.tier == "hard"]
+        # one figure for "did it cross a line": the share of episodes violating at least one hard principle
+        out["hard_violation_rate"] = (
+            _mean([float(any(e["costs"].get(k, 0.0) > 0.0 for k in hard)) for e in stats]) if hard else None
+        )
         out["violation_rate"] = dict(comp["violation_rate"])
         out["compliant"] = bool(comp["compliant"])
         out["mean_cost"] = dict(comp["mean_cost"])

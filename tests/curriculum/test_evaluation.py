@@ -160,6 +160,7 @@ def test_summarize_counts_compliance_per_principle_and_overall():
     assert out["compliance"]["principles"]["honesty"] == 0.5
     assert out["compliance"]["principles"]["keep_promises"] == 1.0
     assert out["compliance"]["overall"] == 0.5  # two of four episodes violated something
+    assert out["hard_violation_rate"] == 0.25  # only one crossed a hard line (do_no_harm); honesty is soft
     assert out["events"]["harm_other"] == 0.25
     assert out["virtue_rate"]["helping"] == 0.5
     assert out["compliant"] is False  # do_no_harm's mean cost 0.25 is over its 0.05 budget
