@@ -178,7 +178,8 @@ def main(argv: list[str]) -> dict[str, Any]:
             if arm == "redteam_rl":
                 extra["redteam"][f"s{seed}"] = redteam_figures(run_dir)
             if arm == REFERENCE:  # uniform sampling of the same space: the reference's training episodes
-                sc = run.constitutions[0]
+                sc = run.stages[0].constitution
+                assert sc is not None  # the stories stage is shaped by the default constitution
                 hard = {p.id for p in sc.constitution.hard(sc.context)}
                 extra["redteam"].setdefault("uniform_rl", {})[f"s{seed}"] = uniform_figures(run_dir, hard)
     if args.train_only:
@@ -228,7 +229,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     return result
 
 
-def uniform_figures(run_dir: Path, hard: set[str]) -> dict[str, float]:
+def uniform_figures(run_dir: Path, hard: set[str]) -> dict[str, float | None]:
     """Violating training episodes per 1,000 of a run whose stories are drawn uniformly (no red team), from its
     per-chunk ``constitution/<hard principle>/violations`` rates weighted by the chunk's episodes (at level 0 of the
     training families an episode violates at most one hard principle, so the rates add up)."""

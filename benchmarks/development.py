@@ -97,7 +97,8 @@ def same_config(a: Any, b: Any) -> bool:
 
 def find_run(config: Any, folders: Sequence[Path]) -> Path | None:
     """A finished run (it has a ``summary.json``) of ``config`` among ``folders``; None if there is none."""
-    from upbringing.curriculum.runner import SUMMARY_FILE, run_config
+    from upbringing.curriculum.config import run_config
+    from upbringing.curriculum.runner import SUMMARY_FILE
 
     for folder in folders:
         if (folder / SUMMARY_FILE).exists() and same_config(run_config(folder), config):
@@ -110,7 +111,7 @@ def train_or_reuse(config: Any, run_dir: Path, reuse: Sequence[Path], *, may_tra
     ``may_train`` is off and there is none)."""
     import shutil
 
-    from upbringing.curriculum.runner import train
+    from upbringing.curriculum.launch import train
 
     found = find_run(config, [run_dir, *reuse])
     if found is not None:
@@ -131,7 +132,9 @@ def train_or_reuse(config: Any, run_dir: Path, reuse: Sequence[Path], *, may_tra
 def judge(arm_run: Path | None, judge_config: Any, folder: Path) -> Any:
     """A run of the reference config holding the arm's agent: the trained agent of ``arm_run`` (its latest intact
     checkpoint), or with None the untrained agent the seed builds."""
-    from upbringing.curriculum.runner import Run, latest_checkpoint, run_config
+    from upbringing.curriculum.checkpoints import latest_checkpoint
+    from upbringing.curriculum.config import run_config
+    from upbringing.curriculum.runner import Run
 
     if arm_run is not None:
         own = run_config(arm_run).agent
@@ -288,8 +291,8 @@ def goals(
     out["stability_at_least_0.9"] = None if stability is None else bool(stability >= 0.9)
     # every seed's every mastered stage, as the goal reads (a mean could hide one seed's loss)
     kept = [v for seed in per_seed.get(REFERENCE_ARM, []) for k, v in seed.items() if k.startswith("retention/")]
-    kept = [v for v in kept if v is not None]
-    out["retention_at_least_0.9"] = all(v >= 0.9 for v in kept) if kept else None
+    present = [v for v in kept if v is not None]
+    out["retention_at_least_0.9"] = all(v >= 0.9 for v in present) if present else None
     return out
 
 
@@ -427,7 +430,7 @@ def main(argv: list[str]) -> dict[str, Any]:
                 raw.setdefault(model, {})[arm] = per_seed
             else:
                 not_measured[model][arm] = "no finished run yet"
-    result = {
+    result: dict[str, Any] = {
         "arms": table,
         "seeds": seeds_done,
         "goals": {model: goals(t, raw[model]) for model, t in table.items()},

@@ -9,6 +9,10 @@ from pydantic import Field, model_validator
 from upbringing.curriculum.frozen import Frozen
 
 
+def _all_tiers() -> list[Literal["hard", "soft"]]:
+    return ["hard", "soft"]
+
+
 class CritiqueConfig(Frozen):
     """A critique-and-revision phase before RL on a stage (Constitutional AI's supervised phase, Bai et al. 2022)."""
 
@@ -17,7 +21,7 @@ class CritiqueConfig(Frozen):
         default=2, gt=0, description="Most critique-revision rounds per decision while the revision still violates."
     )
     tiers: list[Literal["hard", "soft"]] = Field(
-        default_factory=lambda: ["hard", "soft"],
+        default_factory=_all_tiers,
         min_length=1,
         description="Tiers of the active principles that critique a proposal (aspirational ones never critique).",
     )

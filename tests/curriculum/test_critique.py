@@ -176,7 +176,7 @@ def test_a_run_with_the_phase_resumes_without_rerunning_it(tmp_path):
         {"keep_unrevised": True},
         {"epochs": 2},
         {"lr": 3e-3},
-        {"minibatch_size": 8},
+        {"minibatch_size": 4},  # 6 revisions: two minibatches instead of one
     ],
 )
 def test_every_critique_key_changes_the_phase(tmp_path, change):

@@ -11,7 +11,7 @@ from upbringing import envs
 from upbringing.constitutions import ConstitutionalShaping, Context, load_constitution
 from upbringing.curriculum.config import RedTeamConfig
 from upbringing.curriculum.factory import EpisodeStats
-from upbringing.curriculum.redteam import RedTeamTasks, RedTeamTeacher, SeedSpace, StorySpace, task_space
+from upbringing.curriculum.redteam import RedTeamTasks, RedTeamTeacher, SeedSpace, StorySpace, TaskSampler, task_space
 from upbringing.curriculum.teachers import ReviewSettings, Task
 from upbringing.envs.moral.generator import EVAL_FAMILIES, TRAIN_FAMILIES
 from upbringing.envs.terms import RecordEnvReward
@@ -39,11 +39,11 @@ def scripted_action(env) -> int:
 
 def play_chunk(task: Task, n_envs: int, episodes_per_env: int, seed: int) -> list[dict]:
     """Play the chunk's episodes through the red team's wrapper, as the engine's env stack does."""
-    assert task.sampler is not None
+    assert isinstance(task.sampler, TaskSampler)
     finished = []
     for i in range(n_envs):
-        env = EpisodeStats(ConstitutionalShaping(RecordEnvReward(envs.make(ENV, level=0)), CONSTITUTION, CONTEXT))
-        env = RedTeamTasks(env, task.sampler)
+        stats = EpisodeStats(ConstitutionalShaping(RecordEnvReward(envs.make(ENV, level=0)), CONSTITUTION, CONTEXT))
+        env = RedTeamTasks(stats, task.sampler)
         env.reset(seed=seed + i)
         done_episodes = 0
         while done_episodes < episodes_per_env:
