@@ -7,6 +7,7 @@ import signal
 
 import numpy as np
 import pytest
+from helpers.ray_runs import tiny_two_stage
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.config import CurriculumConfig
 from upbringing.curriculum.launch import train
@@ -17,36 +18,9 @@ from upbringing.yamlfile import FileError
 
 ray = pytest.importorskip("ray")
 
-CONFIG = """\
-name: tiny
-seed: 3
-constitution: default
-agent: {kind: sb3_ppo, n_steps: 32, batch_size: 64, n_epochs: 2}
-curriculum: {chunk_steps: 128, n_envs: 4, review_fraction: 0.0}
-tracking: {wandb: off, sample_episodes: 0}
-stages:
-  - name: permanence
-    env: physics/ObjectPermanence-v0
-    levels: [{screen_width: 3, n_objects: 1, distractors: 0}]
-    promotion: {metric: success, threshold: 0.99, window: 8, min_episodes: 8}
-    eval_episodes: 4
-    budget: 256
-  - name: stories
-    env: moral/Stories-v0
-    levels: [{level: 0}]
-    promotion: {metric: success, threshold: 0.99, window: 8, min_episodes: 8}
-    eval_episodes: 4
-    budget: 256
-"""
+CONFIG = tiny_two_stage(3, constitution="default")
+
 RAY = ["curriculum.vec_env=ray", "curriculum.ray.workers=2"]
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray for the module (starting one takes seconds), shut down after."""
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture
