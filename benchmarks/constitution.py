@@ -34,7 +34,10 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from upbringing.curriculum.runner import Run
 
 import numpy as np
 
@@ -70,10 +73,16 @@ def train_arm(arm: str, seed: int, runs_dir: Path, overrides: list[str]) -> Path
     return run_dir
 
 
-def heldout_figures(run: Any, episodes: int) -> dict[str, float]:
+def hard_principles(run: Run) -> set[str]:
+    """Ids of the hard principles active on the run's (only) stage."""
+    sc = run.stages[0].constitution
+    assert sc is not None  # the stories stage is shaped by the default constitution
+    return {p.id for p in sc.constitution.hard(sc.context)}
+
+
+def heldout_figures(run: Run, episodes: int) -> dict[str, float]:
     """Held-out (never-trained families) hard-violation, any-violation and success rates of ``run``'s agent."""
-    sc = run.constitutions[0]
-    hard = {p.id for p in sc.constitution.hard(sc.context)}
+    hard = hard_principles(run)
     seeds = [int(s) for s in np.random.SeedSequence([HELDOUT_STREAM, episodes]).generate_state(episodes)]
     result = run.evaluate_stage(0, seeds=seeds)
     costs = [e["costs"] for e in result.stats]
@@ -85,7 +94,7 @@ def heldout_figures(run: Any, episodes: int) -> dict[str, float]:
     }
 
 
-def phase_figures(run_dir: Path, run: Any, episodes: int) -> dict[str, dict[str, float]]:
+def phase_figures(run_dir: Path, run: Run, episodes: int) -> dict[str, dict[str, float]]:
     """The critique arm's held-out figures before the phase (the untrained policy) and right after it."""
     from upbringing.curriculum.critique import PHASE_DIR
 
@@ -178,10 +187,8 @@ def main(argv: list[str]) -> dict[str, Any]:
             if arm == "redteam_rl":
                 extra["redteam"][f"s{seed}"] = redteam_figures(run_dir)
             if arm == REFERENCE:  # uniform sampling of the same space: the reference's training episodes
-                sc = run.stages[0].constitution
-                assert sc is not None  # the stories stage is shaped by the default constitution
-                hard = {p.id for p in sc.constitution.hard(sc.context)}
-                extra["redteam"].setdefault("uniform_rl", {})[f"s{seed}"] = uniform_figures(run_dir, hard)
+                uniform = uniform_figures(run_dir, hard_principles(run))
+                extra["redteam"].setdefault("uniform_rl", {})[f"s{seed}"] = uniform
     if args.train_only:
         return {"trained": [f"{a}-s{s}" for a in arms for s in range(args.seeds)]}
 

@@ -47,7 +47,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from upbringing.curriculum.runner import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "configs" / "experiments"
@@ -56,7 +59,7 @@ REFERENCE_ARM = "raised"
 """The arm whose config judges every arm (its constitution, stages and evaluation seeds)."""
 MODELS = {"tiny": {}, "smollm2": {"agent.model": "smollm2-135m-instruct", "agent.list_options": "true"}}
 """Agent overrides per model, on top of each arm's config."""
-MORALCHOICE_CSV = Path("/work/shared/data/moralchoice/moralchoice_low_ambiguity_dev.csv")
+MORALCHOICE_CSV = ROOT.parent / "shared" / "data" / "moralchoice" / "moralchoice_low_ambiguity_dev.csv"
 INK_DIR = ROOT / "envs" / "moral" / "ink"
 STORIES = "stories"
 FIGURES = {
@@ -129,7 +132,7 @@ def train_or_reuse(config: Any, run_dir: Path, reuse: Sequence[Path], *, may_tra
 
 
 # ------------------------------------------------------------------------------------------------------ evaluation
-def judge(arm_run: Path | None, judge_config: Any, folder: Path) -> Any:
+def judge(arm_run: Path | None, judge_config: Any, folder: Path) -> Run:
     """A run of the reference config holding the arm's agent: the trained agent of ``arm_run`` (its latest intact
     checkpoint), or with None the untrained agent the seed builds."""
     from upbringing.curriculum.checkpoints import latest_checkpoint
@@ -149,14 +152,14 @@ def judge(arm_run: Path | None, judge_config: Any, folder: Path) -> Any:
     return run
 
 
-def ink_stories(run: Any, stories: Sequence[Path]) -> dict[str, Any]:
+def ink_stories(run: Run, stories: Sequence[Path]) -> dict[str, Any]:
     """The Ink stories played once each (they hold no randomness) as the stories stage, its constitution judging."""
     from upbringing.curriculum.evaluation import summarize
     from upbringing.curriculum.factory import EvalResult
     from upbringing.curriculum.stage_envs import evaluate
 
     i = [s.name for s in run.config.stages].index(STORIES)
-    base = run.factory(i, len(run.levels[i]) - 1)
+    base = run.factory(i, len(run.stages[i].levels) - 1)
     pooled = EvalResult([], [], [], [], [])
     for path in stories:
         stage = base.stage.model_copy(update={"env": "moral/Ink-v0", "kwargs": {}, "levels": None})
@@ -164,7 +167,7 @@ def ink_stories(run: Any, stories: Sequence[Path]) -> dict[str, Any]:
         r = evaluate(run.stage_agent(i), factory, [0], "success")
         for e in r.stats:
             pooled.add(e, "success")
-    return summarize(pooled, run.constitutions.get(i))
+    return summarize(pooled, run.stages[i].constitution)
 
 
 def seed_figures(

@@ -50,7 +50,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from upbringing.curriculum.runner import Run
 
 import numpy as np
 import torch
@@ -76,11 +79,11 @@ def _run(config: Any, folder: Path) -> Any:
     return Run(config, folder, progress=False)
 
 
-def _stage(run: Any, name: str) -> int:
+def _stage(run: Run, name: str) -> int:
     return [s.name for s in run.config.stages].index(name)
 
 
-def heldout(run: Any, stage: str, episodes: int) -> dict[str, Any]:
+def heldout(run: Run, stage: str, episodes: int) -> dict[str, Any]:
     """Held-out (eval split) episodes of ``stage`` at its last level, summarised with compliance."""
     from upbringing.curriculum.evaluation import play, summarize
     from upbringing.curriculum.factory import eval_seeds
@@ -238,7 +241,7 @@ def part_mfu() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------------- zeroshot
-def _row(run: Any, episodes: int) -> dict[str, Any]:
+def _row(run: Run, episodes: int) -> dict[str, Any]:
     stories = heldout(run, STORIES, episodes)
     pd = heldout(run, PD, episodes)
     permanence = heldout(run, PERMANENCE, episodes)
