@@ -68,10 +68,9 @@ def violating_mass(agent: LMAgent, scenes: list) -> float:
     return float(np.mean(mass))
 
 
-def phase(tmp_path, seed: int = 0, **overrides):
-    agent = LMAgent(LM, seed=seed)
-    config = CritiqueConfig(steps=160, epochs=4, lr=1e-3, minibatch_size=16, **overrides)
-    result = run_phase(
+def play_phase(config, agent, seed, run_dir):
+    """The phase on the stories stage's level 0 with 4 envs, under the default constitution."""
+    return run_phase(
         config,
         agent,
         Stage,
@@ -81,9 +80,14 @@ def phase(tmp_path, seed: int = 0, **overrides):
         n_envs=4,
         run_seed=seed,
         stage_index=0,
-        run_dir=tmp_path,
+        run_dir=run_dir,
     )
-    return agent, result
+
+
+def phase(tmp_path, seed: int = 0, **overrides):
+    agent = LMAgent(LM, seed=seed)
+    config = CritiqueConfig(steps=160, epochs=4, lr=1e-3, minibatch_size=16, **overrides)
+    return agent, play_phase(config, agent, seed, tmp_path)
 
 
 def test_the_phase_moves_the_policy_toward_compliant_actions(tmp_path):
@@ -184,18 +188,7 @@ def test_every_critique_key_changes_the_phase(tmp_path, change):
 
     def run(settings, where):
         agent = LMAgent(LM, seed=1)
-        result = run_phase(
-            CritiqueConfig(**settings),
-            agent,
-            Stage,
-            {"level": 0},
-            CONSTITUTION,
-            CONTEXT,
-            n_envs=4,
-            run_seed=1,
-            stage_index=0,
-            run_dir=tmp_path / where,
-        )
+        result = play_phase(CritiqueConfig(**settings), agent, 1, tmp_path / where)
         return result, agent.policy.trainable_state()
 
     ref, ref_weights = run(base, "base")
@@ -211,18 +204,7 @@ def test_anchored_revisions_join_the_replay_buffer_that_ppo_clones(tmp_path):
     agent = LMAgent(LM, seed=2)
     retention = Retention(RetentionConfig(method="clear"), agent, seed=2)
     config = CritiqueConfig(steps=64, epochs=1, minibatch_size=16, anchor=True)
-    result = run_phase(
-        config,
-        agent,
-        Stage,
-        {"level": 0},
-        CONSTITUTION,
-        CONTEXT,
-        n_envs=4,
-        run_seed=2,
-        stage_index=0,
-        run_dir=tmp_path,
-    )
+    result = play_phase(config, agent, 2, tmp_path)
     stored = retention.buffer.stages["critique:stories"]
     assert len(stored) == result.metrics["critique/pairs"] == result.metrics["critique/anchored"] > 0
     revised = [r for r in result.rows if r["critiques"] and not r["revision_violates"]]
