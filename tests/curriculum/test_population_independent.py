@@ -11,6 +11,7 @@ from typing import SupportsFloat, cast
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers.events import comparable
 from safetensors.torch import load_file
 from upbringing.agents.config import build_agent
 from upbringing.agents.sb3 import SB3PPOConfig
@@ -131,23 +132,12 @@ def test_an_independent_run_resumes_exactly(independent_run, tmp_path):
     resume(copy, progress=False)
     for name in ("summary.json", "crossplay.json", "retention.json"):
         assert json.loads((copy / name).read_text()) == json.loads((run_dir / name).read_text()), name
-    assert _strip(read_events(copy)) == _strip(read_events(run_dir))
+    assert comparable(copy) == comparable(run_dir)
     for sub in ("agent", "learners/pd/player_1"):
         for file in ("policy.safetensors", "optimizer.safetensors"):
             a = load_file(str(run_dir / "checkpoints" / "chunk-000002" / sub / file))
             b = load_file(str(copy / "checkpoints" / "chunk-000002" / sub / file))
             assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a), (sub, file)
-
-
-def _strip(events: list[dict]) -> list[dict]:
-    out = []
-    for e in events:
-        if e["kind"] == "run_start":
-            continue
-        if e["kind"] == "metrics":
-            e["metrics"].pop("train/steps_per_s", None)
-        out.append(e)
-    return out
 
 
 class _SeatReward(gym.RewardWrapper):

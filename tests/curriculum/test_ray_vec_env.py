@@ -7,13 +7,13 @@ import signal
 
 import numpy as np
 import pytest
+from helpers.events import comparable
 from helpers.ray_runs import tiny_two_stage
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.config import CurriculumConfig
 from upbringing.curriculum.launch import train
 from upbringing.curriculum.rayconfig import RayConfig
 from upbringing.curriculum.runner import Run
-from upbringing.curriculum.tracking import read_events
 from upbringing.yamlfile import FileError
 
 ray = pytest.importorskip("ray")
@@ -28,17 +28,6 @@ def config_path(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(CONFIG)
     return path
-
-
-def comparable(run_dir):
-    """A run's events without wall-clock figures."""
-    rows = []
-    for row in read_events(run_dir):
-        if row["kind"] == "metrics":
-            row["metrics"].pop("train/steps_per_s", None)
-        if row["kind"] != "run_start":
-            rows.append(row)
-    return rows
 
 
 def _rollout(venv, steps: int, kill_at: int | None = None, seed: int = 11):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.events import comparable
 from helpers.toy_envs import TOY_ID, toy_spec
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.launch import resume, train
@@ -58,18 +59,6 @@ def config_path(tmp_path):
     path = tmp_path / "toy.yaml"
     path.write_text(CONFIG)
     return path
-
-
-def comparable(run_dir: Path) -> list[dict]:
-    """Events without wall-clock figures."""
-    rows = []
-    for row in read_events(run_dir):
-        if row["kind"] == "run_start":
-            continue
-        if row["kind"] == "metrics":
-            row["metrics"].pop("train/steps_per_s", None)
-        rows.append(row)
-    return rows
 
 
 @pytest.mark.slow

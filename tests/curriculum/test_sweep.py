@@ -6,12 +6,12 @@ import json
 import shutil
 
 import pytest
+from helpers.events import comparable
 from helpers.ray_runs import tiny_two_stage
 from upbringing.curriculum.checks import load_config
 from upbringing.curriculum.cli import main
 from upbringing.curriculum.launch import train
 from upbringing.curriculum.sweep import SWEEP_FILE, parse_grid, parse_resources
-from upbringing.curriculum.tracking import read_events
 from upbringing.yamlfile import FileError
 
 ray = pytest.importorskip("ray")
@@ -26,14 +26,6 @@ def config_path(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(CONFIG)
     return path
-
-
-def _events(run_dir):
-    rows = read_events(run_dir)
-    for row in rows:
-        if row["kind"] == "metrics":
-            row["metrics"].pop("train/steps_per_s", None)
-    return [r for r in rows if r["kind"] != "run_start"]
 
 
 @pytest.mark.slow
@@ -53,12 +45,12 @@ def test_a_sweep_runs_each_variant_as_train_would_and_resumes_when_interrupted(
     config = load_config(config_path, ["curriculum.teacher=direct", "name=tiny-curriculum.teacher=direct"])
     alone, summary = train(config, tmp_path / "alone", progress=False)
     assert json.loads((direct / "summary.json").read_text()) == summary
-    assert _events(direct) == _events(alone)
+    assert comparable(direct) == comparable(alone)
 
     # Interrupt the sequential run after its third chunk's checkpoint: no summary, no later checkpoint.
     sequential = root / "curriculum.teacher=sequential"
     finished = json.loads((sequential / "summary.json").read_text())
-    full_events = _events(sequential)
+    full_events = comparable(sequential)
     (sequential / "summary.json").unlink()
     for later in sorted((sequential / "checkpoints").glob("chunk-*"))[1:]:
         shutil.rmtree(later)
@@ -71,7 +63,7 @@ def test_a_sweep_runs_each_variant_as_train_would_and_resumes_when_interrupted(
     assert [r["status"] for r in record["runs"]] == ["resumed", "done before"]
     assert (direct / "summary.json").stat().st_mtime_ns == direct_mtime  # never retrained
     assert json.loads((sequential / "summary.json").read_text()) == finished
-    assert _events(sequential) == full_events  # nothing lost, nothing counted twice
+    assert comparable(sequential) == full_events  # nothing lost, nothing counted twice
 
 
 @pytest.mark.parametrize(
