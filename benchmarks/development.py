@@ -49,6 +49,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.judges import CANDIDATES, moralchoice_dev
+
 if TYPE_CHECKING:
     from upbringing.curriculum.runner import Run
 
@@ -59,7 +61,7 @@ REFERENCE_ARM = "raised"
 """The arm whose config judges every arm (its constitution, stages and evaluation seeds)."""
 MODELS = {"tiny": {}, "smollm2": {"agent.model": "smollm2-135m-instruct", "agent.list_options": "true"}}
 """Agent overrides per model, on top of each arm's config."""
-MORALCHOICE_CSV = ROOT.parent / "shared" / "data" / "moralchoice" / "moralchoice_low_ambiguity_dev.csv"
+MORALCHOICE_CSV = moralchoice_dev() or CANDIDATES[0]
 INK_DIR = ROOT / "envs" / "moral" / "ink"
 STORIES = "stories"
 FIGURES = {
