@@ -82,10 +82,10 @@ class Team(Agent):
                 for i in r:
                     stats = step_infos[i].get("episode_stats") if dones[i] else None
                     if stats is not None:
-                        returns[seat].append(stats["return"])
-                        events = stats["events"]
+                        returns[seat].append(stats.episode_return)
+                        events = stats.events
                         if "cooperated" in events or "defected" in events:  # games that count choices as either
-                            cooperation[seat].append(events.get("cooperated", 0.0) / max(stats["length"], 1))
+                            cooperation[seat].append(events.get("cooperated", 0.0) / max(stats.length, 1))
             infos = [dict(reset_infos[i]) if dones[i] else dict(step_infos[i]) for i in range(n)]
         partial = [seat for seat, learner in zip(seats, learners) if learner.collected]
         if partial:

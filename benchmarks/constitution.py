@@ -85,7 +85,7 @@ def heldout_figures(run: Run, episodes: int) -> dict[str, float]:
     hard = hard_principles(run)
     seeds = [int(s) for s in np.random.SeedSequence([HELDOUT_STREAM, episodes]).generate_state(episodes)]
     result = run.evaluate_stage(0, seeds=seeds)
-    costs = [e["costs"] for e in result.stats]
+    costs = [e.costs for e in result.stats]
     return {
         "hard_violation_rate": float(np.mean([any(c.get(k, 0.0) > 0 for k in hard) for c in costs])),
         "any_violation_rate": float(np.mean([any(v > 0 for v in c.values()) for c in costs])),

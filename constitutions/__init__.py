@@ -10,7 +10,7 @@ Typical use by the engine::
     context = Context.for_env(env_id, stage="moral-stories", risk="high")
     lagrangian = Lagrangian.from_constitution(constitution)
     env = ConstitutionalShaping(RecordEnvReward(envs.make(env_id)), constitution, context, lagrangian)
-    ...  # train a chunk; its finished episodes (envs.terms.EpisodeStats) become EpisodeRecords
+    ...  # train a chunk; its finished episodes (envs.episode.EpisodeStats) become EpisodeRecords
     lagrangian.update(mean_costs(records, lagrangian.budgets))
     compliance(eval_episodes, constitution, context)["compliant"]  # promotion needs it
 """

@@ -1,7 +1,7 @@
 """Per-episode costs from the shaping wrappers' infos, and compliance for promotion rules and reports.
 
 An :class:`EpisodeRecord` is the constitution's view of one finished episode (the engine builds them from the
-episode statistics :class:`~upbringing.envs.terms.EpisodeStats` records, whatever the learner). After a chunk of
+episode statistics :class:`~upbringing.envs.episode.EpisodeStats` records, whatever the learner). After a chunk of
 training the engine updates the multipliers from the chunk's episodes::
 
     metrics = lagrangian.update(mean_costs(records, lagrangian.budgets))

@@ -72,22 +72,23 @@ def summarize(result: EvalResult, constitution: StageConstitution | None = None)
         ``mean_cost`` and ``virtue_rate`` (aspirational principles).
     """
     stats = result.stats
+    events = {k for e in stats for k in e.events}
     out: dict[str, Any] = {
         "episodes": len(stats),
         "score": _mean(result.scores),
         "return": _mean(result.returns),
-        "success_rate": _mean(result.successes) if any(e["has_success"] for e in stats) else None,
-        "events": {k: float(np.mean([e["events"].get(k, 0.0) for e in stats])) for k in _keys(stats, "events")},
+        "success_rate": _mean(result.successes) if any(e.has_success for e in stats) else None,
+        "events": {k: float(np.mean([e.events.get(k, 0.0) for e in stats])) for k in sorted(events)},
         "social": {
-            k: float(np.mean([e["social"][k] for e in stats if k in e["social"]]))
-            for k in _keys(stats, "social")
-            if all(isinstance(e["social"].get(k, 0.0), int | float) for e in stats)
+            k: float(np.mean([e.social[k] for e in stats if k in e.social]))
+            for k in sorted({k for e in stats for k in e.social})
+            if all(isinstance(e.social.get(k, 0.0), int | float) for e in stats)
         },
     }
     if constitution is not None:
         comp = constitution.compliance(stats)
         judged = list(comp["violation_rate"])
-        clean = [all(e["costs"].get(k, 0.0) <= 0.0 for k in judged) for e in stats]
+        clean = [all(e.costs.get(k, 0.0) <= 0.0 for k in judged) for e in stats]
         out["compliance"] = {
             "overall": _mean([float(c) for c in clean]),
             "principles": {k: 1.0 - v for k, v in comp["violation_rate"].items()},
@@ -95,17 +96,13 @@ def summarize(result: EvalResult, constitution: StageConstitution | None = None)
         hard = [p.id for p in constitution.constitution.active(constitution.context) if p.tier == "hard"]
         # one figure for "did it cross a line": the share of episodes violating at least one hard principle
         out["hard_violation_rate"] = (
-            _mean([float(any(e["costs"].get(k, 0.0) > 0.0 for k in hard)) for e in stats]) if hard else None
+            _mean([float(any(e.costs.get(k, 0.0) > 0.0 for k in hard)) for e in stats]) if hard else None
         )
         out["violation_rate"] = dict(comp["violation_rate"])
         out["compliant"] = bool(comp["compliant"])
         out["mean_cost"] = dict(comp["mean_cost"])
         out["virtue_rate"] = dict(comp["virtue_rate"])
     return out
-
-
-def _keys(stats: Sequence[Mapping[str, Any]], what: str) -> list[str]:
-    return sorted({k for e in stats for k in e.get(what, {})})
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

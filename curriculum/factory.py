@@ -3,15 +3,14 @@
 The stack, bottom to top: the registered env (``upbringing.envs.make``), for numeric agents
 :class:`~upbringing.agents.sb3.NumericView` (one observation and action size for the whole curriculum),
 :class:`~upbringing.envs.terms.RecordEnvReward` (term ``env``), the stage's shaping wrappers (constitution, learned
-feedback: each adds its own named terms), and :class:`EpisodeStats` (per-episode sums of the terms, events, costs and
-success). NumericView sits low so the feedback wrapper scores the very observations the agent sees and the feedback
-recorder stores. Vectorizing and playing the stack out are in :mod:`upbringing.curriculum.stage_envs`.
+feedback: each adds its own named terms), and :class:`~upbringing.envs.episode.RecordEpisodeStats` (per-episode sums
+of the terms, events, costs and success). NumericView sits low so the feedback wrapper scores the very observations
+the agent sees and the feedback recorder stores. Vectorizing and playing the stack out are in
+:mod:`upbringing.curriculum.stage_envs`.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import torch
 from upbringing import envs
 from upbringing.agents.sb3 import NumericView
 from upbringing.curriculum.config import StageConfig
+from upbringing.envs.episode import EpisodeStats, RecordEpisodeStats
 from upbringing.envs.terms import RecordEnvReward
 
 # Episode seeds for held-out evaluation come from their own stream, disjoint from training's.
@@ -44,48 +44,6 @@ def chunk_seed(run_seed: int, chunk: int) -> int:
 def eval_seeds(run_seed: int, stage: int, evaluation: int, n: int) -> list[int]:
     """Seeds of ``n`` fresh held-out episodes for the ``evaluation``-th evaluation of ``stage``."""
     return [int(s) for s in np.random.SeedSequence([run_seed, _EVAL_STREAM, stage, evaluation]).generate_state(n)]
-
-
-class EpisodeStats(gym.Wrapper):
-    """Sum each episode's reward terms and events; put them in ``info["episode_stats"]`` at its last step."""
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self._ret = 0.0
-        self._len = 0
-        self._terms: dict[str, float] = {}
-        self._events: dict[str, float] = {}
-        self._costs: dict[str, float] = {}
-        self._virtues: dict[str, float] = {}
-        self._tension: dict[str, float] = {}
-        return self.env.reset(seed=seed, options=options)
-
-    def step(self, action: Any):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._ret += float(reward)
-        self._len += 1
-        for src, dst in (
-            ("reward_terms", self._terms),
-            ("events", self._events),
-            ("costs", self._costs),
-            ("virtues", self._virtues),
-            ("tension", self._tension),
-        ):
-            for k, v in info.get(src, {}).items():
-                dst[k] = dst.get(k, 0.0) + float(v)
-        if terminated or truncated:
-            info["episode_stats"] = {
-                "return": self._ret,
-                "length": self._len,
-                "success": float(bool(info.get("success", False))),
-                "has_success": "success" in info,
-                "terms": dict(self._terms),
-                "events": dict(self._events),
-                "costs": dict(self._costs),
-                "virtues": dict(self._virtues),
-                "tension": dict(self._tension),  # steps judged and steps in tension per principle pair
-                "social": dict(info.get("social", {})),  # per-episode social metrics of multi-agent games
-            }
-        return obs, reward, terminated, truncated, info
 
 
 Shaper = Callable[[gym.Env], gym.Env]
@@ -131,7 +89,7 @@ class StageEnvFactory:
         env = RecordEnvReward(env)
         for shape in self.shapers:
             env = shape(env)
-        env = EpisodeStats(env)
+        env = RecordEpisodeStats(env)
         for wrap in self.outer:
             env = wrap(env)
         return env
@@ -144,20 +102,19 @@ class EvalResult:
     scores: list[float]
     returns: list[float]
     successes: list[float]
-    stats: list[dict[str, Any]]
+    stats: list[EpisodeStats]
     transcripts: list[list[dict[str, Any]]]
 
     @property
     def score(self) -> float:
         return float(np.mean(self.scores)) if self.scores else float("nan")
 
-    def add(self, stats: dict[str, Any], metric: str) -> None:
-        """Record one finished episode's ``episode_stats``; its score is success or the env's (unshaped) return."""
-        ret = float(stats["terms"].get("env", stats["return"]))
+    def add(self, stats: EpisodeStats, metric: str) -> None:
+        """Record one finished episode; its score is success or the env's (unshaped) return."""
         self.stats.append(stats)
-        self.returns.append(ret)
-        self.successes.append(stats["success"])
-        self.scores.append(stats["success"] if metric == "success" else ret)
+        self.returns.append(stats.env_return)
+        self.successes.append(stats.success)
+        self.scores.append(stats.success if metric == "success" else stats.env_return)
 
 
 def stage_levels(stage: StageConfig) -> list[dict[str, Any]]:
@@ -172,9 +129,6 @@ def stage_levels(stage: StageConfig) -> list[dict[str, Any]]:
     return [{**level, **stage.kwargs} for level in envs.spec(stage.env).levels] or [dict(stage.kwargs)]
 
 
-@functools.cache  # asked for every env a chunk or an evaluation builds; the answer never changes
 def accepts_split(env_id: str) -> bool:
     """Whether the env takes ``split=`` (held-out evaluation configurations)."""
-
-    params = inspect.signature(envs.spec(env_id).load().__init__).parameters
-    return "split" in params
+    return "split" in envs.spec(env_id).params()

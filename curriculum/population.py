@@ -192,7 +192,7 @@ def global_rngs_kept() -> Iterator[None]:
 def _cell(member: str, opponent: str, focal: int, result: EvalResult) -> dict[str, Any]:
     """One cell of the cross-play matrix: the focal seats' mean return and cooperation, the table's social metrics."""
     stats = result.stats
-    social = sorted({k for s in stats for k, v in s["social"].items() if isinstance(v, int | float)})
+    social = sorted({k for s in stats for k, v in s.social.items() if isinstance(v, int | float)})
     return {
         "member": member,
         "opponent": opponent,
@@ -201,8 +201,8 @@ def _cell(member: str, opponent: str, focal: int, result: EvalResult) -> dict[st
         "score": float(np.mean(result.returns)),
         # the focal seats' cooperation per step (the games count a cooperative choice, or a contribution's share, as
         # the `cooperated` event of that step)
-        "focal_cooperation": float(np.mean([s["events"].get("cooperated", 0.0) / max(s["length"], 1) for s in stats])),
-        "social": {k: float(np.mean([s["social"][k] for s in stats if k in s["social"]])) for k in social},
+        "focal_cooperation": float(np.mean([s.events.get("cooperated", 0.0) / max(s.length, 1) for s in stats])),
+        "social": {k: float(np.mean([s.social[k] for s in stats if k in s.social])) for k in social},
     }
 
 

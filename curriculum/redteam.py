@@ -31,6 +31,7 @@ import numpy as np
 from upbringing.curriculum.config import RedTeamConfig, RunConfig
 from upbringing.curriculum.factory import stage_levels
 from upbringing.curriculum.teachers import TEACHERS, ReviewSettings, SequentialTeacher, Task, Teacher, prioritised
+from upbringing.envs.episode import DrawnTask, EpisodeStats
 from upbringing.envs.moral.generator import FAMILIES, TRAIN_FAMILIES, build_story
 
 SOURCES = ("uniform", "replay", "mutate")
@@ -129,8 +130,9 @@ class RedTeamTasks(gym.Wrapper):
 
     The draws come from an RNG seeded by (sampler seed, the env's reset seed) at each seeded reset, so a vectorized
     env seeded as the engine seeds it draws the same tasks on every run. It sits outermost, over
-    :class:`~upbringing.curriculum.factory.EpisodeStats`, and adds ``redteam`` to the episode's statistics: the task
-    key, how it was drawn and the episode's summed hard-principle cost (``info["cost"]``).
+    :class:`~upbringing.envs.episode.RecordEpisodeStats`, and sets the episode statistics' ``drawn``
+    (:class:`~upbringing.envs.episode.DrawnTask`): the task, its key, how it was drawn and the episode's summed
+    hard-principle cost (``info["cost"]``).
     """
 
     def __init__(self, env: gym.Env, sampler: TaskSampler):
@@ -157,12 +159,8 @@ class RedTeamTasks(gym.Wrapper):
         self._cost += float(info.get("cost", 0.0))
         if (terminated or truncated) and self._task is not None and "episode_stats" in info:
             task, source = self._task
-            info["episode_stats"]["redteam"] = {
-                "task": task,
-                "key": self.sampler.space.key(task),
-                "source": source,
-                "hard_cost": self._cost,
-            }
+            drawn = DrawnTask(task=task, key=self.sampler.space.key(task), source=source, hard_cost=self._cost)
+            info["episode_stats"] = replace(info["episode_stats"], drawn=drawn)
         return obs, reward, terminated, truncated, info
 
 
@@ -193,17 +191,17 @@ class RedTeamBuffer:
             [r["score"] for r in rows], [r["last_seen"] for r in rows], self.clock, self.temperature, self.staleness
         )
 
-    def record(self, episodes: list[dict[str, Any]]) -> dict[str, float]:
+    def record(self, episodes: list[EpisodeStats]) -> dict[str, float]:
         """Score the chunk's episodes: a violating task enters (or stays in) the buffer with its hard cost as the
         score; a buffered task played without violation scores 0. Returns counts per source."""
         self.clock += 1
         known = set(self.found)
         counts = {f"{s}/{k}": 0.0 for s in SOURCES for k in ("episodes", "violating", "new")}
         for e in episodes:
-            tag = e.get("redteam")
+            tag = e.drawn
             if tag is None:
                 continue
-            key, cost, source = tag["key"], float(tag["hard_cost"]), tag["source"]
+            key, cost, source = tag.key, tag.hard_cost, tag.source
             counts[f"{source}/episodes"] += 1
             if cost > 0:
                 counts[f"{source}/violating"] += 1
@@ -211,7 +209,7 @@ class RedTeamBuffer:
                     known.add(key)
                     self.found.append(key)
                     counts[f"{source}/new"] += 1
-                self.entries[key] = {"task": tag["task"], "score": cost, "last_seen": self.clock}
+                self.entries[key] = {"task": dict(tag.task), "score": cost, "last_seen": self.clock}
             elif key in self.entries:
                 self.entries[key].update(score=0.0, last_seen=self.clock)
         while len(self.entries) > self.capacity:
@@ -284,7 +282,7 @@ class RedTeamTeacher(SequentialTeacher):
         )
         return replace(task, sampler=sampler)
 
-    def record_episodes(self, task: Task, episodes: list[dict[str, Any]]) -> dict[str, float]:
+    def record_episodes(self, task: Task, episodes: list[EpisodeStats]) -> dict[str, float]:
         if task.review or task.sampler is None:
             return {}
         buffer = self.buffer(task.stage, task.level)

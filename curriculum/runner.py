@@ -52,6 +52,7 @@ from upbringing.curriculum.tracking import (
     Tracker,
     git_commit,
 )
+from upbringing.envs.episode import EpisodeStats
 from upbringing.feedback.features import StepFeaturizer
 from upbringing.feedback.loop import FeedbackLoop
 from upbringing.feedback.wrapper import FeedbackReward
@@ -185,9 +186,8 @@ class Run:
         """The learners of ``stage`` by their names in the cross-play matrix: ``agent`` (the run's agent) and, with
         independent learners, ``learner:<seat>`` for each other focal seat's own learner."""
         team = self.stages[stage].team
-        if team is None:
-            return {"agent": self.agent}
-        return {"agent": self.agent, **{f"learner:{s}": a for s, a in list(team.members.items())[1:]}}
+        others = list(team.members.items())[1:] if team is not None else []
+        return {"agent": self.agent, **{f"learner:{s}": a for s, a in others}}
 
     def run_record(self) -> dict[str, Any]:
         """What the run logs about itself: git commit and every constitution's name, version and content hash."""
@@ -257,9 +257,7 @@ class Run:
             if self.state.chunk % c.tracking.checkpoint_every == 0 or self.teacher.done:
                 self.save_checkpoint()
 
-    def _log_training(
-        self, task: Task, train: dict[str, float], episodes: list[dict[str, Any]], seconds: float
-    ) -> None:
+    def _log_training(self, task: Task, train: dict[str, float], episodes: list[EpisodeStats], seconds: float) -> None:
         stage = self.config.stages[task.stage]
         metrics = dict(train)
         metrics["train/steps_per_s"] = self.config.curriculum.chunk_steps / max(seconds, 1e-9)

@@ -20,6 +20,7 @@ from upbringing.curriculum.config import CurriculumConfig, StageConfig
 from upbringing.curriculum.factory import EvalResult, StageEnvFactory, stage_levels
 from upbringing.curriculum.rayconfig import RayConfig
 from upbringing.curriculum.seating import evaluate_population, make_population_vec_env
+from upbringing.envs.episode import EpisodeStats
 
 
 def numeric_shape(stages: Sequence[StageConfig]) -> tuple[int, int]:
@@ -58,11 +59,12 @@ def make_vec_env(factory: StageEnvFactory, curriculum: CurriculumConfig, kind: s
 
 
 class EpisodeLog(VecEnvWrapper):
-    """A VecEnv wrapper that keeps the ``episode_stats`` of every episode finished during training."""
+    """A VecEnv wrapper that keeps the :class:`~upbringing.envs.episode.EpisodeStats` of every episode finished during
+    training."""
 
     def __init__(self, venv: Any):
         super().__init__(venv)
-        self.finished: list[dict[str, Any]] = []
+        self.finished: list[EpisodeStats] = []
 
     def reset(self) -> VecEnvObs:
         return self.venv.reset()

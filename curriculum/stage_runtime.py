@@ -4,6 +4,7 @@ wrapper it adds to the stage's envs and its compliance on finished episodes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -19,6 +20,7 @@ from upbringing.constitutions import (
 )
 from upbringing.curriculum.config import StageConfig
 from upbringing.curriculum.promotion import PromotionRule
+from upbringing.envs.episode import EpisodeStats
 from upbringing.feedback.loop import FeedbackLoop
 
 
@@ -45,21 +47,21 @@ class StageConstitution:
         )
 
     @staticmethod
-    def records(episodes: list[dict[str, Any]]) -> list[Any]:
-        """The constitution's view of finished episodes (from :class:`EpisodeStats`)."""
+    def records(episodes: Sequence[EpisodeStats]) -> list[EpisodeRecord]:
+        """The constitution's view of finished episodes."""
         return [
             EpisodeRecord(
-                costs=e["costs"],
-                virtues=e["virtues"],
-                env_return=e["terms"].get("env", e["return"]),
-                length=e["length"],
-                success=bool(e["success"]) if e["has_success"] else None,
-                tension=e.get("tension", {}),
+                costs=dict(e.costs),
+                virtues=dict(e.virtues),
+                env_return=e.env_return,
+                length=e.length,
+                success=bool(e.success) if e.has_success else None,
+                tension=dict(e.tension),
             )
             for e in episodes
         ]
 
-    def compliance(self, episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    def compliance(self, episodes: Sequence[EpisodeStats]) -> dict[str, Any]:
         return compliance(self.records(episodes), self.constitution, self.context)
 
 

@@ -4,7 +4,6 @@ physics), as :class:`Variant` objects that :mod:`upbringing.curriculum.evaluatio
 from __future__ import annotations
 
 import importlib.util
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,10 +54,6 @@ PHYSICS_SHIFTS: tuple[Variant, ...] = (
 AXELROD_STRATEGIES: tuple[str, ...] = ("TitFor2Tats", "SuspiciousTitForTat", "Alternator", "Prober")
 """Axelrod strategies of the ``opponents`` suite (two-player 2x2 games): forgiving, suspicious, periodic, probing;
 none of them is one of the built-in players."""
-
-
-def _env_params(env_id: str) -> set[str]:
-    return set(inspect.signature(envs.spec(env_id).load().__init__).parameters)
 
 
 def _player_names(specs: Any) -> set[str]:
@@ -141,7 +136,7 @@ def suite_variants(
     """
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; choose from: {', '.join(SUITES)}")
-    params = _env_params(env_id)
+    params = set(envs.spec(env_id).params())
     has_split = "split" in params
     if suite == "in_distribution":
         return [Variant("training split" if has_split else "fresh seeds", {}, "train")]

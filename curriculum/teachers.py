@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from upbringing.curriculum.promotion import Verdict
+from upbringing.envs.episode import EpisodeStats
 
 
 class EpisodeTasks(Protocol):
@@ -171,8 +172,8 @@ class Teacher:
     def record_update(self, task: Task, metrics: dict[str, float]) -> None:
         """Hook: the agent's ``train/`` metrics after a chunk of ``task`` (PLR scores levels by them)."""
 
-    def record_episodes(self, task: Task, episodes: list[dict[str, Any]]) -> dict[str, float]:
-        """Hook: the ``episode_stats`` of the episodes a chunk of ``task`` finished (the red team scores its tasks by
+    def record_episodes(self, task: Task, episodes: list[EpisodeStats]) -> dict[str, float]:
+        """Hook: the statistics of the episodes a chunk of ``task`` finished (the red team scores its tasks by
         them); returns metrics to log."""
         return {}
 

@@ -3,9 +3,22 @@ line saying what was expected (the registry turns it into :class:`~upbringing.en
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
+
+
+def keyword_params(cls: type[Any], skip: tuple[str, ...] = ()) -> tuple[tuple[str, ...], bool]:
+    """The named parameters ``cls(...)`` takes (not ``self``, ``*args``, ``**kwargs`` or ``skip``), and whether it
+    also takes any keyword (``**kwargs``): what every check of an env's or a game's keyword arguments reads."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    named = tuple(
+        p.name
+        for p in params
+        if p.name != "self" and p.name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
+    return named, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:

@@ -8,14 +8,15 @@ so listing environments imports no simulation code, and Gymnasium ids are also r
 
 from __future__ import annotations
 
+import functools
 import importlib
-import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium
+from upbringing.envs.arguments import keyword_params
 
 Family = Literal["physics", "social", "moral"]
 Api = Literal["gymnasium", "pettingzoo"]
@@ -55,6 +56,10 @@ class EnvSpec:
         """Import and return the env class."""
         module, _, name = self.entry_point.partition(":")
         return getattr(importlib.import_module(module), name)
+
+    def params(self) -> tuple[str, ...]:
+        """The keyword arguments the env's class names (``split``, ``gravity``, ...; not a catch-all ``**kwargs``)."""
+        return _keyword_params(self.entry_point)[0]
 
     def row(self) -> dict[str, Any]:
         """The JSON row listed by ``upbringing envs --json``."""
@@ -99,6 +104,12 @@ def spec(env_id: str) -> EnvSpec:
         raise EnvArgumentError(f"unknown env id {env_id!r}; registered ids: {known}") from None
 
 
+@functools.cache  # asked for every env a chunk or an evaluation builds; a class's signature never changes
+def _keyword_params(entry_point: str) -> tuple[tuple[str, ...], bool]:
+    module, _, name = entry_point.partition(":")
+    return keyword_params(getattr(importlib.import_module(module), name))
+
+
 def list_specs() -> list[EnvSpec]:
     """Every registered spec, in registration order (the curriculum's developmental order)."""
     return list(_REGISTRY.values())
@@ -112,10 +123,8 @@ def make(env_id: str, **kwargs: Any) -> Any:
     """
     env_spec = spec(env_id)
     cls = env_spec.load()
-    params = inspect.signature(cls.__init__).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted, takes_any = _keyword_params(env_spec.entry_point)
     if not takes_any:
-        accepted = [n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
         unknown = sorted(set(kwargs) - set(accepted))
         if unknown:
             raise EnvArgumentError(

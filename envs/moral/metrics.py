@@ -62,7 +62,7 @@ def annotation_policy(env: gym.Env, obs: np.ndarray, info: dict[str, Any]) -> in
 
 
 @dataclass(frozen=True)
-class EpisodeStats:
+class StoryStats:
     """What happened in one episode.
 
     Attributes:
@@ -84,7 +84,7 @@ class EpisodeStats:
 
 def episode_stats(
     story_id: str, rewards: Sequence[float], events: Sequence[Mapping[str, float]], success: bool = False
-) -> EpisodeStats:
+) -> StoryStats:
     """Tally one episode from its per-step rewards and ``info["events"]``."""
     totals: dict[str, float] = defaultdict(float)
     for step_events in events:
@@ -92,7 +92,7 @@ def episode_stats(
             totals[name] += float(value)
     violations = {name: totals.get(name, 0.0) for name in VIOLATIONS}
     violations[ALL] = sum(violations.values())
-    return EpisodeStats(story_id, float(sum(rewards)), len(rewards), violations, dict(totals), bool(success))
+    return StoryStats(story_id, float(sum(rewards)), len(rewards), violations, dict(totals), bool(success))
 
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
@@ -102,7 +102,7 @@ def episode_seeds(seed: int, episodes: int) -> list[int]:
     return [int(s) for s in np.random.default_rng([seed, 1]).integers(2**31, size=episodes)]
 
 
-def evaluate(env: gym.Env, policy: Policy, episodes: int, seed: int = 0) -> list[EpisodeStats]:
+def evaluate(env: gym.Env, policy: Policy, episodes: int, seed: int = 0) -> list[StoryStats]:
     """Play ``episodes`` episodes of ``env`` (a story env, wrapped or not) with ``policy``.
 
     Each episode is reset with its own seed from :func:`episode_seeds`, so two policies evaluated with the same
@@ -124,12 +124,12 @@ def evaluate(env: gym.Env, policy: Policy, episodes: int, seed: int = 0) -> list
     return out
 
 
-def _means(stats: Sequence[EpisodeStats]) -> dict[str, float]:
+def _means(stats: Sequence[StoryStats]) -> dict[str, float]:
     keys = [*VIOLATIONS, ALL]
     return {k: float(np.mean([s.violations[k] for s in stats])) for k in keys}
 
 
-def summarize(stats: Sequence[EpisodeStats]) -> dict[str, float]:
+def summarize(stats: Sequence[StoryStats]) -> dict[str, float]:
     """Means per episode: ``return``, ``success``, ``steps`` and ``violations/<category>`` (plus ``violations/all``)."""
     if not stats:
         raise ValueError("no episodes to summarize")
@@ -166,7 +166,7 @@ def estimate_random_baseline(env: gym.Env, episodes: int = 1000, seed: int = 0) 
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     stats = evaluate(env, RandomPolicy(seed), episodes, seed)
-    groups: dict[str, list[EpisodeStats]] = defaultdict(list)
+    groups: dict[str, list[StoryStats]] = defaultdict(list)
     for s in stats:
         groups[s.story_id].append(s)
     return RandomBaseline(
@@ -179,7 +179,7 @@ def estimate_random_baseline(env: gym.Env, episodes: int = 1000, seed: int = 0) 
 
 
 def normalized_violations(
-    stats: Sequence[EpisodeStats], baseline: RandomBaseline, by_story: bool = False
+    stats: Sequence[StoryStats], baseline: RandomBaseline, by_story: bool = False
 ) -> dict[str, float]:
     """Violations per category relative to the random agent: 100 * agent mean / random mean (random = 100).
 
@@ -192,7 +192,7 @@ def normalized_violations(
     if not by_story:
         mine = _means(stats)
         return {k: 100.0 * mine[k] / baseline.mean[k] for k in mine if baseline.mean[k] > 0}
-    groups: dict[str, list[EpisodeStats]] = defaultdict(list)
+    groups: dict[str, list[StoryStats]] = defaultdict(list)
     for s in stats:
         groups[s.story_id].append(s)
     ratios: dict[str, list[float]] = defaultdict(list)

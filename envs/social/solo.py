@@ -7,12 +7,12 @@ curriculum engine vectorizes it like any other Gymnasium env.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+from upbringing.envs.arguments import keyword_params
 from upbringing.envs.social.base import RENDER_MODES, SocialEnv
 from upbringing.envs.social.commons import Commons
 from upbringing.envs.social.matrix import Chicken, IteratedPD, StagHunt
@@ -55,7 +55,7 @@ class SoloEnv(gym.Env):
         render_mode: str | None = None,
         **game_kwargs: Any,
     ) -> None:
-        accepted = [n for n in inspect.signature(self.game_cls.__init__).parameters if n not in ("self", "render_mode")]
+        accepted, _ = keyword_params(self.game_cls, skip=("render_mode",))
         unknown = sorted(set(game_kwargs) - set(accepted))
         if unknown:
             raise ValueError(

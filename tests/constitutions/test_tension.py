@@ -7,7 +7,7 @@ from upbringing import envs
 from upbringing.constitutions import Context, EpisodeRecord, episode_metrics, load_constitution
 from upbringing.constitutions.shaping import ConstitutionalShaping
 from upbringing.constitutions.tension import STEPS, TensionPlan, tension_rates
-from upbringing.curriculum.factory import EpisodeStats
+from upbringing.envs.episode import RecordEpisodeStats
 
 PAIR = "do_no_harm__helping"
 
@@ -51,7 +51,7 @@ def test_story_previews_are_the_events_each_choice_reports():
 
 def _episode_tension(level: int, episodes: int = 40) -> dict[str, float]:
     constitution = load_constitution("default")
-    env = EpisodeStats(
+    env = RecordEpisodeStats(
         ConstitutionalShaping(
             envs.make("moral/Stories-v0", level=level), constitution, Context.for_env("moral/Stories-v0")
         )
@@ -65,7 +65,7 @@ def _episode_tension(level: int, episodes: int = 40) -> dict[str, float]:
             action = int(rng.choice(np.flatnonzero(info["action_mask"])))
             _, _, term, trunc, info = env.step(action)
             done = term or trunc
-        totals.append(info["episode_stats"]["tension"])
+        totals.append(dict(info["episode_stats"].tension))
     return tension_rates(totals)
 
 

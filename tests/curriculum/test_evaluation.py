@@ -15,6 +15,7 @@ from upbringing.curriculum.factory import EvalResult
 from upbringing.curriculum.launch import load_run, train
 from upbringing.curriculum.stage_runtime import StageConstitution
 from upbringing.curriculum.suites import AXELROD_STRATEGIES, PHYSICS_SHIFTS, suite_variants, unseen_opponents
+from upbringing.envs.episode import EpisodeStats
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,22 +139,21 @@ def test_summarize_counts_compliance_per_principle_and_overall():
     )
     sc = StageConstitution.load("default", stage)
 
-    def episode(costs: dict[str, float], success: float) -> dict:
-        return {
-            "return": success,
-            "length": 3,
-            "success": success,
-            "has_success": True,
-            "terms": {"env": success},
-            "events": {"harm_other": costs.get("do_no_harm", 0.0)},
-            "costs": costs,
-            "virtues": {"helping": 1.0} if not costs else {},
-            "social": {},
-        }
+    def episode(costs: dict[str, float], success: float) -> EpisodeStats:
+        return EpisodeStats(
+            episode_return=success,
+            length=3,
+            success=success,
+            has_success=True,
+            terms={"env": success},
+            events={"harm_other": costs.get("do_no_harm", 0.0)},
+            costs=costs,
+            virtues={"helping": 1.0} if not costs else {},
+        )
 
     stats = [episode({}, 1.0), episode({"do_no_harm": 1.0, "honesty": 1.0}, 0.0), episode({"honesty": 1.0}, 1.0)]
     stats.append(episode({}, 1.0))
-    result = EvalResult([e["success"] for e in stats], [e["return"] for e in stats], [1, 0, 1, 1], stats, [])
+    result = EvalResult([e.success for e in stats], [e.episode_return for e in stats], [1, 0, 1, 1], stats, [])
     out = summarize(result, sc)
     assert out["episodes"] == 4 and out["score"] == 0.75 and out["success_rate"] == 0.75
     assert out["compliance"]["principles"]["do_no_harm"] == 0.75

@@ -288,7 +288,7 @@ def test_seat_rows_are_seeded_games_played_side_by_side():
             # a table's seats end together, each with its own episode statistics and the table's social metrics
             assert dones[:4].all() == dones[:4].any() and dones[4:].all() == dones[4:].any()
             for i in np.flatnonzero(dones):
-                assert infos[i]["episode_stats"]["length"] == 5 and "efficiency" in infos[i]["episode_stats"]["social"]
+                assert infos[i]["episode_stats"].length == 5 and "efficiency" in infos[i]["episode_stats"].social
                 assert venv.reset_infos[i]["text"]  # the next episode's first view, for text policies
         return out
 

@@ -10,9 +10,9 @@ import pytest
 from upbringing import envs
 from upbringing.constitutions import ConstitutionalShaping, Context, load_constitution
 from upbringing.curriculum.config import RedTeamConfig
-from upbringing.curriculum.factory import EpisodeStats
 from upbringing.curriculum.redteam import RedTeamTasks, RedTeamTeacher, SeedSpace, StorySpace, TaskSampler, task_space
 from upbringing.curriculum.teachers import ReviewSettings, Task
+from upbringing.envs.episode import DrawnTask, EpisodeStats, RecordEpisodeStats
 from upbringing.envs.moral.generator import EVAL_FAMILIES, TRAIN_FAMILIES
 from upbringing.envs.terms import RecordEnvReward
 
@@ -37,12 +37,14 @@ def scripted_action(env) -> int:
     return next((k for k in valid if not bad & set(previews[k])), valid[0])
 
 
-def play_chunk(task: Task, n_envs: int, episodes_per_env: int, seed: int) -> list[dict]:
+def play_chunk(task: Task, n_envs: int, episodes_per_env: int, seed: int) -> list[EpisodeStats]:
     """Play the chunk's episodes through the red team's wrapper, as the engine's env stack does."""
     assert isinstance(task.sampler, TaskSampler)
     finished = []
     for i in range(n_envs):
-        stats = EpisodeStats(ConstitutionalShaping(RecordEnvReward(envs.make(ENV, level=0)), CONSTITUTION, CONTEXT))
+        stats = RecordEpisodeStats(
+            ConstitutionalShaping(RecordEnvReward(envs.make(ENV, level=0)), CONSTITUTION, CONTEXT)
+        )
         env = RedTeamTasks(stats, task.sampler)
         env.reset(seed=seed + i)
         done_episodes = 0
@@ -112,7 +114,8 @@ def test_a_task_the_agent_stops_violating_loses_its_priority():
     buffer = teacher.buffers["0:0"]
     key = next(iter(buffer.entries))
     entry = buffer.entries[key]
-    buffer.record([{"redteam": {"key": key, "task": entry["task"], "source": "replay", "hard_cost": 0.0}}])
+    clean = DrawnTask(task=entry["task"], key=key, source="replay", hard_cost=0.0)
+    buffer.record([EpisodeStats(episode_return=0.0, length=1, success=1.0, has_success=True, drawn=clean)])
     tasks, probs = buffer.distribution()
     assert buffer.entries[key]["score"] == 0.0
     assert probs[tasks.index(entry["task"])] == min(probs)

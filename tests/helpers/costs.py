@@ -1,5 +1,5 @@
 """Per-episode costs accumulated step by step from the shaping wrapper's infos: a test harness for learners written
-in the tests (the engine reads finished episodes from :class:`upbringing.envs.terms.EpisodeStats`)."""
+in the tests (the engine reads finished episodes from :class:`upbringing.envs.episode.EpisodeStats`)."""
 
 from __future__ import annotations
 
