@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from upbringing.agents.base import Agent
 from upbringing.agents.team import Team
 from upbringing.curriculum.config import PopulationConfig
 from upbringing.curriculum.factory import EvalResult, StageEnvFactory
+from upbringing.curriculum.playout import Row, play_rows
 from upbringing.envs.social.players import BackgroundPlayer, PlayerSpec, make_player
 from upbringing.envs.social.seats import BackgroundSeats
 from upbringing.envs.social.vec import SeatVecEnv, SeatView, Table
@@ -143,6 +145,14 @@ def check_stage(stage: Any, n_envs: int, levels: Sequence[dict[str, Any]]) -> li
     return sorted(set(problems), key=problems.index)
 
 
+def _play_tables(tables: Sequence[Table], seats: Sequence[tuple[int, str]], chosen: dict[int, int]) -> None:
+    """Each table plays the joint action its rows chose (``seats[i]``: row i's table and seat)."""
+    for t, table in enumerate(tables):
+        joint = {seat: chosen[i] for i, (tt, seat) in enumerate(seats) if tt == t and i in chosen}
+        if joint:
+            table.play(joint)
+
+
 def evaluate_population(
     agent: Agent, factory: StageEnvFactory, seeds: Sequence[int], metric: str, batch: int = 8, max_steps: int = 10_000
 ) -> EvalResult:
@@ -157,41 +167,17 @@ def evaluate_population(
     seeds = list(seeds)
     for start in range(0, len(seeds), batch):
         tables = [Table(make_table(factory, "eval")) for _ in seeds[start : start + batch]]
+        seats = [(t, seat) for t, table in enumerate(tables) for seat in table.seats]
         rows = [
-            (t, seat, factory.wrap(SeatView(table, seat))) for t, table in enumerate(tables) for seat in table.seats
+            Row(
+                factory.wrap(SeatView(tables[t], seat)),
+                seeds[start + t],  # the table's first seat starts the game with this seed
+                agent.members[seat] if isinstance(agent, Team) else agent,
+            )
+            for t, seat in seats
         ]
-        obs, infos = [], []
-        for t, _, env in rows:
-            o, info = env.reset(seed=seeds[start + t])  # the table's first seat starts the game with this seed
-            obs.append(o)
-            infos.append(info)
-        active = list(range(len(rows)))
-        steps = 0
-        while active:
-            groups: dict[int, tuple[Agent, list[int]]] = {}  # who acts for which rows: one call per agent
-            for i in active:
-                holder = agent.members[rows[i][1]] if isinstance(agent, Team) else agent
-                groups.setdefault(id(holder), (holder, []))[1].append(i)
-            chosen: dict[int, int] = {}
-            for holder, idx in groups.values():
-                actions = holder.act(np.stack([obs[i] for i in idx]), [infos[i] for i in idx], deterministic=True)
-                chosen.update(zip(idx, (int(a) for a in actions)))
-            for t, table in enumerate(tables):
-                joint = {seat: chosen[i] for i, (tt, seat, _) in enumerate(rows) if tt == t and i in chosen}
-                if joint:
-                    table.play(joint)
-            still = []
-            for i in active:
-                o, _, term, trunc, info = rows[i][2].step(chosen[i])
-                obs[i], infos[i] = o, info
-                if term or trunc:
-                    result.add(info["episode_stats"], metric)
-                else:
-                    still.append(i)
-            active = still
-            steps += 1
-            if steps > max_steps:
-                raise RuntimeError(f"{factory.stage.env}: an evaluation episode ran past {max_steps} steps")
+        play = partial(_play_tables, tables, seats)
+        play_rows(rows, result, metric, factory.stage.env, before_step=play, max_steps=max_steps)
         for table in tables:
             table.close()
     return result

@@ -18,6 +18,7 @@ from upbringing import envs
 from upbringing.agents.base import Agent
 from upbringing.curriculum.config import CurriculumConfig, StageConfig
 from upbringing.curriculum.factory import EvalResult, StageEnvFactory, stage_levels
+from upbringing.curriculum.playout import Row, play_rows
 from upbringing.curriculum.rayconfig import RayConfig
 from upbringing.curriculum.seating import evaluate_population, make_population_vec_env
 from upbringing.envs.episode import EpisodeStats
@@ -106,42 +107,8 @@ def evaluate(
     result = EvalResult([], [], [], [], [])
     seeds = list(seeds)
     for start in range(0, len(seeds), batch):
-        group = seeds[start : start + batch]
-        env_list = [factory("eval") for _ in group]
-        obs, infos = [], []
-        for env, seed in zip(env_list, group):
-            o, info = env.reset(seed=seed)
-            obs.append(o)
-            infos.append(info)
-        active = list(range(len(group)))
-        logs: list[list[dict[str, Any]]] = [[] for _ in group]
-        steps = 0
-        while active:
-            actions = agent.act(np.stack([obs[i] for i in active]), [infos[i] for i in active], deterministic=True)
-            still = []
-            for i, action in zip(active, actions):
-                texts = infos[i].get("action_texts", [])
-                a = int(action)
-                o, r, term, trunc, info = env_list[i].step(a)
-                if start + i < transcripts:
-                    logs[i].append(
-                        {
-                            "text": infos[i].get("text", ""),
-                            "action": texts[a] if a < len(texts) else str(a),
-                            "reward": float(r),
-                        }
-                    )
-                obs[i], infos[i] = o, info
-                if term or trunc:
-                    result.add(info["episode_stats"], metric)
-                else:
-                    still.append(i)
-            active = still
-            steps += 1
-            if steps > max_steps:
-                raise RuntimeError(f"{factory.stage.env}: an evaluation episode ran past {max_steps} steps")
-        for i, env in enumerate(env_list):
-            if start + i < transcripts:
-                result.transcripts.append(logs[i])
-            env.close()
+        rows = [Row(factory("eval"), seed, agent) for seed in seeds[start : start + batch]]
+        play_rows(rows, result, metric, factory.stage.env, transcripts=transcripts - start, max_steps=max_steps)
+        for row in rows:
+            row.env.close()
     return result

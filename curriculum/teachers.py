@@ -14,11 +14,19 @@ until re-mastered.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from upbringing.curriculum.promotion import Verdict
 from upbringing.envs.episode import EpisodeStats
+
+Outcome = Literal["level_up", "promotion", "remastered", "not_remastered", "not_mastered"]
+"""What a held-out verdict on a training task did: a level up, the stage mastered (promotion), a demoted stage
+mastered again or not within its relearning budget, or the stage's budget spent without mastery. Each is also the
+name of the run's event."""
+
+ReviewOutcome = Literal["demotion"]
+"""What a review's held-out score did: retention fell below ``demote_below`` and the stage is trained again."""
 
 
 class EpisodeTasks(Protocol):
@@ -183,9 +191,8 @@ class Teacher:
         self.fast[stage] = score if f is None else (1 - self.ema_fast) * f + self.ema_fast * score
         self.slow[stage] = score if s is None else (1 - self.ema_slow) * s + self.ema_slow * score
 
-    def record_evaluation(self, task: Task, verdict: Verdict, score: float) -> str | None:
-        """Advance on a held-out verdict for a training task. Returns ``"level_up"``, ``"promotion"``,
-        ``"remastered"``, ``"not_mastered"`` (budget spent) or None."""
+    def record_evaluation(self, task: Task, verdict: Verdict, score: float) -> Outcome | None:
+        """Advance on a held-out verdict for a training task; returns its :data:`Outcome`, or None."""
         p = self.progress[task.stage]
         self.observe(task.stage, score)
         if task.stage in self.demoted:
@@ -198,7 +205,7 @@ class Teacher:
                 p.retention = score
                 return "not_remastered"
             return None
-        outcome = None
+        outcome: Outcome | None = None
         if verdict.mastered:
             if p.level + 1 < self.levels[task.stage]:
                 p.level += 1
@@ -214,7 +221,7 @@ class Teacher:
             p.finished = True
         return outcome
 
-    def record_review(self, stage: int, score: float) -> str | None:
+    def record_review(self, stage: int, score: float) -> ReviewOutcome | None:
         """A held-out score of a mastered stage after a review chunk (its retention). Returns ``"demotion"`` when
         retention fell below ``demote_below``: the stage is trained again until re-mastered."""
         p = self.progress[stage]
