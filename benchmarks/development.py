@@ -282,7 +282,7 @@ def evaluate_arm_seed(
     digest = out_dir / EVAL_DIGEST
     if digest.exists():
         saved = json.loads(digest.read_text())
-        if saved.get("settings") == dict(settings):
+        if _same_settings(saved.get("settings") or {}, settings):
             print(f"  reusing {digest}", flush=True)
             return dict(saved["figures"])
     if stages_only:
@@ -307,6 +307,17 @@ def evaluate_arm_seed(
     digest.write_text(json.dumps({"settings": dict(settings), "figures": figures, "seconds": seconds}, indent=1))
     print(f"  evaluated {out_dir} in {seconds:.0f} s", flush=True)
     return figures
+
+
+def _same_settings(saved: Mapping[str, Any], settings: Mapping[str, Any]) -> bool:
+    """Whether an evaluation made with ``saved`` settings stands for ``settings``: the same, the MoralChoice CSV
+    compared by where it resolves to (the same file reached through a link is the same split)."""
+
+    def norm(x: Mapping[str, Any]) -> dict[str, Any]:
+        csv = x.get("moralchoice")
+        return {**x, "moralchoice": None if csv is None else str(Path(csv).resolve())}
+
+    return norm(saved) == norm(settings)
 
 
 # ------------------------------------------------------------------------------------------------------ the table

@@ -159,3 +159,15 @@ def test_a_budget_caps_every_stage_gives_direct_the_curriculums_steps_and_scales
     assert arm_config("raised", "tiny", 0).stages[0].budget == 12288  # no budget: the config as written
     with pytest.raises(SystemExit, match="less than one PPO rollout"):
         arm_config("raised", "tiny", 0, 100)
+
+
+def test_an_evaluation_is_reused_when_its_moralchoice_csv_is_the_same_file_through_a_link(tmp_path):
+    from benchmarks.development import _same_settings
+
+    csv = tmp_path / "dev.csv"
+    csv.write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path)
+    settings = {"episodes": 8, "moralchoice": str(csv), "ink": True}
+    assert _same_settings({**settings, "moralchoice": str(tmp_path / "link" / "dev.csv")}, settings)
+    assert not _same_settings({**settings, "episodes": 20}, settings)
+    assert not _same_settings({**settings, "moralchoice": None}, settings)
