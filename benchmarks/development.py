@@ -1,7 +1,8 @@
 """The developmental experiment: does raising an agent change how it acts on moral situations it never saw?
 
 ``python -m benchmarks development [--json] [--models tiny,smollm2] [--arms A,...] [--seeds N] [--episodes N]
-[--smollm2-episodes N] [--runs-dir DIR] [--reuse-dir DIR ...] [--moralchoice CSV] [--no-train] [--figure PNG]``
+[--smollm2-episodes N] [--smollm2-arms A,...] [--smollm2-seeds N] [--smollm2-budget STEPS] [--runs-dir DIR]
+[--reuse-dir DIR ...] [--moralchoice CSV] [--no-train] [--figure PNG]``
 
 **Arms** (per model; each a config under ``configs/experiments/``, trained as a normal run folder
 ``<runs-dir>/<model>/<arm>-s<seed>`` that ``upbringing report`` draws, and reused once it has a ``summary.json``):
@@ -10,8 +11,8 @@
 - ``raised``: the quickstart curriculum (physics -> social -> moral stories, default constitution, simulated parent,
   CLEAR retention). A finished run of the identical config in a ``--reuse-dir`` (default: the curriculum benchmark's
   retention runs) is reused rather than trained again;
-- ``raised_cai``: the same, raised with the constitutional-AI critique-and-revision phase; measured once
-  ``configs/experiments/raised_cai.yaml`` exists;
+- ``raised_cai``: the same, raised with the constitutional-AI critique-and-revision phase on the moral-stories stage,
+  its revisions anchored in CLEAR's replay buffer (``configs/experiments/raised_cai.yaml``);
 - ``direct``: the control, the moral-stories stage alone for as many env steps as the raised arm trained (its mean
   over seeds 0-2), never promoted early;
 - ``direct_to_mastery``: the project's usual direct control (``curriculum.teacher: direct``), stopping at mastery;
@@ -33,9 +34,13 @@ the settings are the same).
 (``retention/<stage>``: final / at-mastery held-out score; ``retention_lowest/<stage>``: lowest after any later
 stage / at mastery). ``goals`` says which of the experiment's goals the raised arm met.
 
-SmolLM2-135M-Instruct (``--models smollm2``, pulled offline) is measured untrained only, zero-shot with the chat
-prompt and the options listed, on the stories stage, MoralChoice and the Ink stories (``--smollm2-episodes``): its
-raised arms (LoRA) need a GPU or hours of CPU.
+SmolLM2-135M-Instruct (``--models smollm2``, pulled offline) runs with the chat prompt and the options listed,
+trained by LoRA PPO (:data:`MODELS`) at a reduced budget a CPU can afford: ``--smollm2-budget`` env steps per stage
+(default 64; the ``direct`` arm that many times the raised arm's number of stages, and a critique phase scaled with
+its stage), chunks of at most that many steps, the arms of ``--smollm2-arms`` (default untrained, direct, raised) and
+``--smollm2-seeds`` seeds (default 1). It is evaluated on the stories stage, MoralChoice and the Ink stories with
+``--smollm2-episodes`` per suite variant; its earlier stages' retention comes from the run's own retention matrix.
+The result's ``budgets`` records the budget used.
 """
 
 from __future__ import annotations
@@ -59,8 +64,25 @@ EXPERIMENTS = ROOT / "configs" / "experiments"
 ARMS = ("untrained", "raised", "raised_cai", "direct", "direct_to_mastery", "no_constitution")
 REFERENCE_ARM = "raised"
 """The arm whose config judges every arm (its constitution, stages and evaluation seeds)."""
-MODELS = {"tiny": {}, "smollm2": {"agent.model": "smollm2-135m-instruct", "agent.list_options": "true"}}
-"""Agent overrides per model, on top of each arm's config."""
+MODELS = {
+    "tiny": {},
+    # pretrained: the chat prompt with the options listed; LoRA PPO as benchmarks/pretrained.py trains it (r 8,
+    # lr_lm 2e-4, 2 epochs, 8 env steps per env per update). LoRA's B matrices start at zero, so the untrained
+    # agent acts as the base model does.
+    "smollm2": {
+        "agent.model": "smollm2-135m-instruct",
+        "agent.list_options": "true",
+        "agent.lora.enabled": "true",
+        "agent.lr_lm": "2e-4",
+        "agent.n_epochs": "2",
+        "agent.n_steps": "8",
+    },
+}
+"""Agent overrides per model, on top of each arm's config (the judging config's too)."""
+BUDGETED = ("smollm2",)
+"""Models whose trained arms run at a reduced budget (``--smollm2-budget``): each stage's env steps capped."""
+SMOLLM2_ARMS = ("untrained", "direct", "raised")
+"""The SmolLM2 arms measured by default (``--smollm2-arms``): LoRA PPO is ~1.4 s per env step on one CPU thread."""
 MORALCHOICE_CSV = moralchoice_dev() or CANDIDATES[0]
 INK_DIR = ROOT / "envs" / "moral" / "ink"
 STORIES = "stories"
@@ -87,12 +109,40 @@ def arm_config_path(arm: str) -> Path:
     return EXPERIMENTS / f"{REFERENCE_ARM if arm == 'untrained' else arm}.yaml"
 
 
-def arm_config(arm: str, model: str, seed: int) -> Any:
-    """The validated config of one arm, model and seed (tracking off: benchmark runs log to their folders)."""
+def arm_config(arm: str, model: str, seed: int, budget: int | None = None) -> Any:
+    """The validated config of one arm, model and seed (tracking off: benchmark runs log to their folders), with
+    :func:`budget_overrides` when ``budget`` (env steps per stage) is given."""
     from upbringing.curriculum.checks import load_config
 
     overrides = [f"seed={seed}", "tracking.wandb=off", *(f"{k}={v}" for k, v in MODELS[model].items())]
-    return load_config(arm_config_path(arm), overrides)
+    config = load_config(arm_config_path(arm), overrides)
+    if budget is None:
+        return config
+    return load_config(arm_config_path(arm), [*overrides, *budget_overrides(arm, config, budget)])
+
+
+def budget_overrides(arm: str, config: Any, budget: int) -> list[str]:
+    """Overrides that run ``config`` (``arm``'s) at ``budget`` env steps per stage: every stage's budget capped at it
+    (the ``direct`` arm's one stage, standing in for the whole curriculum, at ``budget`` x the reference arm's number
+    of stages: the raised arm's most steps), a critique phase's steps scaled with its stage's budget, and chunks of at
+    most ``budget`` steps, so each stage is evaluated at least once. Budgets are whole PPO rollouts."""
+    from upbringing.curriculum.checks import load_config
+
+    rollout = config.curriculum.n_envs * config.agent.n_steps
+    if budget < rollout:
+        raise SystemExit(f"error: a budget of {budget} env steps per stage is less than one PPO rollout ({rollout})")
+    per_stage = budget // rollout * rollout
+    if arm == "direct":
+        per_stage *= len(load_config(arm_config_path(REFERENCE_ARM), check_envs=False).stages)
+    chunk = min(config.curriculum.chunk_steps, budget // rollout * rollout)
+    out = [f"curriculum.chunk_steps={chunk}"]
+    for i, stage in enumerate(config.stages):
+        steps = min(stage.budget, per_stage)
+        out.append(f"stages.{i}.budget={steps}")
+        if stage.critique is not None:
+            scaled = round(stage.critique.steps * steps / stage.budget / rollout) * rollout
+            out.append(f"stages.{i}.critique.steps={max(rollout, scaled)}")
+    return out
 
 
 def same_config(a: Any, b: Any) -> bool:
@@ -232,7 +282,7 @@ def evaluate_arm_seed(
     digest = out_dir / EVAL_DIGEST
     if digest.exists():
         saved = json.loads(digest.read_text())
-        if saved.get("settings") == dict(settings):
+        if _same_settings(saved.get("settings") or {}, settings):
             print(f"  reusing {digest}", flush=True)
             return dict(saved["figures"])
     if stages_only:
@@ -257,6 +307,17 @@ def evaluate_arm_seed(
     digest.write_text(json.dumps({"settings": dict(settings), "figures": figures, "seconds": seconds}, indent=1))
     print(f"  evaluated {out_dir} in {seconds:.0f} s", flush=True)
     return figures
+
+
+def _same_settings(saved: Mapping[str, Any], settings: Mapping[str, Any]) -> bool:
+    """Whether an evaluation made with ``saved`` settings stands for ``settings``: the same, the MoralChoice CSV
+    compared by where it resolves to (the same file reached through a link is the same split)."""
+
+    def norm(x: Mapping[str, Any]) -> dict[str, Any]:
+        csv = x.get("moralchoice")
+        return {**x, "moralchoice": None if csv is None else str(Path(csv).resolve())}
+
+    return norm(saved) == norm(settings)
 
 
 # ------------------------------------------------------------------------------------------------------ the table
@@ -368,6 +429,16 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (tiny)")
     parser.add_argument("--episodes", type=int, default=20, help="episodes per suite variant (tiny)")
     parser.add_argument("--smollm2-episodes", type=int, default=8, help="episodes per suite variant (smollm2)")
+    parser.add_argument(
+        "--smollm2-arms", default=",".join(SMOLLM2_ARMS), help="arms of --arms measured for smollm2 (comma-separated)"
+    )
+    parser.add_argument("--smollm2-seeds", type=int, default=1, help="seeds per arm (smollm2)")
+    parser.add_argument(
+        "--smollm2-budget",
+        type=int,
+        default=64,
+        help="env steps per stage of smollm2's trained arms (the direct arm: this x the raised arm's stages)",
+    )
     parser.add_argument("--runs-dir", default="runs/benchmark-development", help="where the arms' runs are kept")
     parser.add_argument(
         "--reuse-dir",
@@ -381,7 +452,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    for name, known, given in (("model", MODELS, models), ("arm", ARMS, arms)):
+    smollm2_arms = [a.strip() for a in args.smollm2_arms.split(",") if a.strip()]
+    for name, known, given in (("model", MODELS, models), ("arm", ARMS, arms), ("arm", ARMS, smollm2_arms)):
         bad = [x for x in given if x not in known]
         if bad:
             raise SystemExit(f"error: unknown {name} {bad[0]!r}; choose from: {', '.join(known)}")
@@ -395,15 +467,19 @@ def main(argv: list[str]) -> dict[str, Any]:
     not_measured: dict[str, dict[str, str]] = {}
     seeds_done: dict[str, dict[str, list[int]]] = {}
     raw: dict[str, dict[str, list[dict[str, float | None]]]] = {}
+    budgets: dict[str, dict[str, int | None]] = {}
     for model in models:
         skip = _model_unavailable(model)
         if skip:
             not_measured[model] = {a: skip for a in arms}
             continue
-        # SmolLM2 on CPU: the untrained agent only, on the moral content (its raised arms need a GPU).
-        model_arms = arms if model == "tiny" else [a for a in arms if a == "untrained"]
-        not_measured[model] = {a: "LoRA raising needs a GPU or hours of CPU" for a in arms if a not in model_arms}
-        seeds = list(range(args.seeds)) if model == "tiny" else [0]
+        # SmolLM2 on CPU: the arms of --smollm2-arms at --smollm2-budget, evaluated on the moral content only
+        model_arms = arms if model == "tiny" else [a for a in arms if a in smollm2_arms]
+        not_measured[model] = {a: "not in --smollm2-arms (LoRA PPO on CPU)" for a in arms if a not in model_arms}
+        seeds = list(range(args.seeds if model == "tiny" else args.smollm2_seeds))
+        budget = args.smollm2_budget if model in BUDGETED else None
+        if budget is not None:
+            budgets[model] = {"env_steps_per_stage": budget, "direct_env_steps": None}
         settings = {
             "episodes": args.episodes if model == "tiny" else args.smollm2_episodes,
             "moralchoice": str(csv) if csv.exists() else None,
@@ -423,7 +499,10 @@ def main(argv: list[str]) -> dict[str, Any]:
                     arm_run, out_dir = None, folder
                 else:
                     reuse = sorted(q for root in reuse_roots if root.is_dir() for q in root.glob(f"*-s{seed}"))
-                    arm_run = train_or_reuse(arm_config(arm, model, seed), folder, reuse, may_train=not args.no_train)
+                    config = arm_config(arm, model, seed, budget)
+                    if budget is not None and arm == "direct":
+                        budgets[model]["direct_env_steps"] = config.stages[0].budget
+                    arm_run = train_or_reuse(config, folder, reuse, may_train=not args.no_train)
                     if arm_run is None:
                         continue
                     out_dir = arm_run
@@ -440,6 +519,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "seeds": seeds_done,
         "goals": {model: goals(t, raw[model]) for model, t in table.items()},
         "not_measured": {m: v for m, v in not_measured.items() if v},
+        "budgets": budgets,
         "figures": FIGURES,
         "per_seed": raw,
     }

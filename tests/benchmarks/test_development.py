@@ -145,3 +145,29 @@ def test_arms_without_a_run_or_a_config_are_reported_not_measured(tmp_path):
     assert out["not_measured"]["tiny"]["direct"] == "no finished run yet"
     if not (ROOT / "configs" / "experiments" / "raised_cai.yaml").exists():
         assert "raised_cai.yaml does not exist yet" in out["not_measured"]["tiny"]["raised_cai"]
+
+
+def test_a_budget_caps_every_stage_gives_direct_the_curriculums_steps_and_scales_the_critique_phase():
+    from benchmarks.development import arm_config
+
+    raised = arm_config("raised", "tiny", 0, 512)  # tiny: one PPO rollout is 8 envs x 32 steps = 256 env steps
+    assert [s.budget for s in raised.stages] == [512] * 4 and raised.curriculum.chunk_steps == 512
+    direct = arm_config("direct", "tiny", 0, 600)  # whole rollouts: 512 per stage, x the raised arm's 4 stages
+    assert [s.budget for s in direct.stages] == [2048]
+    cai = arm_config("raised_cai", "tiny", 0, 1536)  # the stories stage's 1024 of 6144 steps, scaled to 1536
+    assert cai.stages[-1].budget == 1536 and cai.stages[-1].critique.steps == 256
+    assert arm_config("raised", "tiny", 0).stages[0].budget == 12288  # no budget: the config as written
+    with pytest.raises(SystemExit, match="less than one PPO rollout"):
+        arm_config("raised", "tiny", 0, 100)
+
+
+def test_an_evaluation_is_reused_when_its_moralchoice_csv_is_the_same_file_through_a_link(tmp_path):
+    from benchmarks.development import _same_settings
+
+    csv = tmp_path / "dev.csv"
+    csv.write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path)
+    settings = {"episodes": 8, "moralchoice": str(csv), "ink": True}
+    assert _same_settings({**settings, "moralchoice": str(tmp_path / "link" / "dev.csv")}, settings)
+    assert not _same_settings({**settings, "episodes": 20}, settings)
+    assert not _same_settings({**settings, "moralchoice": None}, settings)
