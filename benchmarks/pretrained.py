@@ -1,8 +1,9 @@
 """A real pretrained model (SmolLM2-135M-Instruct, pulled offline) against the tiny default: memory, speed, zero-shot
 behaviour and a short LoRA PPO run.
 
-``python -m benchmarks pretrained [--json] [--parts rss,mfu,zeroshot,lora] [--episodes 50] [--lora-minutes 15]
-[--lora-seeds 0] [--lora-steps 8] [--out PATH]``
+``python -m benchmarks pretrained [--json] [--parts rss,mfu,zeroshot,lora] [--episodes 50] [--out PATH]
+[--lora-stage stories] [--lora-prompt plain-nolist] [--lora-minutes 22] [--lora-max-updates N] [--lora-seeds 0,1,2]
+[--lora-steps 8] [--lora-lr 1e-3] [--lora-epochs 2] [--lora-minibatch 16]``
 
 Needs ``upbringing models pull smollm2-135m-instruct`` first. With ``--out`` (default: ``benchmarks/results.json``
 when ``--json`` is given) the figures are written under ``results.pretrained`` of that file after each part, so a
@@ -31,12 +32,22 @@ long run keeps what it measured. Figures:
   ``stories_compliance``, ``pd_return`` (vs tit-for-tat, 10 rounds), ``permanence_success``; untrained agents,
   ``--episodes`` held-out episodes (``split="eval"``) each, played and summarised by the project's evaluation code
   (:func:`upbringing.curriculum.evaluation.play` and :func:`~upbringing.curriculum.evaluation.summarize`).
-- ``lora``: SmolLM2 with LoRA (r 8, ``lr_lm`` 2e-4, 2 epochs) trained by PPO on the stories stage
-  (constitution- and feedback-shaped rewards, 8 envs, ``--lora-steps`` env steps per env per update) for at most
-  ``--lora-minutes`` of wall time per seed (whole updates), then ``--episodes`` held-out episodes; per seed in
-  ``runs``: ``stories_success``, ``stories_compliance``, ``env_steps``, ``updates``, ``seconds``, ``train_per_update``
-  (success rate, approx KL, clip fraction, policy loss of each update); ``mean_stories_*`` over ``--lora-seeds``.
-  Seed 0's held-out episodes are the zero-shot part's (same run seed), so those figures compare directly.
+- ``lora``: SmolLM2 with LoRA (r 8) trained by PPO on one quickstart stage (``--lora-stage``, default ``stories``;
+  or ``reciprocity``, the PD against tit-for-tat, or ``permanence``) with the stage's constitution- and
+  feedback-shaped rewards (the simulated parent's labels fit the reward model after each update, as in a run), 8
+  envs, ``--lora-steps`` env steps per env per update, ``--lora-epochs`` epochs of minibatches of
+  ``--lora-minibatch`` samples at ``--lora-lr``, for at most ``--lora-minutes`` of wall time per seed (whole updates;
+  ``--lora-max-updates`` bounds the count too). ``--lora-prompt``: ``plain-nolist`` (default: the quickstart's
+  ``list_options: false`` with the plain format, where zero-shot SmolLM2 is poor: stories compliance about 0.5, it
+  always defects in the PD) or ``listed`` (options listed, chat prompt: zero-shot stories compliance already 0.94,
+  nothing left for a short run to show). Each seed plays its ``--episodes`` held-out episodes before training (LoRA
+  starts as the identity, so this is the zero-shot model) and after, on the same episodes. Per seed in ``runs``:
+  ``before`` / ``after`` (``success``, ``compliance``, ``return``), ``env_steps``, ``updates``, ``seconds``,
+  ``load_average_1min`` (before and after), ``train_per_update`` (training success rate, episode return, constitution
+  cost, approx KL, clip fraction, policy loss, epochs completed, seconds since training began). Over seeds, for
+  ``success``, ``compliance`` and ``return``: ``before``, ``after`` and ``gain`` (after - before paired by seed) as
+  mean with a 95% Student-t interval (:func:`upbringing.curriculum.compare.mean_ci`), and
+  ``after_minus_before_welch`` (:func:`~upbringing.curriculum.compare.difference_ci`). ``settings``: what was run.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -271,52 +283,121 @@ def part_zeroshot(episodes: int, only: list[str] | None = None) -> dict[str, Any
 
 
 # ----------------------------------------------------------------------------------------------------------- lora
-def part_lora(minutes: float, episodes: int, seeds: list[int], n_steps: int = 8) -> dict[str, Any]:
-    """SmolLM2 + LoRA trained by PPO on the stories stage for at most ``minutes`` per seed, then evaluated held-out."""
-    runs = [_lora_seed(minutes, episodes, seed, n_steps) for seed in seeds]
-    out: dict[str, Any] = {"episodes": episodes, "n_steps": n_steps, "minutes_per_seed": minutes, "runs": runs}
-    for key in ("stories_success", "stories_compliance"):
-        values = [r[key] for r in runs if r[key] is not None]
-        out[f"mean_{key}"] = round(float(np.mean(values)), 4) if values else None
+# Prompt settings by name: ``plain-nolist`` is the quickstart's (``list_options: false``, plain text), where zero-shot
+# SmolLM2 is poor on stories compliance and always defects in the PD; ``listed`` is the agent's default (options
+# listed, chat prompt), where it is already good on stories.
+LORA_PROMPTS: dict[str, dict[str, Any]] = {
+    "plain-nolist": {"list_options": False, "prompt_format": "plain"},
+    "listed": {"list_options": True, "prompt_format": "auto"},
+}
+LORA_STAGES = (STORIES, PD, PERMANENCE)
+TRAIN_KEYS = ("success_rate", "episode_return", "cost", "approx_kl", "clip_fraction", "policy_loss", "epochs_completed")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """What the ``lora`` part trains: stage, prompt, PPO settings and the wall-time bound per seed."""
+
+    stage: str = STORIES
+    prompt: str = "plain-nolist"
+    minutes: float = 22.0
+    n_steps: int = 8
+    lr: float = 1e-3
+    epochs: int = 2
+    minibatch: int = 16
+    max_updates: int | None = None
+
+    def agent(self) -> dict[str, Any]:
+        """Agent overrides of the quickstart config."""
+        return {
+            **LORA_PROMPTS[self.prompt],
+            "lora.enabled": True,
+            "n_steps": self.n_steps,
+            "lr_lm": self.lr,
+            "n_epochs": self.epochs,
+            "minibatch_size": self.minibatch,
+        }
+
+
+def _scores(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "success": result["success_rate"],
+        "compliance": (result.get("compliance") or {}).get("overall"),
+        "return": round(float(result["return"]), 4),
+    }
+
+
+def part_lora(settings: LoraSettings, episodes: int, seeds: list[int]) -> dict[str, Any]:
+    """SmolLM2 + LoRA trained by PPO on ``settings.stage`` for at most ``settings.minutes`` per seed; each seed's
+    held-out episodes are played before (zero-shot) and after training, and both are summarised over seeds."""
+    return summarize_lora([_lora_seed(settings, episodes, seed) for seed in seeds], settings, episodes)
+
+
+def summarize_lora(runs: list[dict[str, Any]], settings: LoraSettings, episodes: int) -> dict[str, Any]:
+    """Per-seed runs with the mean and 95% Student-t interval over seeds of each held-out figure before and after
+    training and of its gain (after - before, paired by seed), and Welch's interval of the unpaired difference."""
+    from upbringing.curriculum.compare import difference_ci, mean_ci
+
+    out: dict[str, Any] = {"episodes": episodes, "settings": asdict(settings), "runs": runs}
+    for key in ("success", "compliance", "return"):
+        before = [r["before"][key] for r in runs]
+        after = [r["after"][key] for r in runs]
+        gain = [a - b if a is not None and b is not None else None for a, b in zip(after, before)]
+        out[key] = {"before": mean_ci(before), "after": mean_ci(after), "gain": mean_ci(gain)}
+        out[key]["after_minus_before_welch"] = difference_ci(after, before)
     return out
 
 
-def _lora_seed(minutes: float, episodes: int, seed: int, n_steps: int) -> dict[str, Any]:
+def _lora_seed(settings: LoraSettings, episodes: int, seed: int) -> dict[str, Any]:
     from upbringing.curriculum.stage_envs import make_vec_env
 
-    agent = {"list_options": True, "n_steps": n_steps, "lr_lm": 2e-4, "lora.enabled": True, "n_epochs": 2}
-    config = _quickstart(MODEL, **agent).model_copy(update={"seed": seed})
+    config = _quickstart(MODEL, **settings.agent()).model_copy(update={"seed": seed})
     with tempfile.TemporaryDirectory() as tmp:
         run = _run(config, Path(tmp))
-        i = _stage(run, STORIES)
+        i = _stage(run, settings.stage)
         learner = run.stage_agent(i)
+        # LoRA's B matrices start at zero, so the untrained agent acts as the base model: this is its zero-shot score
+        # on the very episodes it is measured on after training.
+        load = [round(os.getloadavg()[0], 1)]
+        before = _scores(heldout(run, settings.stage, episodes))
+        print(f"lora seed {seed} before: {before}", file=sys.stderr, flush=True)
+        loop = run.stages[i].feedback
         start = time.perf_counter()
         per_update = config.curriculum.n_envs * config.agent.n_steps
         chunk = 0
         history: list[dict[str, float | None]] = []
         while True:
             venv = make_vec_env(run.factory(i, 0), config.curriculum, "dummy")
-            venv.seed(1000 + chunk)
-            metrics = learner.learn(venv, per_update)
+            venv.seed(100_000 * seed + 1000 + chunk)  # each seed trains on its own episodes
+            if loop is not None:  # the simulated parent's labels fit the reward model between updates, as in a run
+                loop.level = 0
+            metrics = learner.learn(loop.recorder(venv) if loop is not None else venv, per_update)
             venv.close()
+            if loop is not None:
+                metrics.update(loop.end_chunk())
             chunk += 1
-            history.append(
-                {k: metrics.get(f"train/{k}") for k in ("success_rate", "approx_kl", "clip_fraction", "policy_loss")}
-            )
-            print(f"lora seed {seed} update {chunk}: {history[-1]}", file=sys.stderr, flush=True)
+            row: dict[str, float | None] = {k: metrics.get(f"train/{k}") for k in TRAIN_KEYS}
+            row["seconds"] = round(time.perf_counter() - start, 1)
+            history.append(row)
+            print(f"lora seed {seed} update {chunk}: {row}", file=sys.stderr, flush=True)
             elapsed = time.perf_counter() - start
-            if elapsed + elapsed / chunk > minutes * 60:  # whole updates only: stop before one would overrun
+            if settings.max_updates is not None and chunk >= settings.max_updates:
+                break
+            if elapsed + elapsed / chunk > settings.minutes * 60:  # whole updates only: stop before one would overrun
                 break
         seconds = time.perf_counter() - start
-        result = heldout(run, STORIES, episodes)
+        after = _scores(heldout(run, settings.stage, episodes))
+        load.append(round(os.getloadavg()[0], 1))
+        print(f"lora seed {seed} after: {after}", file=sys.stderr, flush=True)
     return {
         "seed": seed,
         "env_steps": chunk * per_update,
         "updates": chunk,
         "seconds": round(seconds, 1),
+        "load_average_1min": load,
+        "before": before,
+        "after": after,
         "train_per_update": history,
-        "stories_success": result["success_rate"],
-        "stories_compliance": (result.get("compliance") or {}).get("overall"),
     }
 
 
@@ -331,19 +412,62 @@ def _save(out: Path | None, figures: dict[str, Any]) -> None:
     os.replace(tmp, out)
 
 
-def main(argv: list[str]) -> dict[str, Any]:
+def lora_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[LoraSettings, list[int]]:
+    """The ``lora`` part's settings and seeds from parsed arguments; a bad value is one argparse error line."""
+    try:
+        seeds = [int(x) for x in args.lora_seeds.split(",")]
+    except ValueError:
+        parser.error(f"--lora-seeds: expected comma-separated integers, got {args.lora_seeds!r}")
+    for name in ("lora_minutes", "lora_lr"):
+        if not getattr(args, name) > 0:
+            parser.error(f"--{name.replace('_', '-')}: expected a positive number, got {getattr(args, name)}")
+    for name in ("lora_steps", "lora_epochs", "lora_minibatch", "lora_max_updates"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
+    settings = LoraSettings(
+        stage=args.lora_stage,
+        prompt=args.lora_prompt,
+        minutes=args.lora_minutes,
+        n_steps=args.lora_steps,
+        lr=args.lora_lr,
+        epochs=args.lora_epochs,
+        minibatch=args.lora_minibatch,
+        max_updates=args.lora_max_updates,
+    )
+    return settings, seeds
+
+
+def parser() -> argparse.ArgumentParser:
+    """The benchmark's command line."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks pretrained")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--parts", default="rss,mfu,zeroshot,lora")
     parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--lora-minutes", type=float, default=15.0, help="lora: wall-time bound per seed")
-    parser.add_argument("--lora-seeds", default="0", help="lora: comma-separated seeds")
-    parser.add_argument("--lora-steps", type=int, default=8, help="lora: env steps per env per PPO update")
+    d = LoraSettings()
+    parser.add_argument("--lora-stage", choices=LORA_STAGES, default=d.stage, help="lora: quickstart stage to train")
+    parser.add_argument("--lora-prompt", choices=sorted(LORA_PROMPTS), default=d.prompt, help="lora: prompt settings")
+    parser.add_argument("--lora-minutes", type=float, default=d.minutes, help="lora: wall-time bound per seed")
+    parser.add_argument("--lora-max-updates", type=int, default=None, help="lora: at most this many PPO updates")
+    parser.add_argument("--lora-seeds", default="0,1,2", help="lora: comma-separated seeds")
+    parser.add_argument("--lora-steps", type=int, default=d.n_steps, help="lora: env steps per env per PPO update")
+    parser.add_argument("--lora-lr", type=float, default=d.lr, help="lora: learning rate of the adapters")
+    parser.add_argument("--lora-epochs", type=int, default=d.epochs, help="lora: PPO epochs per update")
+    parser.add_argument("--lora-minibatch", type=int, default=d.minibatch, help="lora: samples per optimizer step")
     parser.add_argument("--rows", help="zeroshot: only these rows (comma-separated; default: all)")
     parser.add_argument(
         "--out", type=Path, help="results file to update (default with --json: benchmarks/results.json)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    parser_ = parser()
+    args = parser_.parse_args(argv)
+    unknown = sorted(set(args.parts.split(",")) - {"rss", "mfu", "zeroshot", "lora"})
+    if unknown:
+        parser_.error(f"--parts: unknown part(s) {', '.join(unknown)}; expected some of rss,mfu,zeroshot,lora")
+    lora, seeds = lora_settings(parser_, args)
     from upbringing.agents.lm.models import is_pulled
 
     if not is_pulled(MODEL):
@@ -356,9 +480,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "rss": lambda: part_rss(),
         "mfu": lambda: part_mfu(),
         "zeroshot": lambda: part_zeroshot(args.episodes, args.rows.split(",") if args.rows else None),
-        "lora": lambda: part_lora(
-            args.lora_minutes, args.episodes, [int(x) for x in args.lora_seeds.split(",")], args.lora_steps
-        ),
+        "lora": lambda: part_lora(lora, args.episodes, seeds),
     }
     for name in args.parts.split(","):
         start = time.perf_counter()
