@@ -19,7 +19,7 @@ def _benchmarks_importable(monkeypatch):
 
 
 def test_aggregate_gives_a_student_t_interval_over_seeds_and_none_from_one():
-    from benchmarks.development import aggregate
+    from benchmarks._development_table import aggregate
 
     table = aggregate([{"a": 0.5, "b": 1.0}, {"a": 0.6, "b": None}, {"a": 0.7}])
     half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(n)
@@ -33,7 +33,7 @@ def _ci(mean, low, high):
 
 
 def test_goals_need_intervals_that_do_not_overlap():
-    from benchmarks.development import goals
+    from benchmarks._development_table import goals
 
     table = {
         "raised": {
