@@ -87,6 +87,18 @@ def format_table(arms: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def error_bars(cells: Sequence[Mapping[str, Any] | None]) -> tuple[Any, Any]:
+    """Bar heights and matplotlib ``yerr`` (rows: distance down to the interval's low end, up to its high end) for
+    cells ``{mean, low, high}``; a missing mean is NaN, a missing interval a zero-length bar."""
+    import numpy as np
+
+    filled = [c or {} for c in cells]
+    means = np.array([np.nan if c.get("mean") is None else c["mean"] for c in filled], dtype=float)
+    below = [0.0 if c.get("low") is None else m - c["low"] for m, c in zip(means, filled)]
+    above = [0.0 if c.get("high") is None else c["high"] - m for m, c in zip(means, filled)]
+    return means, np.nan_to_num(np.vstack([below, above]))
+
+
 def plot(arms: Mapping[str, Mapping[str, Mapping[str, Any]]], path: Path) -> Path:
     """Bar chart of the headline figures per arm (95% intervals as error bars), one row of panels per model."""
     import matplotlib
@@ -107,11 +119,7 @@ def plot(arms: Mapping[str, Mapping[str, Mapping[str, Any]]], path: Path) -> Pat
         names = list(table)
         for c, figure in enumerate(shown):
             ax = axes[r][c]
-            cells = [table[a].get(figure) or {} for a in names]
-            means = np.array([np.nan if x.get("mean") is None else x["mean"] for x in cells])
-            low = np.array([m if x.get("low") is None else m - x["low"] for m, x in zip(means, cells)]) - means
-            high = np.array([m if x.get("high") is None else x["high"] - m for m, x in zip(means, cells)]) - means
-            err = np.abs(np.vstack([np.nan_to_num(-low), np.nan_to_num(-high)]))
+            means, err = error_bars([table[a].get(figure) for a in names])
             ax.bar(range(len(names)), np.nan_to_num(means), yerr=err, capsize=3, color="tab:blue")
             ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
             ax.set_title(f"{model}: {figure}", fontsize=8)

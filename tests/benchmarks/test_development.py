@@ -171,3 +171,14 @@ def test_an_evaluation_is_reused_when_its_moralchoice_csv_is_the_same_file_throu
     assert _same_settings({**settings, "moralchoice": str(tmp_path / "link" / "dev.csv")}, settings)
     assert not _same_settings({**settings, "episodes": 20}, settings)
     assert not _same_settings({**settings, "moralchoice": None}, settings)
+
+
+def test_error_bars_span_each_interval_and_nothing_without_one():
+    from benchmarks._development_table import error_bars
+
+    means, err = error_bars(
+        [{"mean": 0.55, "low": 0.42, "high": 0.69}, {"mean": 0.48, "low": None, "high": None}, None]
+    )
+    assert means[:2].tolist() == [0.55, 0.48] and means[2] != means[2]  # NaN: no figure
+    assert err[:, 0] == pytest.approx([0.13, 0.14])  # down to 0.42, up to 0.69
+    assert err[:, 1].tolist() == [0.0, 0.0] and err[:, 2].tolist() == [0.0, 0.0]
