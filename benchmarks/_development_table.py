@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE_ARM = "raised"
+"""The arm whose config judges every arm (its constitution, stages and evaluation seeds)."""
 FIGURES = {
     "moralchoice_commonsense_rate": "MoralChoice: share of decisions choosing the commonsense action (both orders)",
     "moralchoice_commonsense_probability": "MoralChoice: order-marginalised probability of the commonsense action",
@@ -75,7 +76,7 @@ def _cell(m: Mapping[str, Any] | None) -> str:
 
 def format_table(arms: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
     """One text table per model: a row per figure, a column per arm."""
-    from upbringing.curriculum.evaluation import text_table
+    from upbringing.curriculum.texttable import text_table
 
     lines = []
     for model, table in arms.items():

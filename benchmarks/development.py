@@ -63,7 +63,6 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "configs" / "experiments"
 ARMS = ("untrained", "raised", "raised_cai", "direct", "direct_to_mastery", "no_constitution")
-"""The arm whose config judges every arm (its constitution, stages and evaluation seeds)."""
 MODELS = {
     "tiny": {},
     # pretrained: the chat prompt with the options listed; LoRA PPO as benchmarks/pretrained.py trains it (r 8,
@@ -117,10 +116,11 @@ def budget_overrides(arm: str, config: Any, budget: int) -> list[str]:
     rollout = config.curriculum.n_envs * config.agent.n_steps
     if budget < rollout:
         raise SystemExit(f"error: a budget of {budget} env steps per stage is less than one PPO rollout ({rollout})")
-    per_stage = budget // rollout * rollout
+    whole = budget // rollout * rollout  # whole rollouts
+    per_stage = whole
     if arm == "direct":
         per_stage *= len(load_config(arm_config_path(REFERENCE_ARM), check_envs=False).stages)
-    chunk = min(config.curriculum.chunk_steps, budget // rollout * rollout)
+    chunk = min(config.curriculum.chunk_steps, whole)
     out = [f"curriculum.chunk_steps={chunk}"]
     for i, stage in enumerate(config.stages):
         steps = min(stage.budget, per_stage)

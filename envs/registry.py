@@ -54,8 +54,7 @@ class EnvSpec:
 
     def load(self) -> type[Any]:
         """Import and return the env class."""
-        module, _, name = self.entry_point.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return _load(self.entry_point)
 
     def params(self) -> tuple[str, ...]:
         """The keyword arguments the env's class names (``split``, ``gravity``, ...; not a catch-all ``**kwargs``)."""
@@ -106,8 +105,12 @@ def spec(env_id: str) -> EnvSpec:
 
 @functools.cache  # asked for every env a chunk or an evaluation builds; a class's signature never changes
 def _keyword_params(entry_point: str) -> tuple[tuple[str, ...], bool]:
+    return keyword_params(_load(entry_point))
+
+
+def _load(entry_point: str) -> type[Any]:
     module, _, name = entry_point.partition(":")
-    return keyword_params(getattr(importlib.import_module(module), name))
+    return getattr(importlib.import_module(module), name)
 
 
 def list_specs() -> list[EnvSpec]:
